@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { loadConfiguration, loadSources, runCucumber, type IRunConfiguration } from '@cucumber/cucumber/api';
+import { execa } from 'execa';
+import { parseArgs, USAGE } from '../src/cli/args';
+import { HostPool } from '../src/drivers/pool';
+import { UsageError } from '../src/errors';
+import { Redactor } from '../src/evidence/redact';
+import { scrubRunDir, writeEvidence, type AppliedFault, type RunMeta } from '../src/evidence/report';
+import { FAULTS, faultNamed } from '../src/lab/faults';
+import { Lab } from '../src/lab/lab';
+import { PROJECT_ROOT, REPORTS_DIR } from '../src/paths';
+import { loadProfile } from '../src/profile/load';
+import type { RunParameters } from '../src/run/context';
+
+const say = (line: string) => process.stderr.write(line + '\n');
+
+function newRunId(now: Date): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${t}-${randomBytes(2).toString('hex')}`;
+}
+
+async function harnessCommit(): Promise<{ commit: string; dirty: boolean }> {
+  const head = await execa('git', ['-C', PROJECT_ROOT, 'rev-parse', 'HEAD'], { reject: false });
+  const status = await execa('git', ['-C', PROJECT_ROOT, 'status', '--porcelain'], { reject: false });
+  return { commit: head.exitCode === 0 ? String(head.stdout).trim() : 'unknown (not a git checkout)', dirty: String(status.stdout).trim() !== '' };
+}
+
+function listFaults(): string {
+  const width = Math.max(...FAULTS.map((f) => f.name.length));
+  return FAULTS.map((f) => `${f.name.padEnd(width)}  ${f.criteria.join(', ').padEnd(6)} ${f.summary}\n${' '.repeat(width + 2)}must turn red: ${f.red.join(' ')}`).join('\n');
+}
+
+async function cucumberConfiguration(cucumberArgs: string[]): Promise<IRunConfiguration> {
+  try {
+    const { runConfiguration } = await loadConfiguration({ file: 'cucumber.js', provided: cucumberArgs }, { cwd: PROJECT_ROOT });
+    return runConfiguration;
+  } catch (e) {
+    const cause = (e as Error).cause instanceof Error ? `: ${((e as Error).cause as Error).message}` : '';
+    throw new UsageError(`cucumber options: ${(e as Error).message}${cause}`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (args.listFaults) {
+    process.stdout.write(listFaults() + '\n');
+    return 0;
+  }
+
+  const startedAt = new Date();
+  const runId = newRunId(startedAt);
+  const labDir = Lab.newDir(runId);
+  const loaded = loadProfile(args.profile, { LAB_DIR: labDir });
+  const { profile } = loaded;
+  const unknown = args.faults.filter((f) => !faultNamed(f));
+  if (unknown.length) throw new UsageError(`--fault: unknown fault ${unknown.join(', ')} (known: ${FAULTS.map((f) => f.name).join(', ')})`);
+  if (profile.target !== 'lab' && (args.faults.length || args.faultScripts.length)) {
+    throw new UsageError(`--fault and --fault-script change the lab; profile ${profile.name} targets live hosts, which the harness never faults`);
+  }
+
+  const config = await cucumberConfiguration(args.cucumber);
+  if (config.runtime.parallel > 0) throw new UsageError('--parallel: the harness runs scenarios in one process, so that each host has one connection');
+  const sources = await loadSources(config.sources).catch((e: Error) => {
+    throw new UsageError(`features or tag expression: ${e.message}`);
+  });
+  if (sources.errors.length) throw new UsageError(`features: ${sources.errors.map((e) => JSON.stringify(e)).join('; ')}`);
+  if (sources.plan.length === 0) throw new UsageError(`no scenario matches the selection (tags: ${config.sources.tagExpression || 'none'}, names: ${config.sources.names.join(', ') || 'none'})`);
+
+  const redactor = new Redactor();
+  if (profile.target === 'live') HostPool.checkCredentials(profile, redactor);
+
+  const runDir = join(REPORTS_DIR, runId);
+  const shownDir = relative(PROJECT_ROOT, runDir);
+  mkdirSync(runDir, { recursive: true });
+  rmSync(join(REPORTS_DIR, 'latest'), { force: true });
+  symlinkSync(runId, join(REPORTS_DIR, 'latest'));
+  say(`run ${runId}: profile ${profile.name} (${profile.target}), ${sources.plan.length} scenario(s); evidence in ${shownDir}/`);
+
+  const dryRun = config.runtime.dryRun;
+  const harness = await harnessCommit();
+  const faults: AppliedFault[] = [];
+  let lab: Lab | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    say(`\n${signal}: stopping${lab ? ' the lab' : ''}…`);
+    void (lab ? lab.stop() : Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  let success = false;
+  try {
+    if (profile.target === 'lab' && !dryRun) {
+      lab = await Lab.start(labDir, profile, say);
+      HostPool.checkCredentials(profile, redactor);
+      for (const name of args.faults) {
+        const f = faultNamed(name)!;
+        say(`fault: applying ${f.name}: ${f.summary}`);
+        await f.apply(lab);
+        faults.push({ name: f.name, kind: 'fault', summary: f.summary, criteria: f.criteria, red: f.red, appliedAt: new Date().toISOString() });
+      }
+      for (const [i, script] of args.faultScripts.entries()) {
+        say(`fault: running script ${script}`);
+        const r = await execa(script, [], { env: { ...process.env, ...lab.scriptEnv }, reject: false, all: true, cwd: lab.dir });
+        const output = join(runDir, 'faults', `${i + 1}-${basename(script)}.log`);
+        mkdirSync(join(runDir, 'faults'), { recursive: true });
+        writeFileSync(output, redactor.redact(String(r.all ?? '')));
+        faults.push({ name: basename(script), kind: 'script', exitCode: r.exitCode ?? -1, output: relative(runDir, output), appliedAt: new Date().toISOString() });
+        if (r.exitCode !== 0) throw new UsageError(`--fault-script ${script} exited ${r.exitCode ?? r.signal}; see ${relative(PROJECT_ROOT, output)}`);
+      }
+    }
+
+    const parameters: RunParameters = { runId, runDir, shownDir, profilePath: loaded.path, profileVars: { LAB_DIR: labDir } };
+    const result = await runCucumber(
+      {
+        ...config,
+        // This process already runs under ts-node.
+        support: { ...config.support, requireModules: [] },
+        runtime: { ...config.runtime, worldParameters: { ...config.runtime.worldParameters, ...parameters } },
+        formats: {
+          ...config.formats,
+          files: {
+            ...config.formats.files,
+            [join(runDir, 'messages.ndjson')]: 'message',
+            [join(runDir, 'junit.xml')]: 'junit',
+            [join(runDir, 'allure-formatter.log')]: 'allure-cucumberjs/reporter',
+          },
+          options: {
+            ...config.formats.options,
+            resultsDir: join(runDir, 'allure-results'),
+            environmentInfo: { run: runId, profile: profile.name, target: profile.target, faults: args.faults.join(' ') || 'none', harness: harness.commit },
+            junit: { suiteName: `cc-ci acceptance ${runId}` },
+          },
+        },
+      },
+      { cwd: PROJECT_ROOT },
+    );
+    success = result.success;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (lab) {
+      say('lab: stopping');
+      await lab.stop();
+    }
+  }
+
+  const meta: RunMeta = {
+    runId,
+    profile: { name: profile.name, source: loaded.source, path: relative(PROJECT_ROOT, loaded.path) },
+    target: profile.target,
+    harness,
+    argv: argv.map((a) => redactor.redact(a)),
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    faults,
+  };
+  const evidence = writeEvidence(runDir, meta);
+  say('allure: generating the HTML report');
+  const allure = await execa(join(PROJECT_ROOT, 'node_modules', '.bin', 'allure'), ['generate', join(runDir, 'allure-results'), '-o', join(runDir, 'allure-report')], {
+    cwd: runDir,
+    reject: false,
+    all: true,
+  });
+  if (allure.exitCode !== 0) say(`allure: could not generate the report (exit ${allure.exitCode}): ${String(allure.all).trim().split('\n').slice(-3).join(' | ')}`);
+  scrubRunDir(runDir, redactor);
+
+  const t = evidence.totals;
+  const allPassed = evidence.scenarios.length > 0 && t.passed === evidence.scenarios.length;
+  say(
+    `\nrun ${runId}: ${Object.entries(t).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`).join(', ')}\n` +
+      `  summary:  ${shownDir}/summary.md\n  evidence: ${shownDir}/evidence.json\n  report:   ${shownDir}/allure-report/index.html`,
+  );
+  if (dryRun) return success ? 0 : 1;
+  return allPassed && success ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      say(`error: ${e.message}`);
+      process.exit(2);
+    }
+    say(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  },
+);

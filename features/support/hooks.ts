@@ -1,0 +1,19 @@
+import { After, AfterAll, Before, setDefaultTimeout } from '@cucumber/cucumber';
+import { RunContext } from '../../src/run/context';
+import type { AcceptanceWorld } from './world';
+
+// Step time limits come from the profile's timeouts, enforced by the drivers; cucumber's own
+// limit is only a backstop against a hang the drivers did not catch.
+setDefaultTimeout(4 * 60 * 60 * 1000);
+
+Before(function (this: AcceptanceWorld, { pickle }) {
+  this.run.recorder.enter({ pickleId: pickle.id, name: pickle.name, attach: (data, opts) => this.attach(data, opts) });
+});
+
+After(function (this: AcceptanceWorld) {
+  this.run.recorder.leave();
+});
+
+AfterAll(async function () {
+  await RunContext.current?.close();
+});

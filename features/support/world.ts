@@ -1,0 +1,24 @@
+import { setWorldConstructor, World, type IWorldOptions } from '@cucumber/cucumber';
+import { RunContext, type RunParameters } from '../../src/run/context';
+
+export class AcceptanceWorld extends World<RunParameters> {
+  readonly run: RunContext;
+  /** The nixos-rebuild command a scenario ran, as the feature wrote it. */
+  buildCommand = '';
+
+  constructor(options: IWorldOptions<RunParameters>) {
+    super(options);
+    this.run = RunContext.of(options.parameters);
+  }
+
+  get profile() {
+    return this.run.profile;
+  }
+
+  /** Records a measured fact on the current scenario. */
+  fact(key: string, value: unknown, host?: string): void {
+    this.run.recorder.fact(key, value, host);
+  }
+}
+
+setWorldConstructor(AcceptanceWorld);

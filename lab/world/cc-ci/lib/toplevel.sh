@@ -1,0 +1,11 @@
+# Builds the system closure: what NixOS calls the toplevel.
+mkdir -p "$out/bin" "$out/etc"
+echo "$nixosVersion" > "$out/nixos-version"
+echo "$hostName" > "$out/etc/hostname"
+printf '%s' "$units" > "$out/etc/units.tsv"
+printf '%s' "$stacks" > "$out/etc/stacks.tsv"
+printf '%s' "$sopsSecrets" > "$out/etc/sops-secrets.tsv"
+echo "$sopsKeyFile" > "$out/etc/sops-key-file"
+ln -s "$sopsFile" "$out/etc/sops-secrets.yaml"
+cp "$switchToConfiguration" "$out/bin/switch-to-configuration"
+chmod 0555 "$out/bin/switch-to-configuration"

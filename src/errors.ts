@@ -1,0 +1,54 @@
+// Two kinds of red, kept apart on purpose: a claim about cc-ci that does not hold is "failed";
+// a host or command the harness could not use is "broken". Allure and evidence.json sort on the
+// error's name: names containing "Assert" count as failed, everything else as broken.
+
+export interface RedDetail {
+  /** What was checked, in the words of the Definition of Done. */
+  claim: string;
+  expected: string;
+  seen: string;
+  host: string;
+  /** Evidence files (relative to the project root) that hold the details. */
+  evidence?: string[];
+}
+
+export function formatRed(d: RedDetail): string {
+  const lines = [
+    d.claim,
+    `  expected: ${d.expected}`,
+    `  seen:     ${d.seen}`,
+    `  host:     ${d.host}`,
+  ];
+  if (d.evidence?.length) lines.push(`  evidence: ${d.evidence.join(', ')}`);
+  return lines.join('\n');
+}
+
+export class ClaimAssertionError extends Error {
+  override name = 'ClaimAssertionError';
+  readonly expected: string;
+  readonly actual: string;
+  readonly host: string;
+  constructor(readonly detail: RedDetail) {
+    super(formatRed(detail));
+    this.expected = detail.expected;
+    this.actual = detail.seen;
+    this.host = detail.host;
+  }
+}
+
+export class HostBrokenError extends Error {
+  override name = 'HostBrokenError';
+  readonly host: string;
+  constructor(readonly detail: RedDetail) {
+    super(formatRed(detail));
+    this.host = detail.host;
+  }
+}
+
+/** Bad input: exit 2, before any host is contacted. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+  readonly exitCode = 2;
+}
+
+export const FAILED_ERROR_NAMES = /assert|expectation/i;

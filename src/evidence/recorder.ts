@@ -1,0 +1,145 @@
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redactor } from './redact';
+
+// The one recorder of evidence. Everything a run did or measured passes through here once,
+// redacted, and lands in reports/<run-id>/: command logs, facts, connections, waits.
+
+export interface CommandOutcome {
+  host: string;
+  argv: readonly string[];
+  exitCode: number | null;
+  signal?: string | null;
+  startedAt: string;
+  durationMs: number;
+  stdout: string;
+  stderr: string;
+  stdinBytes?: number;
+  /** Set when the command could not run at all (transport error, timeout). */
+  error?: string;
+}
+
+export interface Attach {
+  (data: string, options: { mediaType: string; fileName?: string }): void;
+}
+
+interface Scope {
+  pickleId: string;
+  name: string;
+  attach?: Attach;
+}
+
+export interface Fact {
+  scenario?: string;
+  key: string;
+  value: unknown;
+  host?: string;
+  at: string;
+}
+
+export class Recorder {
+  private seq = 0;
+  private scope: Scope | null = null;
+  private readonly facts: Fact[] = [];
+
+  /**
+   * @param runDir absolute path of reports/<run-id>
+   * @param shownDir how evidence paths are shown in messages (relative to the project root)
+   */
+  constructor(
+    readonly runDir: string,
+    readonly shownDir: string,
+    readonly redactor: Redactor,
+    private readonly console: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+  ) {
+    mkdirSync(join(runDir, 'commands'), { recursive: true });
+    mkdirSync(join(runDir, 'evidence'), { recursive: true });
+  }
+
+  enter(scope: Scope): void {
+    this.scope = scope;
+  }
+
+  leave(): void {
+    this.scope = null;
+  }
+
+  redact(text: string): string {
+    return this.redactor.redact(text);
+  }
+
+  /** Records one command; returns the evidence file that holds its full output. */
+  command(c: CommandOutcome): string {
+    const seq = ++this.seq;
+    const file = `${String(seq).padStart(4, '0')}-${c.host.replace(/[^A-Za-z0-9_.-]/g, '_')}.log`;
+    const argv = c.argv.map((a) => this.redact(a));
+    const status = c.error ? `could not run: ${this.redact(c.error)}` : c.signal ? `signal ${c.signal}` : `exit ${c.exitCode}`;
+    const text = [
+      `host:     ${c.host}`,
+      `argv:     ${JSON.stringify(argv)}`,
+      `status:   ${status}`,
+      `started:  ${c.startedAt}`,
+      `duration: ${c.durationMs} ms`,
+      ...(c.stdinBytes ? [`stdin:    ${c.stdinBytes} bytes (not recorded)`] : []),
+      ...(this.scope ? [`scenario: ${this.scope.name}`] : []),
+      '--- stdout',
+      this.redact(c.stdout),
+      '--- stderr',
+      this.redact(c.stderr),
+      '',
+    ].join('\n');
+    writeFileSync(join(this.runDir, 'commands', file), text);
+    this.append('commands.ndjson', {
+      seq,
+      scenario: this.scope?.pickleId,
+      host: c.host,
+      argv,
+      exitCode: c.exitCode,
+      signal: c.signal ?? undefined,
+      error: c.error ? this.redact(c.error) : undefined,
+      startedAt: c.startedAt,
+      durationMs: c.durationMs,
+      stdoutBytes: Buffer.byteLength(c.stdout),
+      stderrBytes: Buffer.byteLength(c.stderr),
+      file: `commands/${file}`,
+    });
+    const title = `$ ${c.host}: ${argv.join(' ')}`;
+    this.scope?.attach?.(text, { mediaType: 'text/plain', fileName: `${title.length > 160 ? title.slice(0, 159) + '…' : title} — ${file}` });
+    return `${this.shownDir}/commands/${file}`;
+  }
+
+  /** A measured fact (a toplevel path, a commit), attached to the current scenario. */
+  fact(key: string, value: unknown, host?: string): void {
+    const f: Fact = { scenario: this.scope?.pickleId, key, value: this.redactDeep(value ?? null), host, at: new Date().toISOString() };
+    this.facts.push(f);
+    this.append('facts.ndjson', f);
+  }
+
+  factsOf(pickleId: string): Fact[] {
+    return this.facts.filter((f) => f.scenario === pickleId);
+  }
+
+  /** Connections made (or refused) to hosts: address, transport, host key seen. */
+  connection(entry: Record<string, unknown>): string {
+    this.append('connections.ndjson', { ...entry, at: new Date().toISOString() });
+    return `${this.shownDir}/evidence/connections.ndjson`;
+  }
+
+  /** Progress on a long step, for the person watching the console. */
+  progress(line: string): void {
+    this.console(this.redact(line));
+  }
+
+  redactDeep<T>(value: T): T {
+    if (typeof value === 'string') return this.redact(value) as T;
+    if (Array.isArray(value)) return value.map((v) => this.redactDeep(v)) as T;
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.redactDeep(v)])) as T;
+    }
+    return value;
+  }
+
+  private append(file: string, entry: unknown): void {
+    appendFileSync(join(this.runDir, 'evidence', file), JSON.stringify(this.redactDeep(entry)) + '\n');
+  }
+}

@@ -1,0 +1,312 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Profile } from '../profile/schema';
+import { LAB_ASSETS, LAB_ROOT, PROJECT_ROOT } from '../paths';
+import { labPreflight } from './preflight';
+import { buildWorld, type LabWorld } from './world';
+
+// The lab: each host a real sshd in its own mount and UTS namespace on its own loopback
+// address, with its own /run, /root, /nix, /var/lib, /etc/ssh, /etc/nix, /tmp and /etc/hosts.
+
+/** Hosts the lab builds; the lab profile must name each of them. */
+export const LAB_HOSTS = ['forge', 'cc-ci', 'builder'] as const;
+export type LabHostName = (typeof LAB_HOSTS)[number];
+
+const HOST_DIRS = ['root', 'nix', 'var-lib', 'etc-ssh', 'etc-nix', 'tmp'];
+
+export interface LabHost {
+  name: string;
+  address: string;
+  dir: string;
+  pid: number;
+  mntns: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type LabLog = (line: string) => void;
+
+export class Lab {
+  readonly hosts = new Map<string, LabHost>();
+  world!: LabWorld;
+  private stopped = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly profile: Profile,
+    private readonly log: LabLog,
+  ) {}
+
+  get forgeDir(): string {
+    return join(this.dir, 'forge');
+  }
+
+  /** Environment for fault scripts: LAB_DIR, and lab-exec on PATH. */
+  get scriptEnv(): Record<string, string> {
+    return { LAB_DIR: this.dir, PATH: `${join(LAB_ASSETS, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+  }
+
+  static newDir(runId: string): string {
+    return join(LAB_ROOT, runId);
+  }
+
+  static async start(dir: string, profile: Profile, log: LabLog): Promise<Lab> {
+    labPreflight(log);
+    await Lab.reapStale(log);
+    const lab = new Lab(dir, profile, log);
+    try {
+      await lab.boot();
+      return lab;
+    } catch (e) {
+      await lab.stop();
+      throw e;
+    }
+  }
+
+  /** Stops labs left running by an earlier run that was killed. */
+  static async reapStale(log: LabLog): Promise<void> {
+    if (!existsSync(LAB_ROOT)) return;
+    for (const run of readdirSync(LAB_ROOT)) {
+      const dir = join(LAB_ROOT, run);
+      const namespaces = namespacesOf(dir);
+      if (namespaces.length && processesIn(namespaces).length) log(`lab: stopping a lab left running at ${dir}`);
+      await killNamespaces(namespaces);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Runs a command as root inside a lab host, like lab-exec. */
+  async exec(host: string, argv: string[], opts: { stdin?: string; check?: boolean } = {}): Promise<ExecResult> {
+    const h = this.hosts.get(host);
+    if (!h) throw new Error(`no lab host ${host}`);
+    const r = await execa(join(LAB_ASSETS, 'bin', 'lab-exec'), [host, ...argv], {
+      env: { LAB_DIR: this.dir },
+      input: opts.stdin,
+      reject: false,
+      stripFinalNewline: false,
+    });
+    const result = { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    this.appendLog(`[${host}] $ ${argv.join(' ')} -> exit ${result.exitCode}\n${result.stdout}${result.stderr}`);
+    if (opts.check !== false && result.exitCode !== 0) {
+      throw new Error(`lab: \`${argv.join(' ')}\` on ${host} exited ${result.exitCode}: ${(result.stderr || result.stdout).trim().split('\n').slice(-5).join(' | ')}`);
+    }
+    return result;
+  }
+
+  sh(host: string, script: string, opts: { stdin?: string; check?: boolean } = {}): Promise<ExecResult> {
+    return this.exec(host, ['sh', '-ec', script], opts);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await killNamespaces(namespacesOf(this.dir));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private appendLog(text: string): void {
+    try {
+      writeFileSync(join(this.dir, 'lab.log'), text.endsWith('\n') ? text : text + '\n', { flag: 'a' });
+    } catch {
+      /* the lab dir is gone while stopping */
+    }
+  }
+
+  private async boot(): Promise<void> {
+    const t0 = performance.now();
+    mkdirSync(join(this.dir, 'runner'), { recursive: true });
+    mkdirSync(join(this.dir, 'keys'), { recursive: true });
+    mkdirSync(this.forgeDir, { recursive: true });
+    mkdirSync('/nix', { recursive: true });
+    const specs = LAB_HOSTS.map((name) => {
+      const spec = this.profile.hosts[name];
+      if (!spec || spec.transport !== 'ssh') throw new Error(`the lab profile must define ssh host "${name}"`);
+      return { name, address: spec.address, port: spec.port };
+    });
+
+    await keygen(join(this.dir, 'runner', 'id_ed25519'), 'runner@lab');
+    const hostKeys = new Map<string, string>();
+    const clientKeys = new Map<string, string>();
+    for (const s of specs) {
+      const dir = join(this.dir, 'hosts', s.name);
+      for (const d of HOST_DIRS) mkdirSync(join(dir, d), { recursive: true });
+      chmodSync(join(dir, 'root'), 0o700);
+      chmodSync(join(dir, 'tmp'), 0o1777);
+      mkdirSync(join(dir, 'root', '.ssh'), { recursive: true, mode: 0o700 });
+      await keygen(join(dir, 'etc-ssh', 'ssh_host_ed25519_key'), `root@${s.name}`);
+      await keygen(join(dir, 'root', '.ssh', 'id_ed25519'), `root@${s.name}`);
+      hostKeys.set(s.name, readFileSync(join(dir, 'etc-ssh', 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' '));
+      clientKeys.set(s.name, readFileSync(join(dir, 'root', '.ssh', 'id_ed25519.pub'), 'utf8').trim());
+    }
+
+    const knownHosts = specs.map((s) => `${s.name},${s.address} ${hostKeys.get(s.name)}`).join('\n') + '\n';
+    writeFileSync(join(this.dir, 'runner', 'known_hosts'), specs.map((s) => `${s.address} ${hostKeys.get(s.name)}`).join('\n') + '\n');
+    const runnerKey = readFileSync(join(this.dir, 'runner', 'id_ed25519.pub'), 'utf8').trim();
+    const etcHosts = `127.0.0.1\tlocalhost\n${specs.map((s) => `${s.address}\t${s.name}`).join('\n')}\n`;
+
+    for (const s of specs) {
+      const dir = join(this.dir, 'hosts', s.name);
+      // The forge accepts the runner and every host (deploy keys); other hosts accept the runner.
+      const authorized = s.name === 'forge' ? [runnerKey, ...clientKeys.values()] : [runnerKey];
+      writeFileSync(join(dir, 'root', '.ssh', 'authorized_keys'), authorized.join('\n') + '\n', { mode: 0o600 });
+      writeFileSync(join(dir, 'etc-ssh', 'sshd_config'), sshdConfig(s.address, s.port));
+      writeFileSync(join(dir, 'etc-ssh', 'ssh_config'), SSH_CLIENT_CONFIG);
+      writeFileSync(join(dir, 'etc-ssh', 'ssh_known_hosts'), knownHosts);
+      writeFileSync(join(dir, 'etc-nix', 'nix.conf'), NIX_CONF);
+      writeFileSync(join(dir, 'etc-hosts'), etcHosts);
+      writeFileSync(join(dir, 'root', '.gitconfig'), '[user]\n\tname = root\n\temail = root@lab.test\n[init]\n\tdefaultBranch = main\n');
+    }
+
+    this.log(`lab: starting ${specs.length} hosts (${specs.map((s) => `${s.name} ${s.address}`).join(', ')})`);
+    for (const s of specs) this.hosts.set(s.name, await this.spawnHost(s.name, s.address, s.port));
+
+    this.log('lab: creating the forge repos (cc-ci, cc-ci-secrets) and installing cc-ci');
+    this.world = await buildWorld(this);
+    this.log(`lab: up in ${((performance.now() - t0) / 1000).toFixed(1)}s at ${this.dir}`);
+  }
+
+  private async spawnHost(name: string, address: string, port: number): Promise<LabHost> {
+    const dir = join(this.dir, 'hosts', name);
+    // The forge serves the bare repos of $LAB_DIR/forge at /srv/git.
+    const binds = name === 'forge' ? [`${this.forgeDir}:/srv/git`] : [];
+    const logFd = openSync(join(dir, 'sshd.log'), 'a');
+    const child = spawn(
+      'unshare',
+      ['--mount', '--uts', '--propagation', 'private', join(LAB_ASSETS, 'bin', 'host-init'), name, dir, join(LAB_ASSETS, 'standins'), ...binds],
+      { detached: true, stdio: ['ignore', logFd, logFd], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CC_CI_HARNESS_ROOT: PROJECT_ROOT } },
+    );
+    closeSync(logFd);
+    child.unref();
+    const pid = child.pid;
+    if (!pid) throw new Error(`lab: could not start host ${name}`);
+    writeFileSync(join(dir, 'pid'), `${pid}\n`);
+    let mntns = '';
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const exited = child.exitCode !== null || !existsSync(`/proc/${pid}`);
+      if (exited) break;
+      if (!mntns) {
+        try {
+          const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
+          if (ns !== readlinkSync('/proc/self/ns/mnt')) {
+            mntns = ns;
+            writeFileSync(join(dir, 'mntns'), `${ns}\n`);
+          }
+        } catch {
+          /* not yet */
+        }
+      }
+      if (mntns && (await sshBanner(address, port))) return { name, address, dir, pid, mntns };
+      await sleep(50);
+    }
+    const log = existsSync(join(dir, 'sshd.log')) ? readFileSync(join(dir, 'sshd.log'), 'utf8').trim().split('\n').slice(-5).join(' | ') : '';
+    throw new Error(`lab: host ${name} did not start sshd on ${address}:${port} within 10s: ${log || '(no output)'}`);
+  }
+}
+
+function sshdConfig(address: string, port: number): string {
+  return `# lab host sshd
+ListenAddress ${address}:${port}
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile .ssh/authorized_keys
+UsePAM no
+StrictModes yes
+UseDNS no
+MaxSessions 64
+MaxStartups 64:30:128
+LogLevel VERBOSE
+PrintMotd no
+Subsystem sftp internal-sftp
+`;
+}
+
+const SSH_CLIENT_CONFIG = `# lab host ssh client: keys and known hosts are the lab's own
+Host *
+    IdentityFile /root/.ssh/id_ed25519
+    UserKnownHostsFile /etc/ssh/ssh_known_hosts
+    StrictHostKeyChecking yes
+    BatchMode yes
+`;
+
+const NIX_CONF = `# lab host nix: no binary caches, no sandbox, flakes on
+experimental-features = nix-command flakes
+substituters =
+sandbox = false
+build-users-group =
+`;
+
+async function keygen(path: string, comment: string): Promise<void> {
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path]);
+}
+
+function sshBanner(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: address, port, timeout: 500 });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.once('data', (d) => done(d.toString().startsWith('SSH-2.0')));
+    s.once('error', () => done(false));
+    s.once('timeout', () => done(false));
+  });
+}
+
+function namespacesOf(labDir: string): string[] {
+  const hostsDir = join(labDir, 'hosts');
+  if (!existsSync(hostsDir)) return [];
+  return readdirSync(hostsDir)
+    .map((h) => join(hostsDir, h, 'mntns'))
+    .filter((f) => existsSync(f))
+    .map((f) => readFileSync(f, 'utf8').trim())
+    .filter(Boolean);
+}
+
+export function processesIn(namespaces: string[]): number[] {
+  const wanted = new Set(namespaces);
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (wanted.has(readlinkSync(`/proc/${entry}/ns/mnt`))) pids.push(Number(entry));
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+/** Every process in the lab's namespaces is ended; with the last one, its mounts go too. */
+export async function killNamespaces(namespaces: string[]): Promise<void> {
+  if (!namespaces.length) return;
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    for (const pid of processesIn(namespaces)) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* gone */
+      }
+    }
+    const deadline = Date.now() + 3000;
+    while (processesIn(namespaces).length && Date.now() < deadline) await sleep(50);
+    if (!processesIn(namespaces).length) return;
+  }
+  const left = processesIn(namespaces);
+  if (left.length) throw new Error(`lab: processes ${left.join(', ')} would not stop`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

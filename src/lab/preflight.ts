@@ -1,0 +1,58 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { UsageError } from '../errors';
+
+// What the lab needs from this machine, and how to get it: as root with apt, it installs the
+// missing Debian packages itself; otherwise it says exactly what to install.
+
+export const LAB_PACKAGES: Record<string, string> = {
+  '/usr/sbin/sshd': 'openssh-server',
+  '/usr/bin/ssh-keygen': 'openssh-client',
+  '/usr/bin/nix': 'nix-bin',
+  '/usr/bin/nix-store': 'nix-bin',
+  '/usr/bin/age': 'age',
+  '/usr/bin/age-keygen': 'age',
+  '/usr/bin/git': 'git',
+  '/usr/bin/unshare': 'util-linux',
+  '/usr/bin/nsenter': 'util-linux',
+  '/usr/bin/openssl': 'openssl',
+  '/usr/bin/curl': 'curl',
+};
+
+function missingPackages(): string[] {
+  const missing = new Set<string>();
+  for (const [bin, pkg] of Object.entries(LAB_PACKAGES)) {
+    if (spawnSync('test', ['-x', bin]).status !== 0) missing.add(pkg);
+  }
+  return [...missing].sort();
+}
+
+export function labPreflight(log: (line: string) => void): void {
+  if (process.platform !== 'linux') throw new UsageError('the lab needs Linux (mount namespaces, unshare, nsenter)');
+  if (process.getuid?.() !== 0) {
+    throw new UsageError(
+      'the lab needs root: it creates a mount namespace per lab host, mounts tmpfs and bind mounts in them, and runs sshd on loopback port 22. ' +
+        'Run as root (for example: sudo npm run acceptance), or use --profile with a live profile.',
+    );
+  }
+  let missing = missingPackages();
+  if (missing.length === 0) return;
+  if (spawnSync('test', ['-x', '/usr/bin/apt-get']).status !== 0) {
+    throw new UsageError(`the lab needs these Debian packages: ${missing.join(' ')} (install them, e.g. apt-get install -y ${missing.join(' ')})`);
+  }
+  log(`lab: installing Debian packages: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () =>
+    spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let r = install();
+  if (r.status !== 0) {
+    log('lab: apt-get install failed; running apt-get update and trying again');
+    execFileSync('apt-get', ['update', '-q'], { env, stdio: 'ignore' });
+    r = install();
+  }
+  missing = missingPackages();
+  if (r.status !== 0 || missing.length) {
+    throw new UsageError(
+      `could not install the lab's Debian packages (${missing.join(' ')}): ${r.stderr?.toString().trim().split('\n').slice(-3).join(' | ')}`,
+    );
+  }
+}

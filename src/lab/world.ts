@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { encryptSopsYaml } from '../sops/format';
+import { LAB_ASSETS } from '../paths';
+import type { Lab } from './lab';
+
+// The lab's cc-ci world: a base repo (a flake) and a private secrets repo (sops, two age
+// recipients), bare on the forge, with the secrets repo as the base repo's submodule at
+// secrets/; and cc-ci installed from them, running the system they build.
+
+export interface LabWorld {
+  baseCommit: string;
+  secretsCommit: string;
+  recipients: { host: string; recovery: string };
+  /** Lab-only files: the age identities and the plaintexts, for faults and the test suite. */
+  keyFiles: { host: string; recovery: string; plaintexts: string; caCert: string };
+  liveToplevel: string;
+}
+
+export const COMMIT_ENV = {
+  GIT_AUTHOR_NAME: 'cc-ci builder',
+  GIT_AUTHOR_EMAIL: 'builder@lab.test',
+  GIT_COMMITTER_NAME: 'cc-ci builder',
+  GIT_COMMITTER_EMAIL: 'builder@lab.test',
+  GIT_AUTHOR_DATE: '2026-05-27T16:00:00Z',
+  GIT_COMMITTER_DATE: '2026-05-27T16:00:00Z',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_CONFIG_NOSYSTEM: '1',
+};
+
+export async function git(cwd: string, ...args: string[]): Promise<string> {
+  const r = await execa('git', ['-c', 'init.defaultBranch=main', ...args], { cwd, env: COMMIT_ENV });
+  return r.stdout.trim();
+}
+
+export async function buildWorld(lab: Lab): Promise<LabWorld> {
+  const keys = join(lab.dir, 'keys');
+  const seed = join(lab.dir, 'seed');
+  mkdirSync(seed, { recursive: true });
+  const { repos } = lab.profile;
+
+  const hostKey = join(keys, 'cc-ci-host-age.txt');
+  const recoveryKey = join(keys, 'recovery-age.txt');
+  const recipients = { host: await ageKeygen(hostKey), recovery: await ageKeygen(recoveryKey) };
+  const caCert = await makeTls(join(keys, 'tls'), lab.profile.domain);
+
+  const plaintexts: Record<string, string> = {};
+  for (const name of lab.profile.secrets.names) plaintexts[name] = `lab-${name}-${randomBytes(18).toString('base64url')}`;
+  plaintexts.wildcard_cert = readFileSync(join(keys, 'tls', 'fullchain.pem'), 'utf8');
+  plaintexts.wildcard_key = readFileSync(join(keys, 'tls', 'privkey.pem'), 'utf8');
+  const plaintextsFile = join(keys, 'plaintexts.json');
+  writeFileSync(plaintextsFile, JSON.stringify(plaintexts, null, 2), { mode: 0o600 });
+
+  // The secrets repo.
+  const secretsWork = join(seed, 'cc-ci-secrets');
+  mkdirSync(secretsWork, { recursive: true });
+  cpSync(join(LAB_ASSETS, 'world', 'cc-ci-secrets'), secretsWork, { recursive: true });
+  writeFileSync(join(secretsWork, '.sops.yaml'), sopsConfig(recipients, lab.profile.secrets.file));
+  writeFileSync(join(secretsWork, lab.profile.secrets.file), await encryptSopsYaml(plaintexts, [recipients.host, recipients.recovery]));
+  await git(secretsWork, 'init', '-q');
+  await git(secretsWork, 'add', '-A');
+  await git(secretsWork, 'commit', '-q', '-m', 'secrets: infra secrets and the wildcard cert, sops-encrypted');
+  const secretsCommit = await git(secretsWork, 'rev-parse', 'HEAD');
+  await publish(lab, secretsWork, 'cc-ci-secrets');
+
+  // The base repo, with the secrets repo as a submodule (gitlink + .gitmodules).
+  const baseWork = join(seed, 'cc-ci');
+  mkdirSync(baseWork, { recursive: true });
+  cpSync(join(LAB_ASSETS, 'world', 'cc-ci'), baseWork, { recursive: true });
+  const path = 'secrets';
+  writeFileSync(join(baseWork, '.gitmodules'), `[submodule "${path}"]\n\tpath = ${path}\n\turl = ${repos.secrets.url}\n`);
+  await git(baseWork, 'init', '-q');
+  await git(baseWork, 'add', '-A');
+  await git(baseWork, 'update-index', '--add', '--cacheinfo', `160000,${secretsCommit},${path}`);
+  await git(baseWork, 'commit', '-q', '-m', 'cc-ci: secrets move to the cc-ci-secrets submodule');
+  const baseCommit = await git(baseWork, 'rev-parse', 'HEAD');
+  await publish(lab, baseWork, 'cc-ci');
+
+  // cc-ci, installed as docs/install.md says: the key, one recursive clone, one switch.
+  const keyDir = join(lab.dir, 'hosts', 'cc-ci', 'var-lib', 'sops-nix');
+  mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(keyDir, 'key.txt'), readFileSync(hostKey), { mode: 0o600 });
+  await lab.sh('cc-ci', `git clone --quiet --recursive ${repos.base.url} /root/cc-ci`);
+  await lab.sh('cc-ci', `nixos-rebuild switch --flake 'git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}'`);
+  const liveToplevel = (await lab.exec('cc-ci', ['readlink', '-f', '/run/current-system'])).stdout.trim();
+
+  return {
+    baseCommit,
+    secretsCommit,
+    recipients,
+    keyFiles: { host: hostKey, recovery: recoveryKey, plaintexts: plaintextsFile, caCert },
+    liveToplevel,
+  };
+}
+
+/** Pushes a work tree's main branch to a new bare repo on the forge. */
+export async function publish(lab: Lab, work: string, name: string): Promise<string> {
+  const bare = join(lab.forgeDir, `${name}.git`);
+  await execa('git', ['init', '-q', '--bare', '-b', 'main', bare]);
+  await git(work, 'push', '-q', bare, 'HEAD:refs/heads/main');
+  return bare;
+}
+
+async function ageKeygen(file: string): Promise<string> {
+  await execa('age-keygen', ['-o', file]);
+  chmodSync(file, 0o600);
+  return (await execa('age-keygen', ['-y', file])).stdout.trim();
+}
+
+function sopsConfig(r: { host: string; recovery: string }, file: string): string {
+  return `keys:
+  - &host_cc_ci ${r.host}
+  - &recovery ${r.recovery}
+creation_rules:
+  - path_regex: ${file.replace(/\./g, '\\.')}$
+    key_groups:
+      - age:
+          - *host_cc_ci
+          - *recovery
+`;
+}
+
+/** A lab CA and a wildcard certificate for *.<domain> and <domain>, signed by it. */
+async function makeTls(dir: string, domain: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const o = (...args: string[]) => execa('openssl', args, { cwd: dir });
+  await o('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '3650',
+    '-subj', '/O=cc-ci lab/CN=cc-ci lab CA', '-keyout', 'ca.key', '-out', 'ca.pem',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  await o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=*.${domain}`,
+    '-keyout', 'privkey.pem', '-out', 'wildcard.csr');
+  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=DNS:*.${domain},DNS:${domain}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
+  await o('x509', '-req', '-in', 'wildcard.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '90',
+    '-extfile', 'ext.cnf', '-out', 'cert.pem');
+  writeFileSync(join(dir, 'fullchain.pem'), readFileSync(join(dir, 'cert.pem'), 'utf8') + readFileSync(join(dir, 'ca.pem'), 'utf8'));
+  return join(dir, 'ca.pem');
+}

@@ -1,0 +1,104 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { UsageError } from '../errors';
+import { PROFILES_DIR } from '../paths';
+import { Profile, type SecretRef } from './schema';
+
+export interface LoadedProfile {
+  profile: Profile;
+  /** Where it came from: a built-in name or a file path. */
+  source: string;
+  path: string;
+}
+
+export function builtinProfiles(): string[] {
+  return readdirSync(PROFILES_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.replace(/\.yaml$/, ''))
+    .sort();
+}
+
+export function resolveProfilePath(nameOrPath: string): string {
+  if (nameOrPath.includes('/') || /\.ya?ml$/.test(nameOrPath)) {
+    const p = resolve(nameOrPath);
+    if (!existsSync(p)) throw new UsageError(`--profile: no such file: ${nameOrPath}`);
+    return p;
+  }
+  const p = join(PROFILES_DIR, `${nameOrPath}.yaml`);
+  if (!existsSync(p)) {
+    throw new UsageError(`--profile: no built-in profile "${nameOrPath}" (built-in: ${builtinProfiles().join(', ')}; or give a path to a YAML file)`);
+  }
+  return p;
+}
+
+/** Reads, expands and validates a profile. Throws UsageError naming the field; contacts nothing. */
+export function loadProfile(nameOrPath: string, vars: Record<string, string> = {}): LoadedProfile {
+  const path = resolveProfilePath(nameOrPath);
+  const doc = parseDocument(readFileSync(path, 'utf8'), { uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new UsageError(`profile ${path}: not valid YAML: ${doc.errors[0]!.message}`);
+  }
+  const raw = expand(doc.toJS(), { HOME: homedir(), ...vars }, []);
+  return { profile: validateProfile(raw, path), source: nameOrPath, path };
+}
+
+export function validateProfile(raw: unknown, where: string): Profile {
+  const parsed = Profile.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map(describeIssue);
+  throw new UsageError(`profile ${where} is invalid:\n${lines.map((l) => `  - ${l}`).join('\n')}`);
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => `${fieldName([...issue.path, k])}: unknown field`).join('\n  - ');
+  }
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) {
+    return `${fieldName(issue.path)}: missing (expected ${issue.expected})`;
+  }
+  return `${fieldName(issue.path)}: ${issue.message.replace(/^Invalid input: /, '')}`;
+}
+
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.length ? path.map(String).join('.') : '(top level)';
+}
+
+function expand(value: unknown, vars: Record<string, string>, path: string[]): unknown {
+  if (typeof value === 'string') {
+    const s = value.startsWith('~/') ? `${vars.HOME}${value.slice(1)}` : value;
+    return s.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (_, name: string) => {
+      const v = vars[name];
+      if (v === undefined) {
+        throw new UsageError(`profile field ${fieldName(path)}: \${${name}} is not defined (known: ${Object.keys(vars).join(', ')})`);
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expand(v, vars, [...path, String(i)]));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expand(v, vars, [...path, k])]));
+  }
+  return value;
+}
+
+/** Reads a credential the profile refers to. The value goes to the redactor, never to output. */
+export function readSecretRef(ref: SecretRef, field: string, env: NodeJS.ProcessEnv = process.env): string {
+  if ('env' in ref) {
+    const v = env[ref.env];
+    if (v === undefined || v === '') throw new UsageError(`${field}: environment variable ${ref.env} is not set`);
+    return v;
+  }
+  return readCredentialFile(ref.file, field);
+}
+
+export function readCredentialFile(file: string, field: string): string {
+  if (!isAbsolute(file)) throw new UsageError(`${field}: ${file} is not an absolute path`);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${field}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}

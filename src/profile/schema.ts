@@ -1,0 +1,111 @@
+import { z } from 'zod';
+
+// A profile says what to test and how to reach it. Credentials are never values here: only
+// references to environment variables or files, resolved at load time and redacted everywhere.
+
+const durationPattern = /^(\d+)(ms|s|m|h)$/;
+const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** "90s", "20m", "1h", or a number of seconds. */
+export const Duration = z
+  .union([z.number().positive(), z.string().regex(durationPattern, 'expected a duration such as "90s", "20m" or "1h"')])
+  .transform((v) => {
+    if (typeof v === 'number') return Math.round(v * 1000);
+    const [, n, unit] = durationPattern.exec(v)!;
+    return Number(n) * unitMs[unit as keyof typeof unitMs];
+  });
+
+export const SecretRef = z.union([
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name') }),
+  z.strictObject({ file: z.string().min(1) }),
+]);
+export type SecretRef = z.infer<typeof SecretRef>;
+
+const HostName = z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'expected a host name of lowercase letters, digits, dots and dashes');
+
+const HostKey = z.union([
+  z.strictObject({ knownHosts: z.string().min(1) }),
+  z.strictObject({
+    fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'expected an OpenSSH fingerprint such as SHA256:abc… (43 base64 characters)'),
+  }),
+]);
+
+const SshAuth = z.union([
+  z.strictObject({ privateKey: z.strictObject({ file: z.string().min(1) }), passphrase: SecretRef.optional() }),
+  z.strictObject({ agent: z.strictObject({ env: z.string().default('SSH_AUTH_SOCK') }) }),
+]);
+
+export const SshHost = z.strictObject({
+  transport: z.literal('ssh'),
+  address: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(22),
+  user: z.string().min(1).default('root'),
+  hostKey: HostKey,
+  auth: SshAuth,
+  /** Another ssh host of this profile to tunnel through. */
+  jump: HostName.optional(),
+});
+export type SshHost = z.infer<typeof SshHost>;
+
+export const LocalHost = z.strictObject({ transport: z.literal('local') });
+
+export const HostSpec = z.discriminatedUnion('transport', [SshHost, LocalHost]);
+export type HostSpec = z.infer<typeof HostSpec>;
+
+const Timeouts = z.strictObject({
+  connect: Duration.default(20_000),
+  command: Duration.default(120_000),
+  clone: Duration.default(300_000),
+  build: Duration.default(2_700_000),
+});
+
+export const Profile = z
+  .strictObject({
+    name: z.string().min(1),
+    target: z.enum(['lab', 'live']),
+    description: z.string().optional(),
+    /** The public domain of the CI (apps at <app>.<domain>, the dashboard at <domain>). */
+    domain: z.string().regex(/^[a-z0-9.-]+$/, 'expected a DNS name'),
+    hosts: z.record(HostName, HostSpec),
+    roles: z.strictObject({
+      /** The live server whose /run/current-system is the reference. */
+      live: HostName,
+      /** Where clean clones are made and built. */
+      build: HostName,
+    }),
+    repos: z.strictObject({
+      base: z.strictObject({ url: z.string().min(1), branch: z.string().min(1).default('main') }),
+      /** The private secrets repo; the base repo carries it as the submodule secrets/. */
+      secrets: z.strictObject({ url: z.string().min(1) }),
+    }),
+    flake: z.strictObject({
+      configuration: z.string().min(1).default('cc-ci'),
+      /** On the build host; each run clones into <workDir>/<run-id>/ and removes it afterwards. */
+      workDir: z.string().regex(/^\/[^\s]*$/, 'expected an absolute path without spaces'),
+    }),
+    secrets: z.strictObject({
+      /** The sops file, relative to the secrets repo. */
+      file: z.string().min(1).default('secrets.yaml'),
+      names: z.array(z.string().regex(/^[A-Za-z0-9_]+$/)).min(1),
+    }),
+    stacks: z.number().int().nonnegative(),
+    timeouts: Timeouts.default(Timeouts.parse({})),
+  })
+  .superRefine((p, ctx) => {
+    const defined = new Set(Object.keys(p.hosts));
+    for (const role of ['live', 'build'] as const) {
+      if (!defined.has(p.roles[role])) {
+        ctx.addIssue({ code: 'custom', path: ['roles', role], message: `names host "${p.roles[role]}", which is not under hosts` });
+      }
+    }
+    for (const [name, spec] of Object.entries(p.hosts)) {
+      if (spec.transport !== 'ssh' || spec.jump === undefined) continue;
+      const jump = p.hosts[spec.jump];
+      if (!jump) ctx.addIssue({ code: 'custom', path: ['hosts', name, 'jump'], message: `names host "${spec.jump}", which is not under hosts` });
+      else if (jump.transport !== 'ssh') ctx.addIssue({ code: 'custom', path: ['hosts', name, 'jump'], message: `"${spec.jump}" is not an ssh host` });
+      else if (spec.jump === name || jump.jump !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', name, 'jump'], message: 'a jump host must be a direct ssh host (one hop)' });
+      }
+    }
+  });
+export type Profile = z.infer<typeof Profile>;

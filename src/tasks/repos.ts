@@ -1,0 +1,55 @@
+import { HostBrokenError } from '../errors';
+import type { CommandResult } from '../drivers/host';
+import type { RunContext } from '../run/context';
+
+export interface Mirror {
+  dir: string;
+  /** The commit the profile's branch points at. */
+  head: string;
+  evidence: string;
+}
+
+export interface RecursiveClone {
+  dir: string;
+  result: CommandResult;
+}
+
+/** The run's directory on the build host, created once. */
+export function workDir(run: RunContext): Promise<string> {
+  return run.once('workdir', async () => {
+    await run.pool.role('build').succeed(['mkdir', '-p', run.workDir]);
+    return run.workDir;
+  });
+}
+
+/** A mirror clone of the base repo (every ref) on the build host, made once per run. */
+export function baseMirror(run: RunContext): Promise<Mirror> {
+  return run.once('base-mirror', async () => {
+    const git = run.git('build');
+    const dir = `${await workDir(run)}/base-mirror.git`;
+    const { url, branch } = run.profile.repos.base;
+    const r = await git.clone(url, dir, { mirror: true });
+    if (!r.ok) {
+      throw new HostBrokenError({
+        claim: `could not mirror the base repo ${url} on ${git.host.name}`,
+        expected: 'git clone --mirror to succeed',
+        seen: `exit ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`,
+        host: git.host.name,
+        evidence: [r.evidence],
+      });
+    }
+    const head = await git.revParse(dir, `refs/heads/${branch}`);
+    return { dir, head, evidence: r.evidence };
+  });
+}
+
+/** A clean `git clone --recursive` of the base repo on the build host, made once per run. */
+export function recursiveClone(run: RunContext): Promise<RecursiveClone> {
+  return run.once('recursive-clone', async () => {
+    const git = run.git('build');
+    const dir = `${await workDir(run)}/cc-ci`;
+    const { url, branch } = run.profile.repos.base;
+    const result = await git.clone(url, dir, { recursive: true, branch });
+    return { dir, result };
+  });
+}

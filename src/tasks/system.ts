@@ -1,0 +1,66 @@
+import { claimThat } from '../claim';
+import type { RunContext } from '../run/context';
+import { recursiveClone, workDir } from './repos';
+
+export interface CleanBuild {
+  flakeRef: string;
+  toplevel: string;
+  narHash: string;
+  baseCommit: string;
+  secretsCommit: string;
+  evidence: string;
+}
+
+/** Turns the feature's command template into the flake reference for a given clone. */
+export function flakeRefFrom(template: string, cloneDir: string): string {
+  const m = /^nixos-rebuild build --flake '([^']+)'$/.exec(template.trim());
+  if (!m) throw new Error(`expected a command of the form nixos-rebuild build --flake '<ref>', got: ${template}`);
+  return m[1]!.replace('<clone>', cloneDir);
+}
+
+/** `nixos-rebuild build` of the clean recursive clone on the build host, once per run. */
+export function cleanBuild(run: RunContext, commandTemplate: string): Promise<CleanBuild> {
+  return run.once(`clean-build ${commandTemplate}`, async () => {
+    const clone = await recursiveClone(run);
+    const host = run.pool.role('build');
+    claimThat(clone.result.ok, {
+      claim: 'a clean `git clone --recursive` of the base repo succeeds (needed before the build)',
+      expected: 'exit 0',
+      seen: `exit ${clone.result.exitCode}: ${clone.result.stderr.trim().split('\n').slice(-2).join(' | ')}`,
+      host: host.name,
+      evidence: [clone.result.evidence],
+    });
+    const flakeRef = flakeRefFrom(commandTemplate, clone.dir);
+    const git = run.git('build');
+    const baseCommit = await git.revParse(clone.dir, 'HEAD');
+    const secretsCommit = await git.revParse(`${clone.dir}/secrets`, 'HEAD').catch(() => '(no submodule checkout)');
+    const nix = run.nix('build');
+    const { result, toplevel } = await nix.rebuildBuild(flakeRef, await workDir(run));
+    claimThat(toplevel !== undefined, {
+      claim: `nixos-rebuild build of the clean clone succeeds`,
+      expected: 'exit 0 and a toplevel store path',
+      seen: `exit ${result.exitCode}: ${result.stderr.trim().split('\n').slice(-2).join(' | ')}`,
+      host: host.name,
+      evidence: [result.evidence],
+    });
+    const narHash = await nix.narHash(toplevel);
+    return { flakeRef, toplevel, narHash, baseCommit, secretsCommit, evidence: result.evidence };
+  });
+}
+
+export interface LiveSystem {
+  toplevel: string;
+  narHash: string;
+  evidence: string;
+}
+
+/** What the live host runs now, once per run. */
+export function liveSystem(run: RunContext): Promise<LiveSystem> {
+  return run.once('live-system', async () => {
+    const host = run.pool.role('live');
+    const r = await host.succeed(['readlink', '-f', '/run/current-system']);
+    const toplevel = r.stdout.trim();
+    const narHash = await run.nix('live').narHash(toplevel);
+    return { toplevel, narHash, evidence: r.evidence };
+  });
+}

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { FAULTS } from '../../src/lab/faults';
+import { LAB_ROOT, PROJECT_ROOT, REPORTS_DIR } from '../../src/paths';
+import { acceptance, statusByTag } from '../helpers';
+
+const SCRIPTS = join(PROJECT_ROOT, 'test', 'fixtures', 'fault-scripts');
+
+function noLabLeft(): void {
+  const left = existsSync(LAB_ROOT) ? readdirSync(LAB_ROOT) : [];
+  assert.deepEqual(left, [], 'the lab was stopped and removed');
+}
+
+test('the healthy lab is all green, and the run writes every report file', async () => {
+  const r = await acceptance([]);
+  assert.equal(r.exitCode, 0, `exit ${r.exitCode}\n${r.output}`);
+  const e = r.evidence!;
+  assert.ok(e.scenarios.length >= 5);
+  assert.deepEqual(e.scenarios.filter((s) => s.status !== 'passed').map((s) => `${s.name}: ${s.status}`), []);
+  const runDir = join(REPORTS_DIR, r.runId!);
+  for (const f of ['evidence.json', 'summary.md', 'junit.xml', 'messages.ndjson', 'allure-report/index.html', 'allure-results']) {
+    assert.ok(existsSync(join(runDir, f)), `${f} exists`);
+  }
+  assert.equal(readlinkSync(join(REPORTS_DIR, 'latest')), r.runId);
+  assert.equal(e.target, 'lab');
+  assert.equal(e.profile.name, 'lab');
+  assert.match(e.harness.commit, /^[0-9a-f]{40}$|^unknown/);
+  assert.deepEqual(e.faults, []);
+  const top = e.scenarios.find((s) => s.tags.includes('@c1-toplevel-identical'))!;
+  assert.equal(top.facts['build.toplevel']!.value, top.facts['live.toplevel']!.value);
+  assert.match(String(top.facts['build.toplevel']!.value), /^\/nix\/store\/[0-9a-z]{32}-nixos-system-cc-ci/);
+  assert.match(String(top.facts['build.baseCommit']!.value), /^[0-9a-f]{40}$/);
+  assert.match(String(top.facts['build.secretsCommit']!.value), /^[0-9a-f]{40}$/);
+  assert.deepEqual(e.runFacts.find((f) => f.key === 'run.sshConnections')?.value, { builder: 1, 'cc-ci': 1 });
+  // Every command is one evidence file; each one a scenario ran is also an Allure attachment.
+  const commands = readFileSync(join(runDir, 'evidence', 'commands.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(readdirSync(join(runDir, 'commands')).length, commands.length);
+  const attachments = readdirSync(join(runDir, 'allure-results')).filter((f) => f.includes('-attachment'));
+  assert.equal(attachments.length, commands.filter((c) => c.scenario).length);
+  assert.match(readFileSync(join(runDir, 'summary.md'), 'utf8'), /\| C1 \| The clean clone rebuilds the live host's system, byte for byte \| ✅ passed \|/);
+  noLabLeft();
+});
+
+for (const fault of FAULTS) {
+  test(`fault ${fault.name} turns ${fault.red.join(' ')} red, and only those`, async () => {
+    const r = await acceptance(['--fault', fault.name, '--tags', fault.criteria.map((c) => `@${c}`).join(' or ')]);
+    assert.equal(r.exitCode, 1, r.output);
+    const e = r.evidence!;
+    assert.deepEqual(e.faults.map((f) => f.name), [fault.name]);
+    const statuses = statusByTag(e);
+    for (const tag of fault.red) assert.equal(statuses.get(tag), 'failed', `${tag} under ${fault.name}\n${r.output}`);
+    for (const [tag, status] of statuses) if (!fault.red.includes(tag)) assert.equal(status, 'passed', `${tag} under ${fault.name}`);
+    for (const s of e.scenarios.filter((s) => s.status === 'failed')) {
+      assert.match(s.message!, /\n {2}expected: .+\n {2}seen: {5}.+\n {2}host: {5}.+\n {2}evidence: reports\/\S+/, s.message);
+    }
+    noLabLeft();
+  });
+}
+
+test('--fault-script runs against the lab with LAB_DIR and lab-exec, and its fault turns the check red', async () => {
+  const r = await acceptance(['--fault-script', join(SCRIPTS, 'live-hotfix.sh'), '--tags', '@C1']);
+  assert.equal(r.exitCode, 1, r.output);
+  const statuses = statusByTag(r.evidence!);
+  assert.equal(statuses.get('@c1-toplevel-identical'), 'failed');
+  assert.equal(statuses.get('@c1-gitlink'), 'passed');
+  assert.deepEqual(r.evidence!.faults.map((f) => [f.kind, f.name, f.exitCode]), [['script', 'live-hotfix.sh', 0]]);
+  noLabLeft();
+});
+
+test('a host the harness cannot reach is broken, not failed, and says which host', async () => {
+  const r = await acceptance(['--fault-script', join(SCRIPTS, 'live-sshd-down.sh'), '--tags', '@c1-toplevel-identical or @c1-gitlink']);
+  assert.equal(r.exitCode, 1, r.output);
+  const top = r.evidence!.scenarios.find((s) => s.tags.includes('@c1-toplevel-identical'))!;
+  assert.equal(top.status, 'broken');
+  assert.match(top.message!, /cannot connect to root@127\.0\.10\.3:22 over ssh: connection refused/);
+  assert.match(top.message!, /host: +cc-ci/);
+  assert.equal(statusByTag(r.evidence!).get('@c1-gitlink'), 'passed');
+  noLabLeft();
+});
+
+test('--list-faults names every fault with the criteria it turns red', async () => {
+  const r = await acceptance(['--list-faults']);
+  assert.equal(r.exitCode, 0);
+  for (const f of FAULTS) assert.match(r.output, new RegExp(`^${f.name} +${f.criteria.join(', ')}`, 'm'));
+});
+
+test('every tag a fault names exists on a scenario of its criteria', () => {
+  const features = readdirSync(join(PROJECT_ROOT, 'features')).filter((f) => f.endsWith('.feature'));
+  const text = features.map((f) => readFileSync(join(PROJECT_ROOT, 'features', f), 'utf8')).join('\n');
+  for (const f of FAULTS) for (const tag of f.red) assert.match(text, new RegExp(`${tag}\\b`), `${f.name}: ${tag}`);
+});

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { Lab, LAB_HOSTS, processesIn } from '../../src/lab/lab';
+import { loadProfile } from '../../src/profile/load';
+
+let lab: Lab;
+const dir = Lab.newDir(`test-lab-${process.pid}`);
+
+before(async () => {
+  lab = await Lab.start(dir, loadProfile('lab', { LAB_DIR: dir }).profile, () => {});
+});
+after(async () => {
+  await lab?.stop();
+});
+
+test('each lab host is a real sshd in its own mount and UTS namespace', () => {
+  const mine = readlinkSync('/proc/self/ns/mnt');
+  const seen = new Set<string>();
+  for (const name of LAB_HOSTS) {
+    const h = lab.hosts.get(name)!;
+    assert.equal(readlinkSync(`/proc/${h.pid}/exe`), '/usr/sbin/sshd');
+    const ns = readlinkSync(`/proc/${h.pid}/ns/mnt`);
+    assert.notEqual(ns, mine);
+    seen.add(ns);
+  }
+  assert.equal(seen.size, LAB_HOSTS.length);
+});
+
+test('hosts have their own hostname, /nix, /root and /run', async () => {
+  for (const name of LAB_HOSTS) {
+    assert.equal((await lab.exec(name, ['hostname'])).stdout.trim(), name);
+    const mounts = (await lab.exec(name, ['cat', '/proc/self/mountinfo'])).stdout;
+    for (const mp of ['/nix', '/root', '/var/lib', '/etc/ssh', '/tmp']) assert.match(mounts, new RegExp(` ${mp} `), `${name} mounts ${mp}`);
+    assert.match(mounts, / \/run .* - tmpfs /);
+  }
+  const builderNix = (await lab.exec('builder', ['ls', '-A', '/nix'])).stdout.trim();
+  assert.equal(builderNix, '', 'the build host starts with an empty /nix');
+  const ccci = (await lab.exec('cc-ci', ['readlink', '-f', '/run/current-system'])).stdout.trim();
+  assert.equal(ccci, lab.world.liveToplevel);
+  assert.equal(existsSync(ccci), false, 'the store path exists only inside cc-ci');
+});
+
+test('the forge serves the bare repos over ssh; the live system was built by real nix from them', async () => {
+  const heads = (await lab.exec('builder', ['git', 'ls-remote', 'ssh://root@forge/srv/git/cc-ci.git', 'main'])).stdout;
+  assert.match(heads, new RegExp(`^${lab.world.baseCommit}\\trefs/heads/main`));
+  const drv = (await lab.exec('cc-ci', ['nix-store', '--query', '--deriver', lab.world.liveToplevel])).stdout.trim();
+  assert.match(drv, /^\/nix\/store\/[0-9a-z]{32}-nixos-system-cc-ci-.*\.drv$/);
+  const narHash = (await lab.exec('cc-ci', ['nix-store', '--query', '--hash', lab.world.liveToplevel])).stdout.trim();
+  assert.match(narHash, /^sha256:[0-9a-z]{52}$/);
+});
+
+test('a build without ?submodules=1 fails as on the real system: secrets/ is empty', async () => {
+  await lab.sh('builder', 'git clone -q --recursive ssh://root@forge/srv/git/cc-ci.git /root/c');
+  const r = await lab.exec('builder', ['sh', '-c', "cd /root && nixos-rebuild build --flake 'git+file:///root/c#cc-ci'"], { check: false });
+  assert.notEqual(r.exitCode, 0);
+  assert.match(r.stderr, /secrets.*No such file or directory/);
+});
+
+test('the stand-ins answer like the real commands', async () => {
+  assert.equal((await lab.exec('cc-ci', ['systemctl', 'is-system-running'])).stdout, 'running\n');
+  assert.match((await lab.exec('cc-ci', ['systemctl', '--failed'])).stdout, /^0 loaded units listed\.$/m);
+  const bad = await lab.exec('cc-ci', ['nixos-rebuild', 'boot', '--flake', 'x'], { check: false });
+  assert.notEqual(bad.exitCode, 0);
+});
+
+test('stopping the lab leaves no process and no mount behind', async () => {
+  const namespaces = [...lab.hosts.values()].map((h) => h.mntns);
+  assert.ok(processesIn(namespaces).length >= LAB_HOSTS.length);
+  await lab.stop();
+  assert.deepEqual(processesIn(namespaces), []);
+  assert.equal(existsSync(dir), false);
+  assert.doesNotMatch(readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(dir));
+});

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { scenarioResults } from '../../src/evidence/report';
+import { resolveSubmoduleUrl, sameRepo } from '../../src/checks/c1';
+import { flakeRefFrom } from '../../src/tasks/system';
+
+function messages(results: { status: string; type?: string }[][]): string {
+  const lines: unknown[] = [{ gherkinDocument: { uri: 'f.feature', feature: { name: 'F' } } }];
+  results.forEach((steps, i) => {
+    lines.push({ pickle: { id: `p${i}`, uri: 'f.feature', name: `s${i}`, tags: [{ name: '@C1' }], steps: steps.map((_, j) => ({ id: `ps${i}-${j}`, text: `step ${j}` })) } });
+    lines.push({ testCase: { id: `tc${i}`, pickleId: `p${i}`, testSteps: steps.map((_, j) => ({ id: `ts${i}-${j}`, pickleStepId: `ps${i}-${j}` })) } });
+    lines.push({ testCaseStarted: { id: `tcs${i}`, testCaseId: `tc${i}`, attempt: 0 } });
+    steps.forEach((s, j) =>
+      lines.push({
+        testStepFinished: {
+          testCaseStartedId: `tcs${i}`,
+          testStepId: `ts${i}-${j}`,
+          testStepResult: { status: s.status, duration: { seconds: 0, nanos: 1e6 }, ...(s.type ? { exception: { type: s.type, message: `${s.type} said no` } } : {}) },
+        },
+      }),
+    );
+  });
+  const file = join(mkdtempSync(join(tmpdir(), 'msg-')), 'messages.ndjson');
+  writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
+  return file;
+}
+
+test('a claim that does not hold is failed; a host that cannot be used is broken', () => {
+  const r = scenarioResults(
+    messages([
+      [{ status: 'PASSED' }, { status: 'PASSED' }],
+      [{ status: 'PASSED' }, { status: 'FAILED', type: 'ClaimAssertionError' }],
+      [{ status: 'FAILED', type: 'HostBrokenError' }, { status: 'SKIPPED' }],
+      [{ status: 'FAILED', type: 'AssertionError' }],
+      [{ status: 'UNDEFINED' }],
+      [{ status: 'PASSED' }, { status: 'PENDING' }],
+      [{ status: 'SKIPPED' }],
+      [{ status: 'FAILED', type: 'TypeError' }],
+    ]),
+  );
+  assert.deepEqual(r.map((s) => s.status), ['passed', 'failed', 'broken', 'failed', 'undefined', 'pending', 'skipped', 'broken']);
+  assert.equal(r[1]!.message, 'ClaimAssertionError said no');
+  assert.equal(r[1]!.failedStep, 'step 1');
+  assert.deepEqual(r[0]!.criteria, ['C1']);
+});
+
+test('submodule URLs resolve as git resolves them', () => {
+  assert.equal(resolveSubmoduleUrl('ssh://git@h:2222/org/cc-ci.git', '../cc-ci-secrets.git'), 'ssh://git@h:2222/org/cc-ci-secrets.git');
+  assert.equal(resolveSubmoduleUrl('git@h:org/cc-ci.git', '../cc-ci-secrets.git'), 'git@h:org/cc-ci-secrets.git');
+  assert.equal(resolveSubmoduleUrl('x', 'ssh://abs/repo.git'), 'ssh://abs/repo.git');
+  assert.ok(sameRepo('ssh://h/a/b.git', 'ssh://h/a/b/'));
+  assert.ok(!sameRepo('ssh://h/a/b.git', 'ssh://h/a/b-old.git'));
+});
+
+test("the feature's nixos-rebuild command is turned into the flake reference for the clone", () => {
+  assert.equal(flakeRefFrom("nixos-rebuild build --flake 'git+file://<clone>?submodules=1#cc-ci'", '/w/cc-ci'), 'git+file:///w/cc-ci?submodules=1#cc-ci');
+  assert.throws(() => flakeRefFrom('nixos-rebuild switch --flake x', '/w'), /expected a command of the form/);
+});
