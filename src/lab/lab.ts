@@ -214,6 +214,8 @@ export class Lab {
 function sshdConfig(address: string, port: number): string {
   return `# lab host sshd
 ListenAddress ${address}:${port}
+# The lab's stand-ins (sops, ...) find the harness here.
+SetEnv CC_CI_HARNESS_ROOT=${PROJECT_ROOT}
 HostKey /etc/ssh/ssh_host_ed25519_key
 PidFile /run/sshd.pid
 PermitRootLogin prohibit-password
