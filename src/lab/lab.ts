@@ -179,7 +179,7 @@ export class Lab {
     const logFd = openSync(join(dir, 'sshd.log'), 'a');
     const child = spawn(
       'unshare',
-      ['--mount', '--uts', '--propagation', 'private', join(LAB_ASSETS, 'bin', 'host-init'), name, dir, join(LAB_ASSETS, 'standins'), ...binds],
+      ['--mount', '--uts', '--propagation', 'private', join(LAB_ASSETS, 'bin', 'host-init'), name, dir, PROJECT_ROOT, ...binds],
       { detached: true, stdio: ['ignore', logFd, logFd], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CC_CI_HARNESS_ROOT: PROJECT_ROOT } },
     );
     closeSync(logFd);
