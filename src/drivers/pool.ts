@@ -53,7 +53,14 @@ export class HostPool {
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...this.transports.values()].map((t) => t.close()));
+    // Hosts reached through a jump host close first, so their tunnels end before it does.
+    const viaJump = (name: string) => {
+      const spec = this.profile.hosts[name];
+      return spec?.transport === 'ssh' && spec.jump !== undefined;
+    };
+    const entries = [...this.transports.entries()];
+    await Promise.all(entries.filter(([n]) => viaJump(n)).map(([, t]) => t.close()));
+    await Promise.all(entries.filter(([n]) => !viaJump(n)).map(([, t]) => t.close()));
     this.transports.clear();
     this.hosts.clear();
   }

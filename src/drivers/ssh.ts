@@ -97,7 +97,11 @@ export class SshTransport implements Transport {
   async close(): Promise<void> {
     const c = this.connecting;
     this.connecting = null;
-    if (c) (await c.catch(() => null))?.dispose();
+    const ssh = c ? await c.catch(() => null) : null;
+    if (!ssh?.connection) return;
+    const closed = new Promise<void>((resolve) => ssh.connection!.once('close', () => resolve()));
+    ssh.dispose();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
   }
 
   private connection(): Promise<NodeSSH> {
@@ -195,6 +199,9 @@ function describeConnectError(e: Error & { code?: string; level?: string }): str
   if (e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH') return `no route to host (${e.code})`;
   if (e.code === 'ENOTFOUND') return 'the address does not resolve';
   if (/Timed out while waiting for handshake/.test(e.message)) return 'no SSH handshake before the connect timeout';
+  if (/Connection lost before handshake/.test(e.message) || e.code === 'ECONNRESET') {
+    return 'the connection closed before the SSH handshake (no sshd behind that address?)';
+  }
   if (e.level === 'client-authentication') return 'the server refused the key (authentication failed)';
   return e.message;
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Profile } from '../profile/schema';
 import { LAB_ASSETS, LAB_ROOT, PROJECT_ROOT } from '../paths';
+import { labAddress, makeBridge, openRelay, plugHost } from './net';
 import { labPreflight } from './preflight';
 import { buildWorld, type LabWorld } from './world';
 
@@ -15,11 +16,17 @@ import { buildWorld, type LabWorld } from './world';
 export const LAB_HOSTS = ['forge', 'cc-ci', 'builder'] as const;
 export type LabHostName = (typeof LAB_HOSTS)[number];
 
+/** Ports besides ssh that the runner reaches on a host (relayed to the host's 127.0.0.1). */
+const SERVED_PORTS: Record<LabHostName, number[]> = { forge: [], 'cc-ci': [80, 443], builder: [] };
+
 const HOST_DIRS = ['root', 'nix', 'var-lib', 'etc-ssh', 'etc-nix', 'tmp'];
 
 export interface LabHost {
   name: string;
+  /** Where the runner reaches it (the profile's address). */
   address: string;
+  /** Where other lab hosts reach it, on the lab bridge. */
+  labAddress: string;
   dir: string;
   pid: number;
   mntns: string;
@@ -146,17 +153,17 @@ export class Lab {
       clientKeys.set(s.name, readFileSync(join(dir, 'root', '.ssh', 'id_ed25519.pub'), 'utf8').trim());
     }
 
-    const knownHosts = specs.map((s) => `${s.name},${s.address} ${hostKeys.get(s.name)}`).join('\n') + '\n';
+    const knownHosts = specs.map((s) => `${s.name},${labAddress(s.address)} ${hostKeys.get(s.name)}`).join('\n') + '\n';
     writeFileSync(join(this.dir, 'runner', 'known_hosts'), specs.map((s) => `${s.address} ${hostKeys.get(s.name)}`).join('\n') + '\n');
     const runnerKey = readFileSync(join(this.dir, 'runner', 'id_ed25519.pub'), 'utf8').trim();
-    const etcHosts = `127.0.0.1\tlocalhost\n${specs.map((s) => `${s.address}\t${s.name}`).join('\n')}\n`;
+    const etcHosts = `127.0.0.1\tlocalhost\n${specs.map((s) => `${labAddress(s.address)}\t${s.name}`).join('\n')}\n`;
 
     for (const s of specs) {
       const dir = join(this.dir, 'hosts', s.name);
       // The forge accepts the runner and every host (deploy keys); other hosts accept the runner.
       const authorized = s.name === 'forge' ? [runnerKey, ...clientKeys.values()] : [runnerKey];
       writeFileSync(join(dir, 'root', '.ssh', 'authorized_keys'), authorized.join('\n') + '\n', { mode: 0o600 });
-      writeFileSync(join(dir, 'etc-ssh', 'sshd_config'), sshdConfig(s.address, s.port));
+      writeFileSync(join(dir, 'etc-ssh', 'sshd_config'), sshdConfig());
       writeFileSync(join(dir, 'etc-ssh', 'ssh_config'), SSH_CLIENT_CONFIG);
       writeFileSync(join(dir, 'etc-ssh', 'ssh_known_hosts'), knownHosts);
       writeFileSync(join(dir, 'etc-nix', 'nix.conf'), NIX_CONF);
@@ -165,55 +172,78 @@ export class Lab {
     }
 
     this.log(`lab: starting ${specs.length} hosts (${specs.map((s) => `${s.name} ${s.address}`).join(', ')})`);
-    for (const s of specs) this.hosts.set(s.name, await this.spawnHost(s.name, s.address, s.port));
+    const sw = await this.spawnNamespace('switch', ['sleep', 'infinity']);
+    await makeBridge(sw.pid);
+    for (const s of specs) this.hosts.set(s.name, await this.spawnHost(s.name, s.address, s.port, sw.pid));
 
     this.log('lab: creating the forge repos (cc-ci, cc-ci-secrets) and installing cc-ci');
     this.world = await buildWorld(this);
     this.log(`lab: up in ${((performance.now() - t0) / 1000).toFixed(1)}s at ${this.dir}`);
   }
 
-  private async spawnHost(name: string, address: string, port: number): Promise<LabHost> {
+  /** Starts a process in new mount, UTS and network namespaces; returns once they exist. */
+  private async spawnNamespace(name: string, argv: string[]): Promise<{ pid: number; mntns: string; child: ReturnType<typeof spawn> }> {
     const dir = join(this.dir, 'hosts', name);
-    // The forge serves the bare repos of $LAB_DIR/forge at /srv/git.
-    const binds = name === 'forge' ? [`${this.forgeDir}:/srv/git`] : [];
-    const logFd = openSync(join(dir, 'sshd.log'), 'a');
-    const child = spawn(
-      'unshare',
-      ['--mount', '--uts', '--propagation', 'private', join(LAB_ASSETS, 'bin', 'host-init'), name, dir, PROJECT_ROOT, ...binds],
-      { detached: true, stdio: ['ignore', logFd, logFd], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CC_CI_HARNESS_ROOT: PROJECT_ROOT } },
-    );
+    mkdirSync(dir, { recursive: true });
+    const logFd = openSync(join(dir, 'host.log'), 'a');
+    const child = spawn('unshare', ['--mount', '--uts', '--net', '--propagation', 'private', '--', ...argv], {
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
     closeSync(logFd);
     child.unref();
     const pid = child.pid;
-    if (!pid) throw new Error(`lab: could not start host ${name}`);
+    if (!pid) throw new Error(`lab: could not start ${name}`);
     writeFileSync(join(dir, 'pid'), `${pid}\n`);
-    let mntns = '';
+    const mine = readlinkSync('/proc/self/ns/mnt');
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const exited = child.exitCode !== null || !existsSync(`/proc/${pid}`);
-      if (exited) break;
-      if (!mntns) {
-        try {
-          const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
-          if (ns !== readlinkSync('/proc/self/ns/mnt')) {
-            mntns = ns;
-            writeFileSync(join(dir, 'mntns'), `${ns}\n`);
-          }
-        } catch {
-          /* not yet */
+    while (Date.now() < deadline && child.exitCode === null) {
+      try {
+        const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
+        if (ns !== mine && readlinkSync(`/proc/${pid}/ns/net`) !== readlinkSync('/proc/self/ns/net')) {
+          writeFileSync(join(dir, 'mntns'), `${ns}\n`);
+          return { pid, mntns: ns, child };
         }
+      } catch {
+        /* not yet */
       }
-      if (mntns && (await sshBanner(address, port))) return { name, address, dir, pid, mntns };
+      await sleep(20);
+    }
+    throw new Error(`lab: ${name} did not start: ${this.hostLog(name)}`);
+  }
+
+  private async spawnHost(name: string, address: string, port: number, switchPid: number): Promise<LabHost> {
+    const dir = join(this.dir, 'hosts', name);
+    // The forge serves the bare repos of $LAB_DIR/forge at /srv/git.
+    const binds = name === 'forge' ? [`${this.forgeDir}:/srv/git`] : [];
+    const { pid, mntns, child } = await this.spawnNamespace(name, [join(LAB_ASSETS, 'bin', 'host-init'), name, dir, PROJECT_ROOT, ...binds]);
+    const inLab = labAddress(address);
+    await plugHost(switchPid, pid, inLab);
+    const log = openSync(join(dir, 'host.log'), 'a');
+    try {
+      await openRelay(pid, address, port, 22, log);
+      for (const p of SERVED_PORTS[name as LabHostName] ?? []) await openRelay(pid, address, p, p, log);
+    } finally {
+      closeSync(log);
+    }
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && child.exitCode === null) {
+      if (await sshBanner(address, port)) return { name, address, labAddress: inLab, dir, pid, mntns };
       await sleep(50);
     }
-    const log = existsSync(join(dir, 'sshd.log')) ? readFileSync(join(dir, 'sshd.log'), 'utf8').trim().split('\n').slice(-5).join(' | ') : '';
-    throw new Error(`lab: host ${name} did not start sshd on ${address}:${port} within 10s: ${log || '(no output)'}`);
+    throw new Error(`lab: host ${name} did not start sshd (reached at ${address}:${port}) within 10s: ${this.hostLog(name)}`);
+  }
+
+  private hostLog(name: string): string {
+    const file = join(this.dir, 'hosts', name, 'host.log');
+    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').slice(-5).join(' | ') || '(no output)' : '(no output)';
   }
 }
 
-function sshdConfig(address: string, port: number): string {
-  return `# lab host sshd
-ListenAddress ${address}:${port}
+function sshdConfig(): string {
+  return `# lab host sshd: port 22 in the host's own network namespace
+ListenAddress 0.0.0.0:22
 # The lab's stand-ins (sops, ...) find the harness here.
 SetEnv CC_CI_HARNESS_ROOT=${PROJECT_ROOT}
 HostKey /etc/ssh/ssh_host_ed25519_key

@@ -16,6 +16,7 @@ export const LAB_PACKAGES: Record<string, string> = {
   '/usr/bin/nsenter': 'util-linux',
   '/usr/bin/openssl': 'openssl',
   '/usr/bin/curl': 'curl',
+  '/usr/sbin/ip': 'iproute2',
 };
 
 function missingPackages(): string[] {

@@ -14,17 +14,26 @@ after(async () => {
   await lab?.stop();
 });
 
-test('each lab host is a real sshd in its own mount and UTS namespace', () => {
-  const mine = readlinkSync('/proc/self/ns/mnt');
-  const seen = new Set<string>();
-  for (const name of LAB_HOSTS) {
-    const h = lab.hosts.get(name)!;
-    assert.equal(readlinkSync(`/proc/${h.pid}/exe`), '/usr/sbin/sshd');
-    const ns = readlinkSync(`/proc/${h.pid}/ns/mnt`);
-    assert.notEqual(ns, mine);
-    seen.add(ns);
+test('each lab host is a real sshd in its own mount, UTS and network namespace', () => {
+  for (const kind of ['mnt', 'uts', 'net']) {
+    const mine = readlinkSync(`/proc/self/ns/${kind}`);
+    const seen = new Set<string>();
+    for (const name of LAB_HOSTS) {
+      const h = lab.hosts.get(name)!;
+      assert.equal(readlinkSync(`/proc/${h.pid}/exe`), '/usr/sbin/sshd');
+      const ns = readlinkSync(`/proc/${h.pid}/ns/${kind}`);
+      assert.notEqual(ns, mine, `${name} has its own ${kind} namespace`);
+      seen.add(ns);
+    }
+    assert.equal(seen.size, LAB_HOSTS.length);
   }
-  assert.equal(seen.size, LAB_HOSTS.length);
+});
+
+test('hosts reach each other by name on the lab bridge, and nothing else', async () => {
+  const r = await lab.exec('builder', ['sh', '-c', 'getent hosts forge; ip -4 route']);
+  assert.match(r.stdout, /^10\.77\.0\.2\s+forge$/m);
+  assert.doesNotMatch(r.stdout, /default/, 'no route out of the lab');
+  assert.equal((await lab.exec('builder', ['ssh', 'root@forge', 'hostname'])).stdout.trim(), 'forge');
 });
 
 test('hosts have their own hostname, /nix, /root and /run', async () => {

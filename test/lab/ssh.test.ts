@@ -113,7 +113,11 @@ test('a pinned fingerprint is accepted when it matches and refused when it does 
 test('a jump host tunnels to the target, each over its one connection', async () => {
   const { pool: hosts } = pool((p) => {
     const h = p.hosts['cc-ci']!;
-    if (h.transport === 'ssh') h.jump = 'forge';
+    if (h.transport !== 'ssh') return;
+    // Behind the jump host, the target is reached at the address the jump host sees.
+    h.jump = 'forge';
+    h.address = lab.hosts.get('cc-ci')!.labAddress;
+    h.hostKey = { fingerprint: fingerprintOf(ccciKeyBlob()) };
   });
   const [a, b] = await Promise.all([hosts.get('cc-ci').run(['hostname']), hosts.get('cc-ci').run(['hostname'])]);
   assert.equal(a.stdout.trim(), 'cc-ci');
