@@ -11,7 +11,7 @@ import { scrubRunDir, writeEvidence, type AppliedFault, type RunMeta } from '../
 import { FAULTS, faultNamed } from '../src/lab/faults';
 import { Lab } from '../src/lab/lab';
 import { PROJECT_ROOT, REPORTS_DIR } from '../src/paths';
-import { loadProfile } from '../src/profile/load';
+import { checkReferences, loadProfile } from '../src/profile/load';
 import type { RunParameters } from '../src/run/context';
 
 const say = (line: string) => process.stderr.write(line + '\n');
@@ -73,7 +73,10 @@ async function main(argv: string[]): Promise<number> {
   if (sources.plan.length === 0) throw new UsageError(`no scenario matches the selection (tags: ${config.sources.tagExpression || 'none'}, names: ${config.sources.names.join(', ') || 'none'})`);
 
   const redactor = new Redactor();
-  if (profile.target === 'live') HostPool.checkCredentials(profile, redactor);
+  if (profile.target === 'live') {
+    HostPool.checkCredentials(profile, redactor);
+    checkReferences(profile);
+  }
 
   const runDir = join(REPORTS_DIR, runId);
   const shownDir = relative(PROJECT_ROOT, runDir);
@@ -98,6 +101,7 @@ async function main(argv: string[]): Promise<number> {
     if (profile.target === 'lab' && !dryRun) {
       lab = await Lab.start(labDir, profile, say);
       HostPool.checkCredentials(profile, redactor);
+      checkReferences(profile);
       for (const name of args.faults) {
         const f = faultNamed(name)!;
         say(`fault: applying ${f.name}: ${f.summary}`);

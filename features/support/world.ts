@@ -1,10 +1,13 @@
 import { setWorldConstructor, World, type IWorldOptions } from '@cucumber/cucumber';
+import type { PlaintextScan } from '../../src/checks/c3';
 import { RunContext, type RunParameters } from '../../src/run/context';
 
 export class AcceptanceWorld extends World<RunParameters> {
   readonly run: RunContext;
   /** The nixos-rebuild command a scenario ran, as the feature wrote it. */
   buildCommand = '';
+  /** The plaintext scan a scenario ran. */
+  scan?: PlaintextScan;
 
   constructor(options: IWorldOptions<RunParameters>) {
     super(options);

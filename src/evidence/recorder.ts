@@ -108,6 +108,20 @@ export class Recorder {
     return `${this.shownDir}/commands/${file}`;
   }
 
+  /** Something the runner itself measured (a TLS handshake, an HTTP request), recorded like a command. */
+  probe(host: string, argv: readonly string[], durationMs: number, output: string, error?: string): string {
+    return this.command({
+      host,
+      argv,
+      exitCode: error ? null : 0,
+      startedAt: new Date(Date.now() - durationMs).toISOString(),
+      durationMs,
+      stdout: output,
+      stderr: '',
+      error,
+    });
+  }
+
   /** A measured fact (a toplevel path, a commit), attached to the current scenario. */
   fact(key: string, value: unknown, host?: string): void {
     const f: Fact = { scenario: this.scope?.pickleId, key, value: this.redactDeep(value ?? null), host, at: new Date().toISOString() };

@@ -90,7 +90,7 @@ export class Lab {
   }
 
   /** Runs a command as root inside a lab host, like lab-exec. */
-  async exec(host: string, argv: string[], opts: { stdin?: string; check?: boolean } = {}): Promise<ExecResult> {
+  async exec(host: string, argv: string[], opts: { stdin?: string; check?: boolean; quiet?: boolean } = {}): Promise<ExecResult> {
     const h = this.hosts.get(host);
     if (!h) throw new Error(`no lab host ${host}`);
     const r = await execa(join(LAB_ASSETS, 'bin', 'lab-exec'), [host, ...argv], {
@@ -100,7 +100,7 @@ export class Lab {
       stripFinalNewline: false,
     });
     const result = { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
-    this.appendLog(`[${host}] $ ${argv.join(' ')} -> exit ${result.exitCode}\n${result.stdout}${result.stderr}`);
+    if (!opts.quiet) this.appendLog(`[${host}] $ ${argv.join(' ')} -> exit ${result.exitCode}\n${result.stdout}${result.stderr}`);
     if (opts.check !== false && result.exitCode !== 0) {
       throw new Error(`lab: \`${argv.join(' ')}\` on ${host} exited ${result.exitCode}: ${(result.stderr || result.stdout).trim().split('\n').slice(-5).join(' | ')}`);
     }
@@ -109,6 +109,17 @@ export class Lab {
 
   sh(host: string, script: string, opts: { stdin?: string; check?: boolean } = {}): Promise<ExecResult> {
     return this.exec(host, ['sh', '-ec', script], opts);
+  }
+
+  /** Waits until something listens on the host's own 127.0.0.1:port (a unit that just started). */
+  async waitForPort(host: string, port: number, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.exec(host, ['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { check: false, quiet: true });
+      if (r.exitCode === 0) return;
+      if (Date.now() > deadline) throw new Error(`lab: nothing listens on ${host}'s 127.0.0.1:${port} after ${timeoutMs / 1000}s`);
+      await sleep(100);
+    }
   }
 
   async stop(): Promise<void> {

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { encryptSopsYaml } from '../sops/format';
 import { LAB_ASSETS } from '../paths';
 import type { Lab } from './lab';
+import { issueWildcard, makeCa } from './tls';
 
 // The lab's cc-ci world: a base repo (a flake) and a private secrets repo (sops, two age
 // recipients), bare on the forge, with the secrets repo as the base repo's submodule at
@@ -44,12 +45,13 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   const hostKey = join(keys, 'cc-ci-host-age.txt');
   const recoveryKey = join(keys, 'recovery-age.txt');
   const recipients = { host: await ageKeygen(hostKey), recovery: await ageKeygen(recoveryKey) };
-  const caCert = await makeTls(join(keys, 'tls'), lab.profile.domain);
+  const caCert = await makeCa(join(keys, 'tls'));
+  const cert = await issueWildcard(join(keys, 'tls'), lab.profile.domain, { days: 90 });
 
   const plaintexts: Record<string, string> = {};
   for (const name of lab.profile.secrets.names) plaintexts[name] = `lab-${name}-${randomBytes(18).toString('base64url')}`;
-  plaintexts.wildcard_cert = readFileSync(join(keys, 'tls', 'fullchain.pem'), 'utf8');
-  plaintexts.wildcard_key = readFileSync(join(keys, 'tls', 'privkey.pem'), 'utf8');
+  plaintexts.wildcard_cert = cert.fullchain;
+  plaintexts.wildcard_key = cert.privkey;
   const plaintextsFile = join(keys, 'plaintexts.json');
   writeFileSync(plaintextsFile, JSON.stringify(plaintexts, null, 2), { mode: 0o600 });
 
@@ -69,6 +71,7 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   const baseWork = join(seed, 'cc-ci');
   mkdirSync(baseWork, { recursive: true });
   cpSync(join(LAB_ASSETS, 'world', 'cc-ci'), baseWork, { recursive: true });
+  writeFileSync(join(baseWork, 'modules', 'site.nix'), `# The public domain: apps at <app>.<domain>, the dashboard at <domain>.\n{ domain = "${lab.profile.domain}"; }\n`);
   const path = 'secrets';
   writeFileSync(join(baseWork, '.gitmodules'), `[submodule "${path}"]\n\tpath = ${path}\n\turl = ${repos.secrets.url}\n`);
   await git(baseWork, 'init', '-q');
@@ -84,6 +87,7 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   writeFileSync(join(keyDir, 'key.txt'), readFileSync(hostKey), { mode: 0o600 });
   await lab.sh('cc-ci', `git clone --quiet --recursive ${repos.base.url} /root/cc-ci`);
   await lab.sh('cc-ci', `nixos-rebuild switch --flake 'git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}'`);
+  await lab.waitForPort('cc-ci', 443);
   const liveToplevel = (await lab.exec('cc-ci', ['readlink', '-f', '/run/current-system'])).stdout.trim();
 
   return {
@@ -103,10 +107,13 @@ export async function publish(lab: Lab, work: string, name: string): Promise<str
   return bare;
 }
 
-async function ageKeygen(file: string): Promise<string> {
+/** A new age identity in `file`, its public key beside it in `<name>.pub`. */
+export async function ageKeygen(file: string): Promise<string> {
   await execa('age-keygen', ['-o', file]);
   chmodSync(file, 0o600);
-  return (await execa('age-keygen', ['-y', file])).stdout.trim();
+  const recipient = (await execa('age-keygen', ['-y', file])).stdout.trim();
+  writeFileSync(file.replace(/\.txt$/, '.pub'), recipient + '\n');
+  return recipient;
 }
 
 function sopsConfig(r: { host: string; recovery: string }, file: string): string {
@@ -120,20 +127,4 @@ creation_rules:
           - *host_cc_ci
           - *recovery
 `;
-}
-
-/** A lab CA and a wildcard certificate for *.<domain> and <domain>, signed by it. */
-async function makeTls(dir: string, domain: string): Promise<string> {
-  mkdirSync(dir, { recursive: true });
-  const o = (...args: string[]) => execa('openssl', args, { cwd: dir });
-  await o('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '3650',
-    '-subj', '/O=cc-ci lab/CN=cc-ci lab CA', '-keyout', 'ca.key', '-out', 'ca.pem',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  await o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=*.${domain}`,
-    '-keyout', 'privkey.pem', '-out', 'wildcard.csr');
-  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=DNS:*.${domain},DNS:${domain}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
-  await o('x509', '-req', '-in', 'wildcard.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '90',
-    '-extfile', 'ext.cnf', '-out', 'cert.pem');
-  writeFileSync(join(dir, 'fullchain.pem'), readFileSync(join(dir, 'cert.pem'), 'utf8') + readFileSync(join(dir, 'ca.pem'), 'utf8'));
-  return join(dir, 'ca.pem');
 }

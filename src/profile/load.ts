@@ -5,7 +5,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors';
 import { PROFILES_DIR } from '../paths';
-import { Profile, type SecretRef } from './schema';
+import { Profile, type Recipient, type SecretRef } from './schema';
 
 export interface LoadedProfile {
   profile: Profile;
@@ -101,4 +101,34 @@ export function readCredentialFile(file: string, field: string): string {
   } catch (e) {
     throw new UsageError(`${field}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
+}
+
+export interface ResolvedRecipient {
+  name: string;
+  age: string;
+}
+
+/** The expected age recipients, read from the profile, its files or the environment. */
+export function resolveRecipients(recipients: Recipient[], env: NodeJS.ProcessEnv = process.env): ResolvedRecipient[] {
+  return recipients.map((r, i) => {
+    const field = `secrets.recipients.${i}`;
+    let text: string;
+    if ('age' in r) text = r.age;
+    else if ('env' in r) {
+      const v = env[r.env];
+      if (!v) throw new UsageError(`${field}.env: environment variable ${r.env} is not set (the public age key of ${r.name})`);
+      text = v;
+    } else text = readCredentialFile(r.file, `${field}.file`);
+    if (text.includes('AGE-SECRET-KEY-')) throw new UsageError(`${field}: holds a private age key; give the public key (age1…) instead`);
+    const age = /\bage1[02-9ac-hj-np-z]{58}\b/.exec(text)?.[0];
+    if (!age) throw new UsageError(`${field}: no age public key (age1…) found for ${r.name}`);
+    return { name: r.name, age };
+  });
+}
+
+/** Every file and variable the profile refers to, read before any host is contacted. */
+export function checkReferences(profile: Profile): void {
+  resolveRecipients(profile.secrets.recipients);
+  const ca = profile.tls.caBundle;
+  if (ca !== 'system') readCredentialFile(ca.file, 'tls.caBundle.file');
 }

@@ -57,7 +57,22 @@ const Timeouts = z.strictObject({
   command: Duration.default(120_000),
   clone: Duration.default(300_000),
   build: Duration.default(2_700_000),
+  /** A plaintext scan of the base repo's history or of /nix/store. */
+  scan: Duration.default(1_800_000),
 });
+
+/** An expected age recipient: a public key, given inline, in a file, or in an environment variable. */
+const Recipient = z.union([
+  z.strictObject({ name: z.string().min(1), age: z.string().regex(/^age1[02-9ac-hj-np-z]{58}$/, 'expected an age public key (age1…)') }),
+  z.strictObject({ name: z.string().min(1), file: z.string().min(1) }),
+  z.strictObject({ name: z.string().min(1), env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/) }),
+]);
+export type Recipient = z.infer<typeof Recipient>;
+
+const AbsolutePath = z.string().regex(/^\/\S*$/, 'expected an absolute path');
+
+/** A command as argv, e.g. ["sops"] or ["nix", "run", "nixpkgs#sops", "--"]. */
+const Tool = z.array(z.string().min(1)).min(1);
 
 export const Profile = z
   .strictObject({
@@ -74,7 +89,12 @@ export const Profile = z
       build: HostName,
     }),
     repos: z.strictObject({
-      base: z.strictObject({ url: z.string().min(1), branch: z.string().min(1).default('main') }),
+      base: z.strictObject({
+        url: z.string().min(1),
+        branch: z.string().min(1).default('main'),
+        /** The live host's own checkout, whose working tree is scanned for plaintext too. */
+        checkout: AbsolutePath.optional(),
+      }),
       /** The private secrets repo; the base repo carries it as the submodule secrets/. */
       secrets: z.strictObject({ url: z.string().min(1) }),
     }),
@@ -87,12 +107,58 @@ export const Profile = z
       /** The sops file, relative to the secrets repo. */
       file: z.string().min(1).default('secrets.yaml'),
       names: z.array(z.string().regex(/^[A-Za-z0-9_]+$/)).min(1),
+      /** Exactly these age recipients, no more, no fewer. */
+      recipients: z.array(Recipient).min(1),
+      /** Keys sops may leave in plain text on purpose (unencrypted_suffix/regex); any other plain key fails. */
+      allowPlain: z.array(z.string()).default([]),
+      /** sops.age.keyFile: the bootstrap key, the one secret not in git. */
+      keyFile: AbsolutePath.default('/var/lib/sops-nix/key.txt'),
+      mountPoint: AbsolutePath.default('/run/secrets.d'),
+      symlink: AbsolutePath.default('/run/secrets'),
+      /** Where plaintext may exist: a host holding a key (default: the live host). Never the runner unless allowed. */
+      decryptOn: HostName.optional(),
+      allowRunnerDecryption: z.boolean().default(false),
+      /** Private key material outside the secrets and the key file: where to look, and what is expected there. */
+      keyScan: z
+        .strictObject({
+          paths: z.array(AbsolutePath).min(1).default(['/root', '/etc', '/var/lib', '/home', '/srv', '/opt']),
+          exclude: z.array(AbsolutePath).default([]),
+          allow: z.array(z.strictObject({ path: AbsolutePath, why: z.string().min(1) })).default([]),
+        })
+        .default({ paths: ['/root', '/etc', '/var/lib', '/home', '/srv', '/opt'], exclude: [], allow: [] }),
+      /** The store to scan for plaintext. */
+      store: AbsolutePath.default('/nix/store'),
     }),
+    tls: z.strictObject({
+      /** The dashboard's name (SNI and Host); default: the domain. */
+      dashboard: z.string().regex(/^[a-z0-9.-]+$/).optional(),
+      /** Where the runner connects, the name resolved as curl --resolve would. */
+      connect: z.strictObject({ address: z.string().min(1), port: z.number().int().min(1).max(65535).default(443) }),
+      /** The CA bundle the served chain must verify against: the system store, or a PEM file. */
+      caBundle: z.union([z.literal('system'), z.strictObject({ file: z.string().min(1) })]).default('system'),
+      /** Fail when the cert expires sooner; warn under 30 days. */
+      minDays: z.number().int().nonnegative().default(14),
+      fullchain: AbsolutePath.default('/var/lib/ci-certs/live/fullchain.pem'),
+      privkey: AbsolutePath.default('/var/lib/ci-certs/live/privkey.pem'),
+    }),
+    tools: z
+      .strictObject({ sops: Tool.default(['sops']), openssl: Tool.default(['openssl']) })
+      .default({ sops: ['sops'], openssl: ['openssl'] }),
     stacks: z.number().int().nonnegative(),
     timeouts: Timeouts.default(Timeouts.parse({})),
   })
   .superRefine((p, ctx) => {
     const defined = new Set(Object.keys(p.hosts));
+    const decryptOn = p.secrets.decryptOn ?? p.roles.live;
+    if (!defined.has(decryptOn)) {
+      ctx.addIssue({ code: 'custom', path: ['secrets', 'decryptOn'], message: `names host "${decryptOn}", which is not under hosts` });
+    } else if (p.hosts[decryptOn]!.transport === 'local' && !p.secrets.allowRunnerDecryption) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secrets', 'decryptOn'],
+        message: `"${decryptOn}" is this machine: plaintext would reach the runner; set secrets.allowRunnerDecryption: true to allow it`,
+      });
+    }
     for (const role of ['live', 'build'] as const) {
       if (!defined.has(p.roles[role])) {
         ctx.addIssue({ code: 'custom', path: ['roles', role], message: `names host "${p.roles[role]}", which is not under hosts` });

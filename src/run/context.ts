@@ -1,6 +1,8 @@
 import { HostPool } from '../drivers/pool';
 import { Git } from '../drivers/git';
 import { Nix } from '../drivers/nix';
+import { SopsOnHost } from '../drivers/sops';
+import type { Host } from '../drivers/host';
 import { Recorder } from '../evidence/recorder';
 import { Redactor } from '../evidence/redact';
 import { loadProfile } from '../profile/load';
@@ -55,9 +57,27 @@ export class RunContext {
     return p;
   }
 
-  /** A per-run directory on the build host, removed when the run ends. */
-  get workDir(): string {
-    return `${this.profile.flake.workDir}/${this.params.runId}`;
+  private readonly workDirs = new Map<string, Promise<string>>();
+
+  /** This run's directory on a host (<flake.workDir>/<run-id>), made once, removed when the run ends. */
+  workDirOn(host: Host): Promise<string> {
+    let dir = this.workDirs.get(host.name);
+    if (!dir) {
+      const path = `${this.profile.flake.workDir}/${this.params.runId}`;
+      dir = host.succeed(['mkdir', '-p', path]).then(() => path);
+      this.workDirs.set(host.name, dir);
+    }
+    return dir;
+  }
+
+  /** The host where secrets may be decrypted: one that holds a key, never the runner unless allowed. */
+  get decryptHost(): Host {
+    return this.pool.get(this.profile.secrets.decryptOn ?? this.profile.roles.live);
+  }
+
+  sops(): SopsOnHost {
+    const { tools, secrets, timeouts } = this.profile;
+    return new SopsOnHost(this.decryptHost, tools.sops, tools.openssl, secrets.keyFile, timeouts.scan);
   }
 
   git(role: keyof Profile['roles']): Git {
@@ -70,9 +90,10 @@ export class RunContext {
 
   async close(): Promise<void> {
     try {
-      if (this.memo.has('workdir')) await this.pool.role('build').run(['rm', '-rf', this.workDir]);
-    } catch (e) {
-      this.recorder.progress(`could not remove ${this.workDir} on the build host: ${(e as Error).message}`);
+      for (const [name, dir] of this.workDirs) {
+        const path = await dir.catch(() => null);
+        if (path) await this.pool.get(name).run(['rm', '-rf', path]).catch((e: Error) => this.recorder.progress(`could not remove ${path} on ${name}: ${e.message}`));
+      }
     } finally {
       this.recorder.fact('run.sshConnections', this.pool.sshConnectionCounts());
       await this.pool.closeAll();

@@ -14,12 +14,9 @@ export interface RecursiveClone {
   result: CommandResult;
 }
 
-/** The run's directory on the build host, created once. */
+/** The run's directory on the build host. */
 export function workDir(run: RunContext): Promise<string> {
-  return run.once('workdir', async () => {
-    await run.pool.role('build').succeed(['mkdir', '-p', run.workDir]);
-    return run.workDir;
-  });
+  return run.workDirOn(run.pool.role('build'));
 }
 
 /** A mirror clone of the base repo (every ref) on the build host, made once per run. */

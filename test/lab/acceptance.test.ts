@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FAULTS } from '../../src/lab/faults';
@@ -13,8 +14,9 @@ function noLabLeft(): void {
   assert.deepEqual(left, [], 'the lab was stopped and removed');
 }
 
-test('the healthy lab is all green, and the run writes every report file', async () => {
-  const r = await acceptance([]);
+test('the healthy lab is all green, the run writes every report file, and no secret reaches them', async () => {
+  const plaintextsFile = join(mkdtempSync(join(tmpdir(), 'plaintexts-')), 'plaintexts.json');
+  const r = await acceptance(['--fault-script', join(SCRIPTS, 'export-plaintexts.sh')], { PLAINTEXTS_OUT: plaintextsFile });
   assert.equal(r.exitCode, 0, `exit ${r.exitCode}\n${r.output}`);
   const e = r.evidence!;
   assert.ok(e.scenarios.length >= 5);
@@ -27,7 +29,7 @@ test('the healthy lab is all green, and the run writes every report file', async
   assert.equal(e.target, 'lab');
   assert.equal(e.profile.name, 'lab');
   assert.match(e.harness.commit, /^[0-9a-f]{40}$|^unknown/);
-  assert.deepEqual(e.faults, []);
+  assert.deepEqual(e.faults.map((f) => f.name), ['export-plaintexts.sh']);
   const top = e.scenarios.find((s) => s.tags.includes('@c1-toplevel-identical'))!;
   assert.equal(top.facts['build.toplevel']!.value, top.facts['live.toplevel']!.value);
   assert.match(String(top.facts['build.toplevel']!.value), /^\/nix\/store\/[0-9a-z]{32}-nixos-system-cc-ci/);
@@ -40,8 +42,27 @@ test('the healthy lab is all green, and the run writes every report file', async
   const attachments = readdirSync(join(runDir, 'allure-results')).filter((f) => f.includes('-attachment'));
   assert.equal(attachments.length, commands.filter((c) => c.scenario).length);
   assert.match(readFileSync(join(runDir, 'summary.md'), 'utf8'), /\| C1 \| The clean clone rebuilds the live host's system, byte for byte \| ✅ passed \|/);
+  for (const c of ['C1', 'C2', 'C3']) assert.ok(e.scenarios.some((s) => s.criteria.includes(c)), `${c} ran`);
   noLabLeft();
+
+  // No secret plaintext of the lab, nor its base64 form, in any report file or the console.
+  const secrets = JSON.parse(readFileSync(plaintextsFile, 'utf8')) as Record<string, string>;
+  const needles = Object.entries(secrets).flatMap(([name, value]) => [
+    [name, value],
+    [`${name} (base64)`, Buffer.from(value).toString('base64')],
+    ...value.split('\n').filter((l) => l.length >= 20 && !l.startsWith('-----')).map((l) => [`${name} (a line)`, l]),
+  ]) as [string, string][];
+  const files = listFiles(runDir);
+  assert.ok(files.length > 20);
+  for (const file of [...files, '(console)']) {
+    const text = file === '(console)' ? r.output : readFileSync(file, 'latin1');
+    for (const [name, needle] of needles) assert.ok(!text.includes(needle), `${name} leaked into ${file}`);
+  }
 });
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? listFiles(join(dir, d.name)) : [join(dir, d.name)]));
+}
 
 for (const fault of FAULTS) {
   test(`fault ${fault.name} turns ${fault.red.join(' ')} red, and only those`, async () => {
@@ -54,6 +75,10 @@ for (const fault of FAULTS) {
     for (const [tag, status] of statuses) if (!fault.red.includes(tag)) assert.equal(status, 'passed', `${tag} under ${fault.name}`);
     for (const s of e.scenarios.filter((s) => s.status === 'failed')) {
       assert.match(s.message!, /\n {2}expected: .+\n {2}seen: {5}.+\n {2}host: {5}.+\n {2}evidence: reports\/\S+/, s.message);
+    }
+    if (fault.says) {
+      const messages = e.scenarios.map((s) => s.message ?? '').join('\n');
+      assert.match(messages, fault.says, `what ${fault.name} makes the harness say`);
     }
     noLabLeft();
   });

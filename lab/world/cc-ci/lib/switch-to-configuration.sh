@@ -1,21 +1,30 @@
 #!/bin/sh
-# switch-to-configuration for the lab's cc-ci: activates this system and starts its units.
+# switch-to-configuration for the lab's cc-ci: activates this system, then (re)starts the units
+# that are new or whose definition changed, and starts any that are not running; unchanged
+# running units are left alone, as NixOS does.
 set -eu
 toplevel=$(dirname "$(dirname "$(readlink -f "$0")")")
 action=${1:-switch}
 [ "$action" = switch ] || { echo "switch-to-configuration: only 'switch' is supported" >&2; exit 1; }
+old=$(readlink -f /run/current-system 2>/dev/null || true)
+tab=$(printf '\t')
 
 echo "activating the configuration..." >&2
 echo "setting up /etc..." >&2
 hostname "$(cat "$toplevel/etc/hostname")"
 ln -sfn "$toplevel" /run/current-system
 
-echo "starting the following units: $(cut -f1 "$toplevel/etc/units.tsv" | tr '\n' ' ')" >&2
 rc=0
-while IFS="$(printf '\t')" read -r unit _; do
+started=""
+while IFS="$tab" read -r unit rest; do
   [ -n "$unit" ] || continue
-  systemctl start "$unit" || rc=4
+  before=""
+  [ -n "$old" ] && [ -f "$old/etc/units.tsv" ] && before=$(grep -F "$unit$tab" "$old/etc/units.tsv" | head -n 1 || true)
+  if [ "$before" = "$unit$tab$rest" ] && [ "$(systemctl is-active "$unit" 2>/dev/null)" = active ]; then continue; fi
+  started="$started $unit"
+  systemctl restart "$unit" || rc=4
 done < "$toplevel/etc/units.tsv"
+[ -z "$started" ] || echo "starting the following units:$started" >&2
 if [ "$rc" != 0 ]; then
   echo "warning: error(s) occurred while switching to the new configuration" >&2
 fi
