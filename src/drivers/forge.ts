@@ -1,0 +1,64 @@
+import type { JsonClient } from './http';
+
+// Gitea's REST API (v1), the subset the E2E uses: comments, the PR head, commit statuses.
+
+export interface GiteaComment {
+  id: number;
+  body: string;
+  html_url: string;
+  created_at: string;
+  user: { login: string };
+}
+
+export interface GiteaStatus {
+  id: number;
+  status: string;
+  context: string;
+  target_url: string;
+  description: string;
+  created_at: string;
+}
+
+export interface GiteaPull {
+  number: number;
+  state: string;
+  head: { ref: string; sha: string };
+  html_url: string;
+}
+
+export class Gitea {
+  constructor(
+    readonly api: JsonClient,
+    readonly owner: string,
+    readonly repo: string,
+  ) {}
+
+  private path(rest: string): string {
+    return `api/v1/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}/${rest}`;
+  }
+
+  async whoami(): Promise<string> {
+    return (await this.api.get<{ login: string }>('api/v1/user')).body.login;
+  }
+
+  async postComment(pr: number, body: string): Promise<GiteaComment> {
+    return (await this.api.post<GiteaComment>(this.path(`issues/${pr}/comments`), { body })).body;
+  }
+
+  async comments(pr: number, since?: string): Promise<GiteaComment[]> {
+    return (await this.api.get<GiteaComment[]>(this.path(`issues/${pr}/comments`), since ? { since } : {})).body;
+  }
+
+  async pull(pr: number): Promise<GiteaPull> {
+    return (await this.api.get<GiteaPull>(this.path(`pulls/${pr}`))).body;
+  }
+
+  /** Every status on a commit, newest first. */
+  async statuses(sha: string): Promise<GiteaStatus[]> {
+    return this.api.all<GiteaStatus>(this.path(`commits/${sha}/statuses`), {}, 50, 'limit');
+  }
+
+  async combined(sha: string): Promise<{ state: string; statuses: GiteaStatus[] }> {
+    return (await this.api.get<{ state: string; statuses: GiteaStatus[] }>(this.path(`commits/${sha}/status`))).body;
+  }
+}

@@ -1,0 +1,111 @@
+import { request } from 'undici';
+import type { Recorder } from '../evidence/recorder';
+
+// JSON over HTTP with undici: a deadline per request, retries on 5xx and connection errors, and
+// a 4xx is an error naming the endpoint and the status. Every request is recorded as evidence
+// (method, URL without credentials, status, body); the token never is.
+
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly evidence?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface JsonResponse<T> {
+  status: number;
+  body: T;
+  headers: Record<string, string | string[] | undefined>;
+  evidence: string;
+}
+
+export class JsonClient {
+  constructor(
+    /** Who this is, in evidence and messages: "gitea", "drone". */
+    readonly name: string,
+    private readonly base: string,
+    private readonly authorization: string,
+    private readonly recorder: Recorder,
+    private readonly timeoutMs: number,
+    private readonly retries = 3,
+  ) {}
+
+  get<T>(path: string, query: Record<string, string | number> = {}): Promise<JsonResponse<T>> {
+    return this.send<T>('GET', path, query);
+  }
+
+  post<T>(path: string, body?: unknown, query: Record<string, string | number> = {}): Promise<JsonResponse<T>> {
+    return this.send<T>('POST', path, query, body);
+  }
+
+  /** Every page of a list endpoint (page/limit style), up to `max` items. */
+  async all<T>(path: string, query: Record<string, string | number>, pageSize: number, sizeParam: string, max = 1000): Promise<T[]> {
+    const items: T[] = [];
+    for (let page = 1; items.length < max; page++) {
+      const r = await this.get<T[]>(path, { ...query, page, [sizeParam]: pageSize });
+      items.push(...r.body);
+      if (r.body.length < pageSize) break;
+    }
+    return items;
+  }
+
+  private async send<T>(method: 'GET' | 'POST', path: string, query: Record<string, string | number>, body?: unknown): Promise<JsonResponse<T>> {
+    const url = new URL(path, this.base.endsWith('/') ? this.base : `${this.base}/`);
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, String(v));
+    const shown = `${method} ${url.pathname}${url.search}`;
+    let lastError = '';
+    for (let attempt = 1; attempt <= this.retries; attempt++) {
+      const t0 = Date.now();
+      try {
+        const r = await request(url, {
+          method,
+          headers: { authorization: this.authorization, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+          body: body !== undefined ? JSON.stringify(body) : undefined,
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
+        });
+        const text = await r.body.text();
+        const evidence = this.recorder.probe(this.name, [method, url.toString()], Date.now() - t0, `HTTP ${r.statusCode}\n${truncate(text)}`);
+        if (r.statusCode >= 500 && attempt < this.retries) {
+          lastError = `${r.statusCode}`;
+          await sleep(250 * 2 ** attempt);
+          continue;
+        }
+        if (r.statusCode >= 400) {
+          throw new HttpError(`${this.name} ${shown} answered ${r.statusCode}: ${messageOf(text)}`, r.statusCode, evidence);
+        }
+        const parsed = text.trim() ? (JSON.parse(text) as T) : (undefined as T);
+        return { status: r.statusCode, body: parsed, headers: r.headers, evidence };
+      } catch (e) {
+        if (e instanceof HttpError) throw e;
+        lastError = (e as Error).message;
+        const evidence = this.recorder.probe(this.name, [method, url.toString()], Date.now() - t0, '', lastError);
+        if (attempt >= this.retries) throw new HttpError(`${this.name} ${shown} failed after ${attempt} attempt(s): ${lastError}`, undefined, evidence);
+        await sleep(250 * 2 ** attempt);
+      }
+    }
+    throw new HttpError(`${this.name} ${shown} failed: ${lastError}`);
+  }
+}
+
+function messageOf(text: string): string {
+  try {
+    const j = JSON.parse(text) as { message?: string };
+    if (j && typeof j.message === 'string') return j.message;
+  } catch {
+    /* not JSON */
+  }
+  return text.trim().slice(0, 200) || '(empty body)';
+}
+
+function truncate(text: string, max = 8192): string {
+  return text.length > max ? `${text.slice(0, max)}\n… (${text.length - max} more bytes)` : text;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
