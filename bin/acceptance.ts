@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { loadConfiguration, loadSources, runCucumber, type IRunConfiguration } from '@cucumber/cucumber/api';
+import { loadConfiguration, runCucumber, type IRunConfiguration } from '@cucumber/cucumber/api';
+import { plannedScenarios } from '../src/cli/plan';
 import { execa } from 'execa';
 import { parseArgs, USAGE } from '../src/cli/args';
 import { HostPool } from '../src/drivers/pool';
@@ -66,16 +67,19 @@ async function main(argv: string[]): Promise<number> {
 
   const config = await cucumberConfiguration(args.cucumber);
   if (config.runtime.parallel > 0) throw new UsageError('--parallel: the harness runs scenarios in one process, so that each host has one connection');
-  const sources = await loadSources(config.sources).catch((e: Error) => {
-    throw new UsageError(`features or tag expression: ${e.message}`);
-  });
-  if (sources.errors.length) throw new UsageError(`features: ${sources.errors.map((e) => JSON.stringify(e)).join('; ')}`);
-  if (sources.plan.length === 0) throw new UsageError(`no scenario matches the selection (tags: ${config.sources.tagExpression || 'none'}, names: ${config.sources.names.join(', ') || 'none'})`);
+  const planned = await plannedScenarios(config);
+  if (planned.length === 0) throw new UsageError(`no scenario matches the selection (tags: ${config.sources.tagExpression || 'none'}, names: ${config.sources.names.join(', ') || 'none'})`);
+  const mutating = planned.filter((p) => p.tags.includes('@mutating'));
+  if (profile.target === 'live' && mutating.length && !args.allowMutations) {
+    throw new UsageError(
+      `${mutating.length} selected scenario(s) change the world (@mutating: ${mutating.map((m) => m.name).join('; ')}); against ${profile.name} they need --allow-mutations, or deselect them with --tags "not @mutating"`,
+    );
+  }
 
   const redactor = new Redactor();
   if (profile.target === 'live') {
     HostPool.checkCredentials(profile, redactor);
-    checkReferences(profile);
+    checkReferences(profile, { throwaway: mutating.length > 0 });
   }
 
   const runDir = join(REPORTS_DIR, runId);
@@ -83,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
   mkdirSync(runDir, { recursive: true });
   rmSync(join(REPORTS_DIR, 'latest'), { force: true });
   symlinkSync(runId, join(REPORTS_DIR, 'latest'));
-  say(`run ${runId}: profile ${profile.name} (${profile.target}), ${sources.plan.length} scenario(s); evidence in ${shownDir}/`);
+  say(`run ${runId}: profile ${profile.name} (${profile.target}), ${planned.length} scenario(s); evidence in ${shownDir}/`);
 
   const dryRun = config.runtime.dryRun;
   const harness = await harnessCommit();
@@ -101,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
     if (profile.target === 'lab' && !dryRun) {
       lab = await Lab.start(labDir, profile, say);
       HostPool.checkCredentials(profile, redactor);
-      checkReferences(profile);
+      checkReferences(profile, { throwaway: mutating.length > 0 });
       for (const name of args.faults) {
         const f = faultNamed(name)!;
         say(`fault: applying ${f.name}: ${f.summary}`);
@@ -119,7 +123,15 @@ async function main(argv: string[]): Promise<number> {
       }
     }
 
-    const parameters: RunParameters = { runId, runDir, shownDir, profilePath: loaded.path, profileVars: { LAB_DIR: labDir } };
+    const parameters: RunParameters = {
+      runId,
+      runDir,
+      shownDir,
+      profilePath: loaded.path,
+      profileVars: { LAB_DIR: labDir },
+      destroy: args.destroy,
+      keep: args.keep,
+    };
     const result = await runCucumber(
       {
         ...config,

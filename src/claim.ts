@@ -22,3 +22,9 @@ export function claimEqual<T>(seen: T, expected: T, where: Where): void {
 export function claimThat(holds: boolean, detail: RedDetail): asserts holds {
   if (!holds) throw new ClaimAssertionError(detail);
 }
+
+/** A list for a message: the first items, then how many more. */
+export function listed(items: readonly string[], max = 10): string {
+  if (items.length <= max) return items.join(', ');
+  return `${items.slice(0, max).join(', ')} and ${items.length - max} more`;
+}

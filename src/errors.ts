@@ -12,11 +12,16 @@ export interface RedDetail {
   evidence?: string[];
 }
 
+/** One line per field: newlines inside a value are shown as \n. */
+function oneLine(s: string): string {
+  return s.replace(/\r?\n/g, '\\n');
+}
+
 export function formatRed(d: RedDetail): string {
   const lines = [
     d.claim,
-    `  expected: ${d.expected}`,
-    `  seen:     ${d.seen}`,
+    `  expected: ${oneLine(d.expected)}`,
+    `  seen:     ${oneLine(d.seen)}`,
     `  host:     ${d.host}`,
   ];
   if (d.evidence?.length) lines.push(`  evidence: ${d.evidence.join(', ')}`);

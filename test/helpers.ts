@@ -33,6 +33,6 @@ export async function acceptance(args: string[], env: Record<string, string> = {
 
 export function statusByTag(e: RunEvidence): Map<string, string> {
   const m = new Map<string, string>();
-  for (const s of e.scenarios) for (const t of s.tags) if (/^@[a-z]/.test(t)) m.set(t, s.status);
+  for (const s of e.scenarios) for (const t of s.tags) if (/^@(c\d+|e2e)-/.test(t)) m.set(t, s.status);
   return m;
 }

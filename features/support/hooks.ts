@@ -10,7 +10,8 @@ Before(function (this: AcceptanceWorld, { pickle }) {
   this.run.recorder.enter({ pickleId: pickle.id, name: pickle.name, attach: (data, opts) => this.attach(data, opts) });
 });
 
-After(function (this: AcceptanceWorld) {
+After(function (this: AcceptanceWorld, { result }) {
+  if (this.usedThrowaway && result?.status !== 'PASSED') this.run.throwawayFailed = true;
   this.run.recorder.leave();
 });
 

@@ -6,6 +6,8 @@ export class AcceptanceWorld extends World<RunParameters> {
   readonly run: RunContext;
   /** The nixos-rebuild command a scenario ran, as the feature wrote it. */
   buildCommand = '';
+  /** Whether this scenario used the throwaway VM (a red one keeps it, under --destroy passing). */
+  usedThrowaway = false;
   /** The plaintext scan a scenario ran. */
   scan?: PlaintextScan;
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { claimThat } from '../claim';
-import { shellQuote } from '../drivers/host';
+import { shellQuote, type Host } from '../drivers/host';
 import { normalizeFingerprint, readServedChain, TlsConnectError, type ServedChain } from '../drivers/tls';
 import type { RunContext } from '../run/context';
 import { gitSecretsFile } from '../tasks/secrets';
@@ -117,10 +117,9 @@ export function servedFromRunner(run: RunContext): Promise<(ServedChain & { evid
 }
 
 /** The leaf served on the live host's own 127.0.0.1:443, read there with openssl s_client. */
-export function servedOnHost(run: RunContext): Promise<{ fingerprint?: string; error?: string; evidence: string }> {
-  return run.once('served-host', async () => {
+export function servedOnHost(run: RunContext, host: Host = run.pool.role('live')): Promise<{ fingerprint?: string; error?: string; evidence: string }> {
+  return run.once(`served-host ${host.name}`, async () => {
     const sops = run.sops();
-    const host = run.pool.role('live');
     const name = run.profile.tls.dashboard ?? run.profile.domain;
     const r = await host.run([
       'bash', '-c',

@@ -1,4 +1,5 @@
 import { claimThat } from '../claim';
+import type { Host } from '../drivers/host';
 import type { ScanReport, ScanTarget } from '../drivers/sops';
 import { resolveRecipients } from '../profile/load';
 import type { RunContext } from '../run/context';
@@ -66,8 +67,7 @@ export async function claimRecipients(run: RunContext): Promise<void> {
   });
 }
 
-export async function claimSecretsInMemory(run: RunContext): Promise<void> {
-  const host = run.pool.role('live');
+export async function claimSecretsInMemory(run: RunContext, host: Host = run.pool.role('live')): Promise<void> {
   const { symlink, names } = run.profile.secrets;
   const r = await host.run([
     'sh', '-c',
@@ -91,10 +91,10 @@ export async function claimSecretsInMemory(run: RunContext): Promise<void> {
     const wrong = [f.mode !== '400' && `mode ${f.mode}`, f.owner !== 'root' && `owner ${f.owner}`, f.type !== 'regular file' && f.type].filter(Boolean);
     return wrong.length ? [`${n}: ${wrong.join(', ')}`] : [];
   });
-  run.recorder.fact('live.secrets', { path: symlink, realPath: real, filesystem: fs, files: Object.fromEntries(files) }, host.name);
+  run.recorder.fact(`${host.name}.secrets`, { path: symlink, realPath: real, filesystem: fs, files: Object.fromEntries(files) }, host.name);
   const inMemory = fs === 'tmpfs' || fs === 'ramfs';
   claimThat(inMemory && problems.length === 0, {
-    claim: `on the live host, ${symlink} lives in memory and holds every secret, 0400 root`,
+    claim: `on ${host.name}, ${symlink} lives in memory and holds every secret, 0400 root`,
     expected: `${symlink} on tmpfs or ramfs, with ${names.join(', ')} each mode 0400 owned by root`,
     seen: `${symlink} -> ${real || '(nothing)'} on ${fs}${problems.length ? `; ${problems.join('; ')}` : ''}`,
     host: host.name,
@@ -124,11 +124,11 @@ export async function claimNoStrayKeys(run: RunContext): Promise<void> {
   const host = run.pool.role('live');
   const { keyScan, mountPoint, keyFile } = run.profile.secrets;
   const excluded = [...keyScan.exclude, mountPoint];
-  // --exclude-dir only takes base names: it prunes for speed; the full paths are filtered below.
   const r = await host.run([
     'sh', '-c',
-    'pattern=$1; shift; ex=""; while [ "$1" != "--" ]; do ex="$ex --exclude-dir=${1##*/}"; shift; done; shift; grep -rlIE $ex "$pattern" "$@" 2>/dev/null; true',
-    'key-scan', PRIVATE_KEY_PATTERN, ...keyScan.exclude, '--', ...keyScan.paths,
+    'pattern=$1; shift; prune=""; while [ "$1" != "--" ]; do prune="$prune -path $1 -prune -o"; shift; done; shift; ' +
+      'find "$@" $prune -type f -print0 2>/dev/null | xargs -0 -r grep -lIE -- "$pattern" 2>/dev/null; true',
+    'key-scan', PRIVATE_KEY_PATTERN, ...excluded, '--', ...keyScan.paths,
   ]);
   const expected = new Set([keyFile, ...keyScan.allow.map((a) => a.path)]);
   const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);

@@ -8,6 +8,12 @@ export interface AcceptanceArgs {
   faultScripts: string[];
   listFaults: boolean;
   help: boolean;
+  /** Lets @mutating scenarios run against a live profile. */
+  allowMutations: boolean;
+  /** When to delete a throwaway VM after its scenario: passing (default), always, never. */
+  destroy: 'passing' | 'always' | 'never';
+  /** Instances the operator keeps: never deleted, not counted as leftovers. */
+  keep: string[];
   /** Everything else goes to cucumber-js (--tags, --name, --dry-run, ...). */
   cucumber: string[];
 }
@@ -23,11 +29,18 @@ Options:
   --fault-script PATH   run an executable against the lab once it is up (repeatable); it gets
                         LAB_DIR and a lab-exec HOST CMD... helper on its PATH
   --list-faults         list the lab faults and the criteria each must turn red
+  --allow-mutations     let @mutating scenarios (a throwaway VM, a !testme) run against a live profile
+  --destroy WHEN        delete the throwaway VM after its scenario: passing (default: a failed one
+                        is kept for debugging, its name and expiry printed), always, never
+  --keep NAME           an instance the operator keeps: never deleted, not a leftover (repeatable)
   -h, --help            this help
 cucumber-js options pass through, e.g. --tags "@C1", --name "byte for byte", --dry-run.
 
 Exit codes: 0 every selected scenario passed; 1 any failed, broke, or was undefined or
-pending; 2 a usage or profile error (nothing was contacted).`;
+pending; 2 a usage or profile error (nothing was contacted).
+
+Janitor: npm run janitor -- [--profile NAME|PATH] [--dry-run] deletes expired throwaway VMs
+that carry this harness's labels, and nothing else.`;
 
 function takeValue(argv: string[], i: number, flag: string): string {
   const v = argv[i + 1];
@@ -36,7 +49,17 @@ function takeValue(argv: string[], i: number, flag: string): string {
 }
 
 export function parseArgs(argv: string[]): AcceptanceArgs {
-  const args: AcceptanceArgs = { profile: 'lab', faults: [], faultScripts: [], listFaults: false, help: false, cucumber: [] };
+  const args: AcceptanceArgs = {
+    profile: 'lab',
+    faults: [],
+    faultScripts: [],
+    listFaults: false,
+    help: false,
+    allowMutations: false,
+    destroy: 'passing',
+    keep: [],
+    cucumber: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -54,6 +77,21 @@ export function parseArgs(argv: string[]): AcceptanceArgs {
       case '--list-faults':
         args.listFaults = true;
         break;
+      case '--allow-mutations':
+        args.allowMutations = true;
+        break;
+      case '--destroy': {
+        const v = value();
+        if (v !== 'passing' && v !== 'always' && v !== 'never') throw new UsageError(`--destroy: expected passing, always or never, got ${v}`);
+        args.destroy = v;
+        break;
+      }
+      case '--keep': {
+        const v = value();
+        if (!/^[a-z0-9][a-z0-9-]*$/.test(v)) throw new UsageError(`--keep: ${v} is not an instance name`);
+        args.keep.push(v);
+        break;
+      }
       case '-h':
       case '--help':
         args.help = true;

@@ -20,7 +20,7 @@ export interface RawResult {
 }
 
 export interface Transport {
-  readonly kind: 'ssh' | 'local';
+  readonly kind: 'ssh' | 'local' | 'incus-exec';
   /** e.g. "root@127.0.10.3:22 over ssh" */
   readonly describe: string;
   exec(req: ExecRequest): Promise<RawResult>;

@@ -42,6 +42,21 @@ export class HostPool {
     return host;
   }
 
+  /** A host that exists only for this run (a throwaway VM), reached through its own transport. */
+  addHost(name: string, transport: Transport): Host {
+    if (this.hosts.has(name) || this.profile.hosts[name]) throw new UsageError(`host ${name} exists already`);
+    this.transports.set(name, transport);
+    const host = new Host(name, transport, this.recorder, this.profile.timeouts.command);
+    this.hosts.set(name, host);
+    return host;
+  }
+
+  /** The transport of a profile host, for drivers that run their own commands through it. */
+  transportOf(name: string): Transport {
+    this.get(name);
+    return this.transports.get(name)!;
+  }
+
   role(role: keyof Profile['roles']): Host {
     return this.get(this.profile.roles[role]);
   }

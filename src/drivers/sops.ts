@@ -33,9 +33,11 @@ export class SopsOnHost {
     private readonly scanTimeoutMs: number,
   ) {}
 
+  /** Decrypts the (encrypted, not secret) file read from stdin; stdin may be a socket, so it is copied first. */
   private decryptCommand(key?: string): string {
     const extract = key === undefined ? [] : ['--extract', `["${key}"]`];
-    return `SOPS_AGE_KEY_FILE=${shellQuote([this.keyFile])} ${shellQuote([...this.sops, '-d', '--input-type', 'yaml', '--output-type', 'yaml', ...extract, '/dev/stdin'])}`;
+    const sops = shellQuote([...this.sops, '-d', '--input-type', 'yaml', '--output-type', 'yaml', ...extract]);
+    return `{ enc=$(mktemp) && cat > "$enc" && SOPS_AGE_KEY_FILE=${shellQuote([this.keyFile])} ${sops} "$enc"; rc=$?; rm -f "$enc"; exit $rc; }`;
   }
 
   /** `openssl ARGS`, with the profile's openssl command. */

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Profile } from '../profile/schema';
 import { LAB_ASSETS, LAB_ROOT, PROJECT_ROOT } from '../paths';
+import { etcHosts, hostDir, hostLog, killNamespaces, makeHostDirs, namespacesOf, processesIn, sleep, spawnHostInit, spawnNamespace, writeLabIndex } from './hosts';
 import { labAddress, makeBridge, openRelay, plugHost } from './net';
 import { labPreflight } from './preflight';
 import { buildWorld, type LabWorld } from './world';
@@ -19,7 +19,6 @@ export type LabHostName = (typeof LAB_HOSTS)[number];
 /** Ports besides ssh that the runner reaches on a host (relayed to the host's 127.0.0.1). */
 const SERVED_PORTS: Record<LabHostName, number[]> = { forge: [], 'cc-ci': [80, 443], builder: [] };
 
-const HOST_DIRS = ['root', 'nix', 'var-lib', 'etc-ssh', 'etc-nix', 'tmp'];
 
 export interface LabHost {
   name: string;
@@ -82,6 +81,7 @@ export class Lab {
     if (!existsSync(LAB_ROOT)) return;
     for (const run of readdirSync(LAB_ROOT)) {
       const dir = join(LAB_ROOT, run);
+      if (ownerAlive(dir)) continue;
       const namespaces = namespacesOf(dir);
       if (namespaces.length && processesIn(namespaces).length) log(`lab: stopping a lab left running at ${dir}`);
       await killNamespaces(namespaces);
@@ -140,6 +140,7 @@ export class Lab {
   private async boot(): Promise<void> {
     const t0 = performance.now();
     mkdirSync(join(this.dir, 'runner'), { recursive: true });
+    writeFileSync(join(this.dir, 'owner'), `${process.pid}\n`);
     mkdirSync(join(this.dir, 'keys'), { recursive: true });
     mkdirSync(this.forgeDir, { recursive: true });
     mkdirSync('/nix', { recursive: true });
@@ -152,11 +153,10 @@ export class Lab {
     await keygen(join(this.dir, 'runner', 'id_ed25519'), 'runner@lab');
     const hostKeys = new Map<string, string>();
     const clientKeys = new Map<string, string>();
+    const index = { hosts: specs.map((s) => ({ name: s.name, address: s.address, labAddress: labAddress(s.address) })), domain: this.profile.domain };
     for (const s of specs) {
-      const dir = join(this.dir, 'hosts', s.name);
-      for (const d of HOST_DIRS) mkdirSync(join(dir, d), { recursive: true });
-      chmodSync(join(dir, 'root'), 0o700);
-      chmodSync(join(dir, 'tmp'), 0o1777);
+      const dir = hostDir(this.dir, s.name);
+      makeHostDirs(dir, { etcHosts: etcHosts(index) });
       mkdirSync(join(dir, 'root', '.ssh'), { recursive: true, mode: 0o700 });
       await keygen(join(dir, 'etc-ssh', 'ssh_host_ed25519_key'), `root@${s.name}`);
       await keygen(join(dir, 'root', '.ssh', 'id_ed25519'), `root@${s.name}`);
@@ -167,7 +167,6 @@ export class Lab {
     const knownHosts = specs.map((s) => `${s.name},${labAddress(s.address)} ${hostKeys.get(s.name)}`).join('\n') + '\n';
     writeFileSync(join(this.dir, 'runner', 'known_hosts'), specs.map((s) => `${s.address} ${hostKeys.get(s.name)}`).join('\n') + '\n');
     const runnerKey = readFileSync(join(this.dir, 'runner', 'id_ed25519.pub'), 'utf8').trim();
-    const etcHosts = `127.0.0.1\tlocalhost\n${specs.map((s) => `${labAddress(s.address)}\t${s.name}`).join('\n')}\n`;
 
     for (const s of specs) {
       const dir = join(this.dir, 'hosts', s.name);
@@ -177,14 +176,13 @@ export class Lab {
       writeFileSync(join(dir, 'etc-ssh', 'sshd_config'), sshdConfig());
       writeFileSync(join(dir, 'etc-ssh', 'ssh_config'), SSH_CLIENT_CONFIG);
       writeFileSync(join(dir, 'etc-ssh', 'ssh_known_hosts'), knownHosts);
-      writeFileSync(join(dir, 'etc-nix', 'nix.conf'), NIX_CONF);
-      writeFileSync(join(dir, 'etc-hosts'), etcHosts);
       writeFileSync(join(dir, 'root', '.gitconfig'), '[user]\n\tname = root\n\temail = root@lab.test\n[init]\n\tdefaultBranch = main\n');
     }
 
     this.log(`lab: starting ${specs.length} hosts (${specs.map((s) => `${s.name} ${s.address}`).join(', ')})`);
-    const sw = await this.spawnNamespace('switch', ['sleep', 'infinity']);
+    const sw = await spawnNamespace(this.dir, 'switch', ['sleep', 'infinity']);
     await makeBridge(sw.pid);
+    writeLabIndex(this.dir, { switchPid: sw.pid, ...index });
     for (const s of specs) this.hosts.set(s.name, await this.spawnHost(s.name, s.address, s.port, sw.pid));
 
     this.log('lab: creating the forge repos (cc-ci, cc-ci-secrets) and installing cc-ci');
@@ -192,43 +190,10 @@ export class Lab {
     this.log(`lab: up in ${((performance.now() - t0) / 1000).toFixed(1)}s at ${this.dir}`);
   }
 
-  /** Starts a process in new mount, UTS and network namespaces; returns once they exist. */
-  private async spawnNamespace(name: string, argv: string[]): Promise<{ pid: number; mntns: string; child: ReturnType<typeof spawn> }> {
-    const dir = join(this.dir, 'hosts', name);
-    mkdirSync(dir, { recursive: true });
-    const logFd = openSync(join(dir, 'host.log'), 'a');
-    const child = spawn('unshare', ['--mount', '--uts', '--net', '--propagation', 'private', '--', ...argv], {
-      detached: true,
-      stdio: ['ignore', logFd, logFd],
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-    });
-    closeSync(logFd);
-    child.unref();
-    const pid = child.pid;
-    if (!pid) throw new Error(`lab: could not start ${name}`);
-    writeFileSync(join(dir, 'pid'), `${pid}\n`);
-    const mine = readlinkSync('/proc/self/ns/mnt');
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && child.exitCode === null) {
-      try {
-        const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
-        if (ns !== mine && readlinkSync(`/proc/${pid}/ns/net`) !== readlinkSync('/proc/self/ns/net')) {
-          writeFileSync(join(dir, 'mntns'), `${ns}\n`);
-          return { pid, mntns: ns, child };
-        }
-      } catch {
-        /* not yet */
-      }
-      await sleep(20);
-    }
-    throw new Error(`lab: ${name} did not start: ${this.hostLog(name)}`);
-  }
-
   private async spawnHost(name: string, address: string, port: number, switchPid: number): Promise<LabHost> {
-    const dir = join(this.dir, 'hosts', name);
+    const dir = hostDir(this.dir, name);
     // The forge serves the bare repos of $LAB_DIR/forge at /srv/git.
-    const binds = name === 'forge' ? [`${this.forgeDir}:/srv/git`] : [];
-    const { pid, mntns, child } = await this.spawnNamespace(name, [join(LAB_ASSETS, 'bin', 'host-init'), name, dir, PROJECT_ROOT, ...binds]);
+    const { pid, mntns, child } = await spawnHostInit(this.dir, name, { sshd: true, binds: name === 'forge' ? [`${this.forgeDir}:/srv/git`] : [] });
     const inLab = labAddress(address);
     await plugHost(switchPid, pid, inLab);
     const log = openSync(join(dir, 'host.log'), 'a');
@@ -243,12 +208,7 @@ export class Lab {
       if (await sshBanner(address, port)) return { name, address, labAddress: inLab, dir, pid, mntns };
       await sleep(50);
     }
-    throw new Error(`lab: host ${name} did not start sshd (reached at ${address}:${port}) within 10s: ${this.hostLog(name)}`);
-  }
-
-  private hostLog(name: string): string {
-    const file = join(this.dir, 'hosts', name, 'host.log');
-    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').slice(-5).join(' | ') || '(no output)' : '(no output)';
+    throw new Error(`lab: host ${name} did not start sshd (reached at ${address}:${port}) within 10s: ${hostLog(this.dir, name)}`);
   }
 }
 
@@ -283,13 +243,6 @@ Host *
     BatchMode yes
 `;
 
-const NIX_CONF = `# lab host nix: no binary caches, no sandbox, flakes on
-experimental-features = nix-command flakes
-substituters =
-sandbox = false
-build-users-group =
-`;
-
 async function keygen(path: string, comment: string): Promise<void> {
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path]);
 }
@@ -307,49 +260,14 @@ function sshBanner(address: string, port: number): Promise<boolean> {
   });
 }
 
-function namespacesOf(labDir: string): string[] {
-  const hostsDir = join(labDir, 'hosts');
-  if (!existsSync(hostsDir)) return [];
-  return readdirSync(hostsDir)
-    .map((h) => join(hostsDir, h, 'mntns'))
-    .filter((f) => existsSync(f))
-    .map((f) => readFileSync(f, 'utf8').trim())
-    .filter(Boolean);
-}
-
-export function processesIn(namespaces: string[]): number[] {
-  const wanted = new Set(namespaces);
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (wanted.has(readlinkSync(`/proc/${entry}/ns/mnt`))) pids.push(Number(entry));
-    } catch {
-      /* gone */
-    }
+/** A lab whose owning process still runs is someone else's, not a stale one. */
+function ownerAlive(dir: string): boolean {
+  const owner = Number(existsSync(join(dir, 'owner')) ? readFileSync(join(dir, 'owner'), 'utf8').trim() : 0);
+  if (!owner || owner === process.pid) return false;
+  try {
+    process.kill(owner, 0);
+    return true;
+  } catch {
+    return false;
   }
-  return pids;
-}
-
-/** Every process in the lab's namespaces is ended; with the last one, its mounts go too. */
-export async function killNamespaces(namespaces: string[]): Promise<void> {
-  if (!namespaces.length) return;
-  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    for (const pid of processesIn(namespaces)) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        /* gone */
-      }
-    }
-    const deadline = Date.now() + 3000;
-    while (processesIn(namespaces).length && Date.now() < deadline) await sleep(50);
-    if (!processesIn(namespaces).length) return;
-  }
-  const left = processesIn(namespaces);
-  if (left.length) throw new Error(`lab: processes ${left.join(', ')} would not stop`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

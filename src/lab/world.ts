@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { encryptSopsYaml } from '../sops/format';
 import { LAB_ASSETS } from '../paths';
 import type { Lab } from './lab';
+import { registerHostInstance } from './incus';
 import { issueWildcard, makeCa } from './tls';
 
 // The lab's cc-ci world: a base repo (a flake) and a private secrets repo (sops, two age
@@ -74,12 +75,20 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   writeFileSync(join(baseWork, 'modules', 'site.nix'), `# The public domain: apps at <app>.<domain>, the dashboard at <domain>.\n{ domain = "${lab.profile.domain}"; }\n`);
   const path = 'secrets';
   writeFileSync(join(baseWork, '.gitmodules'), `[submodule "${path}"]\n\tpath = ${path}\n\turl = ${repos.secrets.url}\n`);
+  writeD8(baseWork, D8_RUN);
   await git(baseWork, 'init', '-q');
   await git(baseWork, 'add', '-A');
   await git(baseWork, 'update-index', '--add', '--cacheinfo', `160000,${secretsCommit},${path}`);
   await git(baseWork, 'commit', '-q', '-m', 'cc-ci: secrets move to the cc-ci-secrets submodule');
   const baseCommit = await git(baseWork, 'rev-parse', 'HEAD');
   await publish(lab, baseWork, 'cc-ci');
+
+  // What a throwaway VM is given to clone with: a deploy key the forge accepts, and its host key.
+  const deployKey = join(keys, 'throwaway-deploy-key');
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'throwaway-deploy-key', '-f', deployKey]);
+  writeFileSync(join(lab.dir, 'hosts', 'forge', 'root', '.ssh', 'authorized_keys'), readFileSync(`${deployKey}.pub`, 'utf8'), { flag: 'a' });
+  const forgeKey = readFileSync(join(lab.dir, 'hosts', 'forge', 'etc-ssh', 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+  writeFileSync(join(keys, 'forge-known-hosts'), `forge,${lab.hosts.get('forge')!.labAddress} ${forgeKey}\n`);
 
   // cc-ci, installed as docs/install.md says: the key, one recursive clone, one switch.
   const keyDir = join(lab.dir, 'hosts', 'cc-ci', 'var-lib', 'sops-nix');
@@ -88,6 +97,15 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   await lab.sh('cc-ci', `git clone --quiet --recursive ${repos.base.url} /root/cc-ci`);
   await lab.sh('cc-ci', `nixos-rebuild switch --flake 'git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}'`);
   await lab.waitForPort('cc-ci', 443);
+  // cc-ci is the Incus VM cc-nix-test in project terraform-ci, created long before the harness.
+  await registerHostInstance(lab.dir, {
+    project: lab.profile.incus?.project ?? 'terraform-ci',
+    name: lab.profile.incus?.liveInstance ?? 'cc-nix-test',
+    host: 'cc-ci',
+    type: 'virtual-machine',
+    createdAt: '2026-03-02T10:14:00Z',
+    config: { 'limits.memory': '4GiB', 'limits.cpu': '4', 'security.secureboot': 'false', 'user.owner': 'recipe-maintainers' },
+  });
   const liveToplevel = (await lab.exec('cc-ci', ['readlink', '-f', '/run/current-system'])).stdout.trim();
 
   return {
@@ -127,4 +145,41 @@ creation_rules:
           - *host_cc_ci
           - *recovery
 `;
+}
+
+/** The run the lab's D8 evidence points at: an earlier live rebuild, attached to the base repo. */
+export const D8_RUN = '20260527-184500-c4d8';
+
+export function d8Text(runId: string): string {
+  return `# D8: a reproducible server
+
+**Static.** A clean \`git clone --recursive\` of the base repo, built with
+\`nixos-rebuild build --flake 'git+file://<clone>?submodules=1#cc-ci'\`, gives a toplevel
+byte-identical to the running system's \`readlink -f /run/current-system\`.
+
+**Live rebuild.** A blank Incus VM given only the recovery key cloned the repos recursively and
+ran one \`nixos-rebuild switch\`: it came up running with no failed unit, on the same toplevel,
+all stacks up, every secret and the certificate decrypted with the recovery key, and the git
+certificate served on 443. Acceptance run ${runId}: evidence/${runId}/evidence.json.
+
+**Remaining limit.** The wildcard certificate is renewed by hand every 90 days and committed to
+the secrets repo.
+`;
+}
+
+/** The D8 doc and the attached evidence of the run it points at. */
+export function writeD8(work: string, runId: string, c4Status: 'passed' | 'failed' = 'passed'): void {
+  mkdirSync(join(work, 'docs'), { recursive: true });
+  writeFileSync(join(work, 'docs', 'D8.md'), d8Text(runId));
+  const dir = join(work, 'evidence', runId);
+  mkdirSync(dir, { recursive: true });
+  const names = ['Only the recovery key and the clone credentials are provisioned', 'One nixos-rebuild switch, as docs/install.md says, brings the VM up', "The VM runs the live host's system", 'Every stack is up on the VM', 'Every secret is decrypted with the recovery key', 'The VM serves the cert from git'];
+  const evidence = {
+    runId,
+    profile: { name: 'cc-ci', source: 'cc-ci', path: 'profiles/cc-ci.yaml' },
+    target: 'live',
+    note: 'lab: an attached report of an earlier run, as the Builder attaches them',
+    scenarios: names.map((name, i) => ({ name, tags: ['@C4', '@mutating'], criteria: ['C4'], status: i === 1 ? c4Status : 'passed' })),
+  };
+  writeFileSync(join(dir, 'evidence.json'), JSON.stringify(evidence, null, 2) + '\n');
 }

@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UsageError } from '../errors';
-import { PROFILES_DIR } from '../paths';
+import { PROFILES_DIR, PROJECT_ROOT } from '../paths';
 import { Profile, type Recipient, type SecretRef } from './schema';
 
 export interface LoadedProfile {
@@ -41,7 +41,7 @@ export function loadProfile(nameOrPath: string, vars: Record<string, string> = {
   if (doc.errors.length) {
     throw new UsageError(`profile ${path}: not valid YAML: ${doc.errors[0]!.message}`);
   }
-  const raw = expand(doc.toJS(), { HOME: homedir(), ...vars }, []);
+  const raw = expand(doc.toJS(), { HOME: homedir(), HARNESS: PROJECT_ROOT, ...vars }, []);
   return { profile: validateProfile(raw, path), source: nameOrPath, path };
 }
 
@@ -126,9 +126,27 @@ export function resolveRecipients(recipients: Recipient[], env: NodeJS.ProcessEn
   });
 }
 
-/** Every file and variable the profile refers to, read before any host is contacted. */
-export function checkReferences(profile: Profile): void {
-  resolveRecipients(profile.secrets.recipients);
+/**
+ * Every file and variable the profile refers to, read before any host is contacted; the
+ * throwaway's credentials only when a selected scenario makes a throwaway.
+ */
+export function checkReferences(profile: Profile, opts: { throwaway: boolean }): void {
+  const problems: string[] = [];
+  const attempt = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      problems.push(e.message);
+    }
+  };
+  attempt(() => resolveRecipients(profile.secrets.recipients));
   const ca = profile.tls.caBundle;
-  if (ca !== 'system') readCredentialFile(ca.file, 'tls.caBundle.file');
+  if (ca !== 'system') attempt(() => readCredentialFile(ca.file, 'tls.caBundle.file'));
+  const t = profile.throwaway;
+  if (opts.throwaway && t) {
+    attempt(() => readCredentialFile(t.recoveryKey.file, 'throwaway.recoveryKey.file'));
+    t.cloneCredentials.forEach((c, i) => attempt(() => readCredentialFile(c.source.file, `throwaway.cloneCredentials.${i}.source.file`)));
+  }
+  if (problems.length) throw new UsageError(`profile ${profile.name}: references that cannot be read:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }

@@ -145,6 +145,58 @@ export const Profile = z
       .strictObject({ sops: Tool.default(['sops']), openssl: Tool.default(['openssl']) })
       .default({ sops: ['sops'], openssl: ['openssl'] }),
     stacks: z.number().int().nonnegative(),
+    incus: z
+      .strictObject({
+        /** Where the incus CLI runs: a host of this profile (local or ssh). */
+        host: HostName,
+        command: Tool.default(['incus']),
+        project: z.string().min(1),
+        image: z.string().min(1),
+        vm: z.boolean().default(true),
+        /** The live server's instance: read-only to the harness. */
+        liveInstance: z.string().min(1),
+      })
+      .optional(),
+    throwaway: z
+      .strictObject({
+        namePrefix: z.string().regex(/^[a-z][a-z0-9-]*$/).default('cc-ci-throwaway'),
+        memory: z.string().regex(/^\d+(MiB|GiB)$/, 'expected a size such as 4GiB').default('4GiB'),
+        cpu: z.number().int().positive().default(2),
+        /** How long a throwaway may live before the janitor removes it. */
+        ttl: Duration.default(21_600_000),
+        /** The one secret: the recovery age key, pushed to secrets.keyFile with mode 0600. */
+        recoveryKey: z.strictObject({ file: z.string().min(1) }),
+        /** What the VM needs to clone the repos (a deploy key, known_hosts): the only other files. */
+        cloneCredentials: z
+          .array(z.strictObject({ name: z.string().min(1), source: z.strictObject({ file: z.string().min(1) }), path: AbsolutePath, mode: z.string().regex(/^0[0-7]{3}$/) }))
+          .default([]),
+        /** Files a fresh image already holds in its writable directories; anything else there was provisioned. */
+        imageBaseline: z.array(AbsolutePath).default([]),
+        /** Placeholders in docs/install.md and their values. */
+        placeholders: z.record(z.string(), z.string()).default({}),
+        /** How long the first boot may take to reach `running`. */
+        settle: Duration.default(600_000),
+      })
+      .optional(),
+    docs: z
+      .strictObject({
+        install: z.string().default('docs/install.md'),
+        secrets: z.string().default('docs/secrets.md'),
+        architecture: z.string().default('docs/architecture.md'),
+        /** Where the D8 ("reproducible server") evidence is written, relative to the base repo. */
+        d8: z.array(z.string()).min(1).default(['docs/D8.md']),
+        decisions: z.string().default('DECISIONS.md'),
+        /** Where attached harness reports live in the base repo: <dir>/<run-id>/evidence.json. */
+        evidenceDir: z.string().default('evidence'),
+      })
+      .default({
+        install: 'docs/install.md',
+        secrets: 'docs/secrets.md',
+        architecture: 'docs/architecture.md',
+        d8: ['docs/D8.md'],
+        decisions: 'DECISIONS.md',
+        evidenceDir: 'evidence',
+      }),
     timeouts: Timeouts.default(Timeouts.parse({})),
   })
   .superRefine((p, ctx) => {
@@ -159,6 +211,10 @@ export const Profile = z
         message: `"${decryptOn}" is this machine: plaintext would reach the runner; set secrets.allowRunnerDecryption: true to allow it`,
       });
     }
+    if (p.incus && !defined.has(p.incus.host)) {
+      ctx.addIssue({ code: 'custom', path: ['incus', 'host'], message: `names host "${p.incus.host}", which is not under hosts` });
+    }
+    if (p.throwaway && !p.incus) ctx.addIssue({ code: 'custom', path: ['throwaway'], message: 'needs incus: the throwaway is an Incus VM' });
     for (const role of ['live', 'build'] as const) {
       if (!defined.has(p.roles[role])) {
         ctx.addIssue({ code: 'custom', path: ['roles', role], message: `names host "${p.roles[role]}", which is not under hosts` });

@@ -3,6 +3,7 @@ import { Git } from '../drivers/git';
 import { Nix } from '../drivers/nix';
 import { SopsOnHost } from '../drivers/sops';
 import type { Host } from '../drivers/host';
+import { finishThrowaways } from '../tasks/throwaway';
 import { Recorder } from '../evidence/recorder';
 import { Redactor } from '../evidence/redact';
 import { loadProfile } from '../profile/load';
@@ -19,6 +20,10 @@ export interface RunParameters {
   profilePath: string;
   /** Variables for the profile (LAB_DIR for the lab). */
   profileVars: Record<string, string>;
+  /** When to delete a throwaway VM: passing, always, never. */
+  destroy: 'passing' | 'always' | 'never';
+  /** Instances the operator keeps. */
+  keep: string[];
 }
 
 // Everything that lives for one run: the profile, the recorder, one connection per host, and
@@ -29,6 +34,10 @@ export class RunContext {
   readonly recorder: Recorder;
   readonly pool: HostPool;
   private readonly memo = new Map<string, Promise<unknown>>();
+  /** Throwaway VMs this run created and has not yet deleted or kept. */
+  readonly throwaways = new Set<string>();
+  /** Whether a scenario that used a throwaway went red (the destroy policy keeps it then). */
+  throwawayFailed = false;
 
   private constructor(readonly params: RunParameters) {
     this.profile = loadProfile(params.profilePath, params.profileVars).profile;
@@ -89,6 +98,11 @@ export class RunContext {
   }
 
   async close(): Promise<void> {
+    try {
+      if (this.throwaways.size) await finishThrowaways(this, this.params.destroy, this.throwawayFailed);
+    } catch (e) {
+      this.recorder.progress(`could not finish the throwaway VM(s) ${[...this.throwaways].join(', ')}: ${(e as Error).message}`);
+    }
     try {
       for (const [name, dir] of this.workDirs) {
         const path = await dir.catch(() => null);

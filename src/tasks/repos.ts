@@ -50,3 +50,13 @@ export function recursiveClone(run: RunContext): Promise<RecursiveClone> {
     return { dir, result };
   });
 }
+
+/** A file of the base repo as committed, read from the clean recursive clone (null when absent). */
+export function baseRepoFile(run: RunContext, path: string): Promise<{ text: string | null; evidence: string; cloneOk: boolean }> {
+  return run.once(`base-file ${path}`, async () => {
+    const clone = await recursiveClone(run);
+    if (!clone.result.ok) return { text: null, evidence: clone.result.evidence, cloneOk: false };
+    const r = await run.pool.role('build').run(['sh', '-c', 'test -f "$1" && cat "$1"', 'read', `${clone.dir}/${path}`]);
+    return { text: r.ok ? r.stdout : null, evidence: r.evidence, cloneOk: true };
+  });
+}

@@ -39,8 +39,19 @@ test('the healthy lab is all green, the run writes every report file, and no sec
   // Every command is one evidence file; each one a scenario ran is also an Allure attachment.
   const commands = readFileSync(join(runDir, 'evidence', 'commands.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(readdirSync(join(runDir, 'commands')).length, commands.length);
-  const attachments = readdirSync(join(runDir, 'allure-results')).filter((f) => f.includes('-attachment'));
-  assert.equal(attachments.length, commands.filter((c) => c.scenario).length);
+  const attached = new Set<string>();
+  const collect = (steps: { attachments?: { name: string }[]; steps?: unknown[] }[] = []): void =>
+    steps.forEach((st) => {
+      for (const a of st.attachments ?? []) attached.add(a.name.split(' — ').pop()!);
+      collect(st.steps as never);
+    });
+  for (const f of readdirSync(join(runDir, 'allure-results')).filter((f) => f.endsWith('-result.json'))) {
+    collect(JSON.parse(readFileSync(join(runDir, 'allure-results', f), 'utf8')).steps);
+  }
+  assert.deepEqual(
+    [...attached].filter((n) => n.endsWith('.log')).sort(),
+    commands.filter((c) => c.scenario).map((c) => c.file.replace('commands/', '')).sort(),
+  );
   assert.match(readFileSync(join(runDir, 'summary.md'), 'utf8'), /\| C1 \| The clean clone rebuilds the live host's system, byte for byte \| ✅ passed \|/);
   for (const c of ['C1', 'C2', 'C3']) assert.ok(e.scenarios.some((s) => s.criteria.includes(c)), `${c} ran`);
   noLabLeft();
@@ -115,4 +126,22 @@ test('every tag a fault names exists on a scenario of its criteria', () => {
   const features = readdirSync(join(PROJECT_ROOT, 'features')).filter((f) => f.endsWith('.feature'));
   const text = features.map((f) => readFileSync(join(PROJECT_ROOT, 'features', f), 'utf8')).join('\n');
   for (const f of FAULTS) for (const tag of f.red) assert.match(text, new RegExp(`${tag}\\b`), `${f.name}: ${tag}`);
+});
+
+test('under --destroy passing the throwaway of a passing run is deleted; --destroy never keeps it, labelled', async () => {
+  const passing = await acceptance(['--tags', '@c6-throwaway-size']);
+  assert.equal(passing.exitCode, 0, passing.output);
+  assert.ok(passing.evidence!.runFacts.some((f) => f.key === 'throwaway.deleted'), passing.output);
+  const never = await acceptance(['--tags', '@c6-throwaway-size', '--destroy', 'never']);
+  assert.equal(never.exitCode, 0, never.output);
+  const kept = never.evidence!.runFacts.find((f) => f.key === 'throwaway.kept')?.value as { why: string; expires: string } | undefined;
+  assert.equal(kept?.why, '--destroy never');
+  assert.match(never.output, /kept the throwaway VM cc-ci-throwaway-\S+ \(--destroy never\); it expires \S+/);
+});
+
+test('a failed rebuild keeps its VM for debugging, under the default policy', async () => {
+  const r = await acceptance(['--tags', '@c4-running', '--fault', 'wrong-recovery-key']);
+  assert.equal(r.exitCode, 1, r.output);
+  const kept = r.evidence!.runFacts.find((f) => f.key === 'throwaway.kept')?.value as { why: string } | undefined;
+  assert.equal(kept?.why, 'debugging a failed rebuild');
 });

@@ -92,6 +92,8 @@ test('usage errors exit 2: unknown fault, bad tag expression, no matching scenar
     [['--tags', '@no-such-tag'], /no scenario matches/],
     [['--profile'], /--profile needs a value/],
     [['--fault-script', '/nonexistent'], /not an executable file/],
+    [['--destroy', 'sometimes'], /--destroy: expected passing, always or never/],
+    [['--keep', 'Bad Name'], /--keep: Bad Name is not an instance name/],
   ] as const) {
     const r = await acceptance([...args]);
     assert.equal(r.exitCode, 2, `${args.join(' ')}: ${r.output}`);

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { scenarioResults } from '../../src/evidence/report';
 import { resolveSubmoduleUrl, sameRepo } from '../../src/checks/c1';
 import { flakeRefFrom } from '../../src/tasks/system';
+import { installSteps, substitute } from '../../src/tasks/throwaway';
 
 function messages(results: { status: string; type?: string }[][]): string {
   const lines: unknown[] = [{ gherkinDocument: { uri: 'f.feature', feature: { name: 'F' } } }];
@@ -58,4 +59,10 @@ test('submodule URLs resolve as git resolves them', () => {
 test("the feature's nixos-rebuild command is turned into the flake reference for the clone", () => {
   assert.equal(flakeRefFrom("nixos-rebuild build --flake 'git+file://<clone>?submodules=1#cc-ci'", '/w/cc-ci'), 'git+file:///w/cc-ci?submodules=1#cc-ci');
   assert.throws(() => flakeRefFrom('nixos-rebuild switch --flake x', '/w'), /expected a command of the form/);
+});
+
+test('install steps are the fenced shell blocks marked install-step, in order, with placeholders filled in', () => {
+  const md = "# Install\n\n```sh install-step\ngit clone --recursive <base-repo-url> /root/cc-ci\n```\n\n```sh\necho not a step\n```\n\n```bash install-step\nnixos-rebuild switch --flake 'x'\n```\n";
+  const steps = installSteps(md).map((b) => substitute(b, { '<base-repo-url>': 'ssh://h/r.git' }));
+  assert.deepEqual(steps, ['git clone --recursive ssh://h/r.git /root/cc-ci', "nixos-rebuild switch --flake 'x'"]);
 });

@@ -1,24 +1,55 @@
-# The units the server runs and the Swarm stacks its abra reconcilers deploy. The reconcilers
-# are oneshots, serialized so that a fresh host does not race (the phase-1c fix).
+# The units the server runs, and the Swarm stacks its abra reconcilers deploy. The reconcilers
+# are oneshots, serialized in this order so that a fresh host does not race (the phase-1c fix):
+# the bridge's stack needs the secret that the drone stack creates.
 { sopsManifest, traefikDynamic }:
+let
+  compose = name: text: builtins.toFile "${name}.compose.yml" text;
+  service = name: image: replicas: ''
+    ${name}:
+      image: ${image}
+      deploy:
+        replicas: ${toString replicas}
+  '';
+  stack = name: services: extra: {
+    inherit name;
+    file = compose name (''
+      version: "3.8"
+      services:
+    '' + builtins.concatStringsSep "" (map (s: "  " + builtins.replaceStrings [ "\n" ] [ "\n  " ] s) services) + "\n" + extra);
+  };
+  stacks = {
+    traefik = stack "traefik" [ (service "app" "traefik:v2.11" 1) ] "";
+    drone = stack "drone" [ (service "app" "drone/drone:2.24" 1) ] ''
+      secrets:
+        bridge_token:
+          name: drone_bridge_token
+          file: /run/secrets/bridge_drone_token
+      volumes:
+        data:
+    '';
+    drone-runner = stack "drone-runner" [ (service "app" "drone/drone-runner-docker:1.8" 1) ] "";
+    bridge = stack "bridge" [ (service "app" "git.autonomic.zone/recipe-maintainers/comment-bridge:1.3" 1) ] ''
+      secrets:
+        drone_bridge_token:
+          external: true
+    '';
+    dashboard = stack "dashboard" [ (service "app" "git.autonomic.zone/recipe-maintainers/cc-ci-dashboard:1.1" 1) ] "";
+    backupbot = stack "backupbot" [ (service "app" "git.coopcloud.tech/coop-cloud/backup-bot-two:2.0" 1) ] "";
+  };
+  deploy = s: "docker stack deploy -c ${s.file} ${s.name}";
+  reconciler = name: description: command: { name = "abra-deploy-${name}.service"; type = "oneshot"; inherit description command; };
+in
 {
   units = [
     { name = "sops-install-secrets.service"; type = "oneshot"; description = "sops-nix: decrypt the secrets into /run/secrets"; command = "sops-install-secrets ${sopsManifest}"; }
     { name = "docker.service"; type = "simple"; description = "Docker Application Container Engine"; command = "exec sleep infinity"; }
     { name = "traefik.service"; type = "simple"; description = "Traefik, the stacks' TLS proxy (wildcard cert from /var/lib/ci-certs/live)";
       command = "exec traefik --entrypoints.web.address=:80 --entrypoints.websecure.address=:443 --entrypoints.web.http.redirections.entrypoint.to=websecure --entrypoints.web.http.redirections.entrypoint.scheme=https --providers.file.filename=${traefikDynamic}"; }
-    { name = "abra-deploy-proxy.service"; type = "oneshot"; description = "abra: deploy the traefik stack"; command = "true"; }
-    { name = "abra-deploy-drone.service"; type = "oneshot"; description = "abra: deploy the drone stack"; command = "true"; }
-    { name = "abra-deploy-bridge.service"; type = "oneshot"; description = "abra: deploy the comment-bridge stack"; command = "true"; }
-    { name = "abra-deploy-dashboard.service"; type = "oneshot"; description = "abra: deploy the dashboard stack"; command = "true"; }
-    { name = "abra-deploy-backupbot.service"; type = "oneshot"; description = "abra: deploy the backupbot stack"; command = "true"; }
+    (reconciler "proxy" "abra: deploy the traefik stack" (deploy stacks.traefik))
+    (reconciler "drone" "abra: deploy the drone and drone-runner stacks" "${deploy stacks.drone} && ${deploy stacks.drone-runner}")
+    (reconciler "bridge" "abra: deploy the comment-bridge stack" (deploy stacks.bridge))
+    (reconciler "dashboard" "abra: deploy the dashboard stack" (deploy stacks.dashboard))
+    (reconciler "backupbot" "abra: deploy the backupbot stack" (deploy stacks.backupbot))
   ];
-  stacks = [
-    { name = "traefik"; replicas = 1; }
-    { name = "drone"; replicas = 1; }
-    { name = "drone-runner"; replicas = 1; }
-    { name = "bridge"; replicas = 1; }
-    { name = "dashboard"; replicas = 1; }
-    { name = "backupbot"; replicas = 1; }
-  ];
+  stacks = map (s: { inherit (s) name; replicas = 1; }) (builtins.attrValues stacks);
 }

@@ -1,0 +1,241 @@
+import { claimThat } from '../claim';
+import { HostBrokenError } from '../errors';
+import type { CommandResult, Host } from '../drivers/host';
+import { Incus, labelsOf, LABEL } from '../drivers/incus';
+import { readCredentialFile } from '../profile/load';
+import type { HostPool } from '../drivers/pool';
+import type { Profile } from '../profile/schema';
+import type { RunContext } from '../run/context';
+import { recursiveClone } from './repos';
+
+// The throwaway live rebuild: a blank VM, given only the recovery key and the credentials to
+// clone, follows docs/install.md; one `nixos-rebuild switch` must make it cc-ci.
+
+export interface LedgerEntry {
+  what: string;
+  kind: 'recovery-key' | 'clone-credential';
+  path: string;
+  mode: string;
+  bytes: number;
+  evidence: string;
+}
+
+export interface ThrowawayVm {
+  name: string;
+  host: Host;
+  incus: Incus;
+  config: Record<string, string>;
+  /** Files in the VM's writable directories before the harness provisioned anything. */
+  preexisting: string[];
+  scanned: string[];
+  baselineEvidence: string;
+  ledger: LedgerEntry[];
+}
+
+export interface InstallStep {
+  block: string;
+  result: CommandResult;
+}
+
+export interface Installed {
+  vm: ThrowawayVm;
+  doc: string;
+  steps: InstallStep[];
+  switches: number;
+  /** Set when a step failed: the rest did not run. */
+  failed?: InstallStep;
+  settle: Settled;
+}
+
+export interface Settled {
+  state: string;
+  failedUnits: string[];
+  waitedMs: number;
+  deadlineMs: number;
+  polls: number;
+  evidence: string[];
+}
+
+const WRITABLE_DIRS = ['/root', '/var/lib', '/srv', '/home', '/opt', '/etc/ssh'];
+
+export function incusFor(profile: Profile, pool: HostPool): Incus {
+  const cfg = profile.incus;
+  if (!cfg) throw new HostBrokenError({ claim: 'the profile has no incus section', expected: 'incus: { host, project, image, … }', seen: 'none', host: 'runner' });
+  return new Incus(pool.get(cfg.host), cfg.command, cfg.project);
+}
+
+export function incusOf(run: RunContext): Incus {
+  return incusFor(run.profile, run.pool);
+}
+
+export function throwawayName(run: RunContext): string {
+  return `${run.profile.throwaway!.namePrefix}-${run.params.runId}`;
+}
+
+/** A blank labelled VM with the recovery key and the clone credentials, made once per run. */
+export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
+  return run.once('throwaway-vm', async () => {
+    const t = run.profile.throwaway;
+    const cfg = run.profile.incus;
+    if (!t || !cfg) throw new HostBrokenError({ claim: 'the profile has no throwaway section', expected: 'throwaway: { recoveryKey, … }', seen: 'none', host: 'runner' });
+    const incus = incusOf(run);
+    const name = throwawayName(run);
+    const config = {
+      'limits.memory': t.memory,
+      'limits.cpu': String(t.cpu),
+      'security.secureboot': 'false',
+      ...Incus.labels(run.params.runId, t.ttl),
+    };
+    run.recorder.progress(`[${cfg.host}] creating the throwaway VM ${name} (${t.memory}, ${t.cpu} CPU) in project ${cfg.project}`);
+    const launched = await incus.launch(name, cfg.image, { vm: cfg.vm, config });
+    if (!launched.ok) {
+      throw new HostBrokenError({
+        claim: `could not create the throwaway VM ${name}`,
+        expected: `incus launch ${cfg.image} ${name} to succeed`,
+        seen: `exit ${launched.exitCode}: ${launched.stderr.trim().split('\n').slice(-1)[0]}`,
+        host: cfg.host,
+        evidence: [launched.evidence],
+      });
+    }
+    run.throwaways.add(name);
+    const host = run.pool.addHost(name, incus.execTransport(run.pool.transportOf(cfg.host), name));
+    await waitForAgent(host, 120_000);
+
+    // Whatever lies in the writable directories now came with the image or from elsewhere.
+    const scan = await host.succeed(['sh', '-c', 'for d in "$@"; do [ -d "$d" ] && find "$d" -mindepth 1 \\( -type f -o -type l \\); done; true', 'baseline', ...WRITABLE_DIRS]);
+    const preexisting = scan.stdout.split('\n').filter(Boolean).filter((p) => !t.imageBaseline.includes(p));
+
+    const ledger: LedgerEntry[] = [];
+    const push = async (what: string, kind: LedgerEntry['kind'], file: string, path: string, mode: string, field: string) => {
+      const content = readCredentialFile(file, field);
+      run.recorder.redactor.add(what, content);
+      const r = await incus.pushFile(name, content, path, mode);
+      if (!r.ok) {
+        throw new HostBrokenError({
+          claim: `could not provision ${what} on ${name}`,
+          expected: `incus file push to ${path} to succeed`,
+          seen: `exit ${r.exitCode}: ${r.stderr.trim().split('\n').slice(-1)[0]}`,
+          host: incus.host.name,
+          evidence: [r.evidence],
+        });
+      }
+      ledger.push({ what, kind, path, mode, bytes: Buffer.byteLength(content), evidence: r.evidence });
+    };
+    await push('recovery key', 'recovery-key', t.recoveryKey.file, run.profile.secrets.keyFile, '0600', 'throwaway.recoveryKey.file');
+    for (const [i, c] of t.cloneCredentials.entries()) await push(c.name, 'clone-credential', c.source.file, c.path, c.mode, `throwaway.cloneCredentials.${i}.source.file`);
+    const listed = await incus.get(name);
+    return { name, host, incus, config: listed?.expanded_config ?? listed?.config ?? config, preexisting, scanned: WRITABLE_DIRS, baselineEvidence: scan.evidence, ledger };
+  });
+}
+
+async function waitForAgent(host: Host, deadlineMs: number): Promise<void> {
+  const t0 = Date.now();
+  for (let pause = 250; ; pause = Math.min(pause * 2, 5000)) {
+    try {
+      if ((await host.run(['true'])).ok) return;
+    } catch (e) {
+      if (Date.now() - t0 > deadlineMs) throw e;
+    }
+    if (Date.now() - t0 > deadlineMs) throw new HostBrokenError({ claim: `the throwaway VM ${host.name} did not answer incus exec`, expected: `an agent within ${deadlineMs / 1000}s`, seen: 'no answer', host: host.name });
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
+/** The shell blocks of docs/install.md marked as install steps, in order. */
+export function installSteps(markdown: string): string[] {
+  const blocks: string[] = [];
+  const re = /^```(?:sh|bash|shell)[ \t]+install-step[ \t]*\n([\s\S]*?)^```[ \t]*$/gm;
+  for (let m = re.exec(markdown); m; m = re.exec(markdown)) blocks.push(m[1]!.trimEnd());
+  return blocks;
+}
+
+export function substitute(block: string, values: Record<string, string>): string {
+  return Object.entries(values).reduce((b, [k, v]) => b.split(k).join(v), block);
+}
+
+/** The procedure of docs/install.md, run on the throwaway VM, then the wait for it to settle. */
+export function throwawayInstall(run: RunContext): Promise<Installed> {
+  return run.once('throwaway-install', async () => {
+    const vm = await throwawayVm(run);
+    const clone = await recursiveClone(run);
+    const build = run.pool.role('build');
+    const docPath = run.profile.docs.install;
+    const docRead = await build.run(['cat', `${clone.dir}/${docPath}`]);
+    claimThat(clone.result.ok && docRead.ok, {
+      claim: `the base repo has ${docPath}, the install procedure`,
+      expected: `${docPath} in a clean clone`,
+      seen: clone.result.ok ? docRead.stderr.trim() : `the clone failed: ${clone.result.stderr.trim().split('\n').slice(-1)[0]}`,
+      host: build.name,
+      evidence: [docRead.evidence],
+    });
+    const values = { '<base-repo-url>': run.profile.repos.base.url, ...run.profile.throwaway!.placeholders };
+    const blocks = installSteps(docRead.stdout).map((b) => substitute(b, values));
+    const switches = blocks.reduce((n, b) => n + (b.match(/\bnixos-rebuild\s+switch\b/g)?.length ?? 0), 0);
+    run.recorder.fact('c4.installDoc', { path: docPath, steps: blocks, switches }, build.name);
+    claimThat(blocks.length > 0 && switches === 1, {
+      claim: `${docPath} is a procedure with exactly one nixos-rebuild switch`,
+      expected: 'install-step blocks, exactly one of them with `nixos-rebuild switch`',
+      seen: `${blocks.length} install-step block(s), ${switches} nixos-rebuild switch`,
+      host: build.name,
+      evidence: [docRead.evidence],
+    });
+    const steps: InstallStep[] = [];
+    for (const block of blocks) {
+      const result = await vm.host.run(['bash', '-euo', 'pipefail', '-c', block], { cwd: '/root', timeoutMs: run.profile.timeouts.build, stream: true });
+      steps.push({ block, result });
+      if (!result.ok) break;
+    }
+    // Whatever the steps left behind is what the claims look at (a switch with failed units still switched).
+    const failed = steps.find((s) => !s.result.ok);
+    return { vm, doc: docPath, steps, switches, failed, settle: await settle(vm.host, run.profile.throwaway!.settle) };
+  });
+}
+
+/**
+ * Waits, with backoff and a deadline, until the system settles: running with no failed unit, or
+ * a final state (degraded, …) that three polls in a row agree on. Starting states wait.
+ */
+export async function settle(host: Host, deadlineMs: number): Promise<Settled> {
+  const t0 = Date.now();
+  let polls = 0;
+  let last = '';
+  let same = 0;
+  for (let pause = 500; ; pause = Math.min(pause * 2, 10_000)) {
+    polls++;
+    const state = await host.run(['systemctl', 'is-system-running']);
+    const failed = await host.run(['systemctl', '--failed', '--plain', '--no-legend']);
+    const s = state.stdout.trim();
+    const failedUnits = failed.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean);
+    const seen = `${s} ${failedUnits.join(',')}`;
+    same = seen === last ? same + 1 : 1;
+    last = seen;
+    const waitedMs = Date.now() - t0;
+    const settled = (s === 'running' && failedUnits.length === 0) || (!['initializing', 'starting'].includes(s) && same >= 3);
+    if (settled || waitedMs + pause > deadlineMs) {
+      return { state: s, failedUnits, waitedMs, deadlineMs, polls, evidence: [state.evidence, failed.evidence] };
+    }
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
+/** Throwaways this run made: deleted under the destroy policy, or kept and labelled why. */
+export async function finishThrowaways(run: RunContext, policy: 'passing' | 'always' | 'never', failed: boolean): Promise<void> {
+  if (!run.profile.incus) return;
+  const incus = incusOf(run);
+  for (const name of [...run.throwaways]) {
+    const destroy = !run.params.keep.includes(name) && (policy === 'always' || (policy === 'passing' && !failed));
+    if (destroy) {
+      run.recorder.progress(`[${incus.host.name}] deleting the throwaway VM ${name}`);
+      await incus.delete(name);
+      run.throwaways.delete(name);
+      run.recorder.fact('throwaway.deleted', name, incus.host.name);
+      continue;
+    }
+    const why = run.params.keep.includes(name) ? 'operator' : failed ? 'debugging a failed rebuild' : `--destroy ${policy}`;
+    await incus.setConfig(name, `${LABEL}.keep`, why);
+    const expires = labelsOf((await incus.get(name))!)?.expires;
+    run.recorder.progress(`kept the throwaway VM ${name} (${why}); it expires ${expires}; \`npm run janitor\` deletes it after that`);
+    run.recorder.fact('throwaway.kept', { name, why, expires }, incus.host.name);
+    run.throwaways.delete(name);
+  }
+}
