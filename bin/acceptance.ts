@@ -70,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
   const planned = await plannedScenarios(config);
   if (planned.length === 0) throw new UsageError(`no scenario matches the selection (tags: ${config.sources.tagExpression || 'none'}, names: ${config.sources.names.join(', ') || 'none'})`);
   const mutating = planned.filter((p) => p.tags.includes('@mutating'));
+  const needsThrowaway = planned.some((p) => p.tags.includes('@C4') || p.tags.includes('@c6-throwaway-size'));
   if (profile.target === 'live' && mutating.length && !args.allowMutations) {
     throw new UsageError(
       `${mutating.length} selected scenario(s) change the world (@mutating: ${mutating.map((m) => m.name).join('; ')}); against ${profile.name} they need --allow-mutations, or deselect them with --tags "not @mutating"`,
@@ -79,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
   const redactor = new Redactor();
   if (profile.target === 'live') {
     HostPool.checkCredentials(profile, redactor);
-    checkReferences(profile, { throwaway: mutating.length > 0 });
+    checkReferences(profile, { throwaway: needsThrowaway, e2e: planned.some((p) => p.tags.includes('@e2e')) });
   }
 
   const runDir = join(REPORTS_DIR, runId);
@@ -105,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
     if (profile.target === 'lab' && !dryRun) {
       lab = await Lab.start(labDir, profile, say);
       HostPool.checkCredentials(profile, redactor);
-      checkReferences(profile, { throwaway: mutating.length > 0 });
+      checkReferences(profile, { throwaway: needsThrowaway, e2e: planned.some((p) => p.tags.includes('@e2e')) });
       for (const name of args.faults) {
         const f = faultNamed(name)!;
         say(`fault: applying ${f.name}: ${f.summary}`);

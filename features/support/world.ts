@@ -8,6 +8,8 @@ export class AcceptanceWorld extends World<RunParameters> {
   buildCommand = '';
   /** Whether this scenario used the throwaway VM (a red one keeps it, under --destroy passing). */
   usedThrowaway = false;
+  /** The comment a scenario posted. */
+  comment?: { as: 'bot' | 'non-member'; body: string };
   /** The plaintext scan a scenario ran. */
   scan?: PlaintextScan;
 

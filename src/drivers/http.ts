@@ -24,6 +24,9 @@ export interface JsonResponse<T> {
 }
 
 export class JsonClient {
+  /** The evidence file of the latest request, for claims made from its answer. */
+  lastEvidence = '';
+
   constructor(
     /** Who this is, in evidence and messages: "gitea", "drone". */
     readonly name: string,
@@ -70,6 +73,7 @@ export class JsonClient {
         });
         const text = await r.body.text();
         const evidence = this.recorder.probe(this.name, [method, url.toString()], Date.now() - t0, `HTTP ${r.statusCode}\n${truncate(text)}`);
+        this.lastEvidence = evidence;
         if (r.statusCode >= 500 && attempt < this.retries) {
           lastError = `${r.statusCode}`;
           await sleep(250 * 2 ** attempt);
@@ -84,6 +88,7 @@ export class JsonClient {
         if (e instanceof HttpError) throw e;
         lastError = (e as Error).message;
         const evidence = this.recorder.probe(this.name, [method, url.toString()], Date.now() - t0, '', lastError);
+        this.lastEvidence = evidence;
         if (attempt >= this.retries) throw new HttpError(`${this.name} ${shown} failed after ${attempt} attempt(s): ${lastError}`, undefined, evidence);
         await sleep(250 * 2 ** attempt);
       }

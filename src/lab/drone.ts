@@ -292,6 +292,11 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
         startStep(m[1]!);
         return;
       }
+      const x = /^::exit\s+(\d+)\s*$/.exec(line);
+      if (x) {
+        endStep(Number(x[1]));
+        return;
+      }
       if (!step) startStep('run');
       step!.lines.push({ pos: step!.lines.length, out: `${line}\n`, time: Math.floor((Date.now() - step!.t0) / 1000) });
     };

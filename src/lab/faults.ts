@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { Incus } from '../drivers/incus';
 import { encryptSopsYaml, type EncryptOptions } from '../sops/format';
+import { pushToPull } from './gitea';
 import { launchInstance, setProfileConfig, updateInstanceConfig } from './incus';
 import type { Lab } from './lab';
 import { issueWildcard } from './tls';
@@ -496,7 +497,99 @@ export const FAULTS: Fault[] = [
       });
     },
   },
+  {
+    name: 'bridge-down',
+    summary: 'the comment-bridge is not running on cc-ci: nobody picks up !testme',
+    criteria: ['e2e'],
+    red: ['@e2e-testme'],
+    says: /stage "picked up" did not happen/,
+    async apply(lab) {
+      await lab.exec('cc-ci', ['systemctl', 'stop', 'comment-bridge.service']);
+    },
+  },
+  {
+    name: 'build-fails',
+    summary: "the PR's new head breaks the recipe: the test step fails, the build and the status are failures",
+    criteria: ['e2e'],
+    red: ['@e2e-testme'],
+    says: /stage "built" did not happen[\s\S]*seen: +failure/,
+    async apply(lab) {
+      const work = mkdtempSync(join(lab.dir, 'fault-recipe-'));
+      try {
+        await execa('git', ['clone', '-q', '-b', 'bump-nginx', lab.world.e2e.recipe, work], { env: COMMIT_ENV });
+        writeFileSync(join(work, 'index.html'), '<!doctype html>\n<h1>It works!</h1>\n');
+        await execa('git', ['commit', '-q', '-a', '-m', 'simplify the page'], { cwd: work, env: COMMIT_ENV });
+        await execa('git', ['push', '-q', 'origin', 'bump-nginx'], { cwd: work, env: COMMIT_ENV });
+        pushToPull(lab.world.e2e.giteaState, 'recipe-maintainers', 'custom-html', 1, await git(work, 'rev-parse', 'HEAD'));
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    },
+  },
+  {
+    name: 'gateway-broken',
+    summary: "the public gateway no longer passes 443 through: the app answers on cc-ci but not from outside",
+    criteria: ['e2e'],
+    red: ['@e2e-testme'],
+    says: /stage "reachable" did not happen/,
+    async apply(lab) {
+      await lab.sh('gateway', 'pkill -f "^socat TCP-LISTEN:443"');
+    },
+  },
+  {
+    name: 'no-undeploy',
+    summary: 'the pipeline lost its undeploy step: the app stays deployed after the build',
+    criteria: ['e2e'],
+    red: ['@e2e-testme'],
+    says: /stage "undeployed" did not happen[\s\S]*still answers 200/,
+    async apply(lab) {
+      await commitToForge(lab, 'cc-ci', 'ci: keep the app for inspection', async (work) => {
+        const f = join(work, 'ci', 'testme.sh');
+        writeFileSync(f, readFileSync(f, 'utf8').replace('trap undeploy EXIT', 'true # no undeploy'));
+      });
+      await pullAndSwitch(lab);
+    },
+  },
+  {
+    name: 'no-report',
+    summary: 'the comment-bridge starts builds but reports nothing: no status, no comment',
+    criteria: ['e2e'],
+    red: ['@e2e-testme'],
+    says: /stage "reported \(pending\)" did not happen/,
+    async apply(lab) {
+      await bridgeConfig(lab, 'report = false;');
+    },
+  },
+  {
+    name: 'bridge-fires-on-lookalike',
+    summary: 'the comment-bridge fires on anything starting with !testme, such as !testmexyz',
+    criteria: ['e2e'],
+    red: ['@e2e-lookalike'],
+    says: /"!testmexyz" starts no build[\s\S]*seen: +build #\d+/,
+    async apply(lab) {
+      await bridgeConfig(lab, 'trigger = "^!testme";');
+    },
+  },
+  {
+    name: 'bridge-ignores-membership',
+    summary: "the comment-bridge does not check org membership: an outsider's !testme starts a build",
+    criteria: ['e2e'],
+    red: ['@e2e-non-member'],
+    says: /a non-member's "!testme" starts no build[\s\S]*seen: +build #\d+/,
+    async apply(lab) {
+      await bridgeConfig(lab, 'requireMembership = false;');
+    },
+  },
 ];
+
+/** A change to the comment-bridge's config in the base repo, pulled and switched to on cc-ci. */
+async function bridgeConfig(lab: Lab, setting: string): Promise<void> {
+  await commitToForge(lab, 'cc-ci', `bridge: ${setting}`, async (work) => {
+    const f = join(work, 'modules', 'services.nix');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('pollMs = 500;', `pollMs = 500;\n    ${setting}`));
+  });
+  await pullAndSwitch(lab);
+}
 
 export function faultNamed(name: string): Fault | undefined {
   return FAULTS.find((f) => f.name === name);

@@ -762,3 +762,16 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
       }),
   };
 }
+
+/** A push to a PR's head branch, as Gitea records it: the branch and the PR head move to `sha`. */
+export function pushToPull(statePath: string, owner: string, repo: string, index: number, sha: string): void {
+  const st = JSON.parse(readFileSync(statePath, 'utf8')) as State;
+  const o = st.users.find((u) => lc(u.login) === lc(owner));
+  const r = st.repos.find((x) => x.owner_id === o?.id && lc(x.name) === lc(repo));
+  const pull = st.issues.find((i) => i.repo_id === r?.id && i.index === index)?.pull;
+  if (!r || !pull) throw new Error(`gitea: no PR ${owner}/${repo}#${index}`);
+  pull.head_sha = sha;
+  r.branches[pull.head_branch] = sha;
+  if (!r.commits.includes(sha)) r.commits.push(sha);
+  writeAtomic(statePath, JSON.stringify(st));
+}

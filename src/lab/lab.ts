@@ -13,11 +13,11 @@ import { buildWorld, type LabWorld } from './world';
 // address, with its own /run, /root, /nix, /var/lib, /etc/ssh, /etc/nix, /tmp and /etc/hosts.
 
 /** Hosts the lab builds; the lab profile must name each of them. */
-export const LAB_HOSTS = ['forge', 'cc-ci', 'builder'] as const;
+export const LAB_HOSTS = ['forge', 'cc-ci', 'builder', 'gateway'] as const;
 export type LabHostName = (typeof LAB_HOSTS)[number];
 
 /** Ports besides ssh that the runner reaches on a host (relayed to the host's 127.0.0.1). */
-const SERVED_PORTS: Record<LabHostName, number[]> = { forge: [], 'cc-ci': [80, 443], builder: [] };
+const SERVED_PORTS: Record<LabHostName, number[]> = { forge: [3000], 'cc-ci': [80, 443, 8080], builder: [], gateway: [80, 443] };
 
 
 export interface LabHost {

@@ -17,6 +17,7 @@ export const LAB_PACKAGES: Record<string, string> = {
   '/usr/bin/openssl': 'openssl',
   '/usr/bin/curl': 'curl',
   '/usr/sbin/ip': 'iproute2',
+  '/usr/bin/socat': 'socat',
 };
 
 function missingPackages(): string[] {

@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate, createHash, createPrivateKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -65,6 +65,8 @@ export interface TraefikOptions {
   entrypoints: Record<string, string | EntryPointConfig>;
   /** The file provider's dynamic configuration (YAML). */
   dynamicFile?: string;
+  /** Or a directory of them, merged (Traefik: filename and directory exclude each other). */
+  dynamicDirectory?: string;
   /** Watch the dynamic file (Traefik's default: true). */
   watch?: boolean;
   /** TRACE|DEBUG|INFO|WARN|ERROR|FATAL|PANIC, case-insensitive; Traefik's default is ERROR. */
@@ -86,7 +88,7 @@ const FLAGS: FlagTree = {
       http: { redirections: { entrypoint: { to: 'string', scheme: 'string', permanent: 'bool', priority: 'int' } } },
     },
   },
-  providers: { file: { filename: 'string', watch: 'bool' } },
+  providers: { file: { filename: 'string', directory: 'string', watch: 'bool' } },
   log: { level: 'string' },
 };
 
@@ -136,10 +138,12 @@ export function parseTraefikFlags(argv: string[]): TraefikOptions {
         else r.priority = Number(value);
       }
     } else if (p === 'providers.file.filename') opts.dynamicFile = value;
+    else if (p === 'providers.file.directory') opts.dynamicDirectory = value;
     else if (p === 'providers.file.watch') opts.watch = bool;
     else opts.logLevel = value;
   }
   for (const [name, ep] of Object.entries(eps)) if (!ep.address) throw new FlagError(`entry point "${name}" has no address`);
+  if (opts.dynamicFile && opts.dynamicDirectory) throw new FlagError('error using file configuration provider: filename and directory are mutually exclusive');
   // Traefik's default when no entrypoint is configured.
   if (Object.keys(eps).length === 0) eps.http = { address: ':80' };
   return opts;
@@ -661,17 +665,39 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
   };
 
   const file = opts.dynamicFile;
-  const reload = async (first: boolean): Promise<void> => {
-    if (!file) return;
+  const directory = opts.dynamicDirectory;
+  const readConf = async (f: string): Promise<DynamicConf> => {
+    let raw: string;
     try {
-      let raw: string;
-      try {
-        raw = await readFile(file, 'utf8');
-      } catch (e) {
-        throw new Error(`error reading configuration file: ${file} - ${goReadError(file, e as NodeJS.ErrnoException)}`);
+      raw = await readFile(f, 'utf8');
+    } catch (e) {
+      throw new Error(`error reading configuration file: ${f} - ${goReadError(f, e as NodeJS.ErrnoException)}`);
+    }
+    if (!/\.(ya?ml|json)$/i.test(f)) throw new Error(`unsupported file extension for file: ${f} (lab stand-in: YAML only)`);
+    return normalize(parseYaml(raw) ?? {}, DYNAMIC, '') as DynamicConf;
+  };
+  /** Every *.yml/*.yaml of the directory, in name order, merged as Traefik's file provider does. */
+  const readDirectory = async (dir: string): Promise<DynamicConf> => {
+    const merged: DynamicConf = {};
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /\.ya?ml$/i.test(n)).sort();
+    for (const n of names) {
+      const c = await readConf(join(dir, n));
+      if (c.tls?.certificates) (merged.tls ??= {}).certificates = [...(merged.tls.certificates ?? []), ...c.tls.certificates];
+      if (c.tls?.stores) (merged.tls ??= {}).stores ??= c.tls.stores;
+      for (const kind of ['routers', 'services'] as const) {
+        for (const [k, v] of Object.entries(c.http?.[kind] ?? {})) {
+          const into = ((merged.http ??= {})[kind] ??= {}) as Record<string, unknown>;
+          if (k in into) log('error', `${kind === 'routers' ? 'Router' : 'Service'} defined multiple times with different configurations in ${n}`, { [kind === 'routers' ? 'routerName' : 'serviceName']: k });
+          else into[k] = v;
+        }
       }
-      if (!/\.(ya?ml|json)$/i.test(file)) throw new Error(`unsupported file extension for file: ${file} (lab stand-in: YAML only)`);
-      const conf = normalize(parseYaml(raw) ?? {}, DYNAMIC, '') as DynamicConf;
+    }
+    return merged;
+  };
+  const reload = async (first: boolean): Promise<void> => {
+    if (!file && !directory) return;
+    try {
+      const conf = file ? await readConf(file) : await readDirectory(directory!);
       const pairs = await Promise.all((conf.tls?.certificates ?? []).map(readPair));
       const defFiles = conf.tls?.stores?.default?.defaultCertificate;
       const def = defFiles && (await readPair(defFiles));
@@ -751,15 +777,15 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
 
   let watcher: FSWatcher | undefined;
   let timer: NodeJS.Timeout | undefined;
-  if (file) {
+  if (file || directory) {
     log('info', 'Starting provider *file.Provider', { providerName: 'file' });
     // As in Traefik, a provider whose first load fails is not started (so not watched either).
     const started = await reload(true).then(() => true, () => false);
     if (started && opts.watch !== false) {
       try {
         // Traefik watches the file's directory and reacts to events naming the file only.
-        watcher = watch(dirname(file), (_ev, name) => {
-          if (name !== null && name !== basename(file)) return;
+        watcher = watch(directory ?? dirname(file!), (_ev, name) => {
+          if (file && name !== null && name !== basename(file)) return;
           clearTimeout(timer);
           timer = setTimeout(() => void reload(false).catch(() => undefined), 100);
         });

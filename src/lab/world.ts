@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { encryptSopsYaml } from '../sops/format';
 import { LAB_ASSETS } from '../paths';
 import type { Lab } from './lab';
+import { seedGitea } from './gitea';
 import { registerHostInstance } from './incus';
 import { issueWildcard, makeCa } from './tls';
 
@@ -19,6 +21,7 @@ export interface LabWorld {
   /** Lab-only files: the age identities and the plaintexts, for faults and the test suite. */
   keyFiles: { host: string; recovery: string; plaintexts: string; caCert: string };
   liveToplevel: string;
+  e2e: E2eWorld;
 }
 
 export const COMMIT_ENV = {
@@ -72,7 +75,20 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   const baseWork = join(seed, 'cc-ci');
   mkdirSync(baseWork, { recursive: true });
   cpSync(join(LAB_ASSETS, 'world', 'cc-ci'), baseWork, { recursive: true });
-  writeFileSync(join(baseWork, 'modules', 'site.nix'), `# The public domain: apps at <app>.<domain>, the dashboard at <domain>.\n{ domain = "${lab.profile.domain}"; }\n`);
+  writeFileSync(
+    join(baseWork, 'modules', 'site.nix'),
+    [
+      '# Where things are: the public domain (apps at <app>.<domain>, the dashboard at <domain>),',
+      '# the public gateway, the forge (git over ssh, and Gitea).',
+      '{',
+      `  domain = "${lab.profile.domain}";`,
+      `  gateway = "${lab.hosts.get('gateway')!.labAddress}";`,
+      '  forge = "ssh://root@forge/srv/git";',
+      '  gitea = "http://forge:3000";',
+      '}',
+      '',
+    ].join('\n'),
+  );
   const path = 'secrets';
   writeFileSync(join(baseWork, '.gitmodules'), `[submodule "${path}"]\n\tpath = ${path}\n\turl = ${repos.secrets.url}\n`);
   writeD8(baseWork, D8_RUN);
@@ -90,6 +106,8 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   const forgeKey = readFileSync(join(lab.dir, 'hosts', 'forge', 'etc-ssh', 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
   writeFileSync(join(keys, 'forge-known-hosts'), `forge,${lab.hosts.get('forge')!.labAddress} ${forgeKey}\n`);
 
+  const e2e = await buildE2eWorld(lab, plaintexts);
+
   // cc-ci, installed as docs/install.md says: the key, one recursive clone, one switch.
   const keyDir = join(lab.dir, 'hosts', 'cc-ci', 'var-lib', 'sops-nix');
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });
@@ -97,6 +115,7 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   await lab.sh('cc-ci', `git clone --quiet --recursive ${repos.base.url} /root/cc-ci`);
   await lab.sh('cc-ci', `nixos-rebuild switch --flake 'git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}'`);
   await lab.waitForPort('cc-ci', 443);
+  await lab.waitForPort('cc-ci', 8080);
   // cc-ci is the Incus VM cc-nix-test in project terraform-ci, created long before the harness.
   await registerHostInstance(lab.dir, {
     project: lab.profile.incus?.project ?? 'terraform-ci',
@@ -114,7 +133,82 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
     recipients,
     keyFiles: { host: hostKey, recovery: recoveryKey, plaintexts: plaintextsFile, caCert },
     liveToplevel,
+    e2e,
   };
+}
+
+export interface E2eWorld {
+  /** The recipe repo on the forge, and the PR's head commit. */
+  recipe: string;
+  prHead: string;
+  giteaState: string;
+}
+
+/**
+ * The E2E's world: an enrolled recipe (custom-html) on the forge with an open PR, Gitea on the
+ * forge knowing the bot (its token is the sops secret bridge_gitea_token), a member and a
+ * non-member, Drone's acceptance user on cc-ci, and the public gateway passing TLS through.
+ */
+async function buildE2eWorld(lab: Lab, plaintexts: Record<string, string>): Promise<E2eWorld> {
+  const keys = join(lab.dir, 'keys');
+  const work = join(lab.dir, 'seed', 'custom-html');
+  mkdirSync(join(work, 'tests'), { recursive: true });
+  writeFileSync(join(work, 'compose.yml'), 'version: "3.8"\nservices:\n  app:\n    image: nginx:1.25\n');
+  writeFileSync(join(work, 'index.html'), '<!doctype html>\n<h1>custom-html</h1>\n<p>A Co-op Cloud recipe.</p>\n');
+  writeFileSync(join(work, 'tests', 'expect.txt'), 'custom-html\n');
+  await git(work, 'init', '-q');
+  await git(work, 'add', '-A');
+  await git(work, 'commit', '-q', '-m', 'custom-html recipe');
+  const main = await git(work, 'rev-parse', 'HEAD');
+  await git(work, 'checkout', '-q', '-b', 'bump-nginx');
+  writeFileSync(join(work, 'compose.yml'), 'version: "3.8"\nservices:\n  app:\n    image: nginx:1.27\n');
+  await git(work, 'commit', '-q', '-a', '-m', 'bump nginx to 1.27');
+  const prHead = await git(work, 'rev-parse', 'HEAD');
+  const bare = join(lab.forgeDir, 'custom-html.git');
+  await execa('git', ['init', '-q', '--bare', '-b', 'main', bare]);
+  await git(work, 'push', '-q', bare, 'main', 'bump-nginx');
+
+  const token = (name: string) => {
+    const t = randomBytes(20).toString('hex');
+    writeFileSync(join(keys, name), `${t}\n`, { mode: 0o600 });
+    return t;
+  };
+  const giteaState = join(lab.dir, 'hosts', 'forge', 'var-lib', 'gitea-lab', 'state.json');
+  mkdirSync(dirname(giteaState), { recursive: true });
+  seedGitea(giteaState, {
+    users: [
+      { login: 'cc-ci-bot', full_name: 'cc-ci bot', tokens: [plaintexts.bridge_gitea_token!, token('gitea-bot-token')] },
+      { login: 'alice', full_name: 'Alice Maintainer', token: randomBytes(20).toString('hex') },
+      { login: 'mallory', full_name: 'Mallory Outsider', token: token('gitea-mallory-token') },
+    ],
+    orgs: [{ name: 'recipe-maintainers', members: ['cc-ci-bot', 'alice'], owners: ['cc-ci-bot'] }],
+    repos: [
+      {
+        owner: 'recipe-maintainers',
+        name: 'custom-html',
+        branches: { main, 'bump-nginx': prHead },
+        commits: [main, prHead],
+        pulls: [{ number: 1, title: 'Bump nginx to 1.27', user: 'alice', head: { ref: 'bump-nginx', sha: prHead }, base: { ref: 'main', sha: main } }],
+      },
+      { owner: 'recipe-maintainers', name: 'cc-ci' },
+    ],
+  });
+  await lab.sh('forge', 'setsid gitea web --port 3000 --state /var/lib/gitea-lab/state.json --root-url https://git.lab.test/ > /var/log/gitea.log 2>&1 < /dev/null &');
+
+  // Drone's acceptance user, as an operator would create it for the Adversary.
+  const droneDir = join(lab.dir, 'hosts', 'cc-ci', 'var-lib', 'drone-lab');
+  mkdirSync(droneDir, { recursive: true });
+  writeFileSync(join(droneDir, 'acceptance-token'), `${token('drone-acceptance-token')}\n`, { mode: 0o600 });
+
+  // The public gateway: TCP pass-through to cc-ci, TLS untouched (real socat).
+  await lab.sh('gateway', [
+    'for p in 443 80; do',
+    '  setsid socat TCP-LISTEN:$p,fork,reuseaddr TCP:cc-ci:$p > /var/log/gateway-$p.log 2>&1 < /dev/null &',
+    'done',
+  ].join('\n'));
+  await lab.waitForPort('forge', 3000);
+  await lab.waitForPort('gateway', 443);
+  return { recipe: bare, prHead, giteaState };
 }
 
 /** Pushes a work tree's main branch to a new bare repo on the forge. */

@@ -130,7 +130,7 @@ export function resolveRecipients(recipients: Recipient[], env: NodeJS.ProcessEn
  * Every file and variable the profile refers to, read before any host is contacted; the
  * throwaway's credentials only when a selected scenario makes a throwaway.
  */
-export function checkReferences(profile: Profile, opts: { throwaway: boolean }): void {
+export function checkReferences(profile: Profile, opts: { throwaway: boolean; e2e?: boolean }): void {
   const problems: string[] = [];
   const attempt = (f: () => unknown) => {
     try {
@@ -147,6 +147,12 @@ export function checkReferences(profile: Profile, opts: { throwaway: boolean }):
   if (opts.throwaway && t) {
     attempt(() => readCredentialFile(t.recoveryKey.file, 'throwaway.recoveryKey.file'));
     t.cloneCredentials.forEach((c, i) => attempt(() => readCredentialFile(c.source.file, `throwaway.cloneCredentials.${i}.source.file`)));
+  }
+  const e = profile.e2e;
+  if (opts.e2e && e) {
+    attempt(() => readSecretRef(e.gitea.token, 'e2e.gitea.token'));
+    if (e.gitea.nonMemberToken) attempt(() => readSecretRef(e.gitea.nonMemberToken!, 'e2e.gitea.nonMemberToken'));
+    attempt(() => readSecretRef(e.drone.token, 'e2e.drone.token'));
   }
   if (problems.length) throw new UsageError(`profile ${profile.name}: references that cannot be read:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }

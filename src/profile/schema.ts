@@ -178,6 +178,41 @@ export const Profile = z
         settle: Duration.default(600_000),
       })
       .optional(),
+    e2e: z
+      .strictObject({
+        gitea: z.strictObject({
+          url: z.url(),
+          /** The bot's token: it posts !testme. */
+          token: SecretRef,
+          /** An account outside the org, to show its !testme starts nothing (optional). */
+          nonMemberToken: SecretRef.optional(),
+          /** The enrolled recipe's repo (owner/name) and the PR to test. */
+          repo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'expected OWNER/NAME'),
+          pr: z.number().int().positive(),
+        }),
+        drone: z.strictObject({
+          url: z.url(),
+          token: SecretRef,
+          /** The CI repo whose custom builds run !testme. */
+          repo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'expected OWNER/NAME'),
+        }),
+        /** The public gateway: where <app>.<domain> resolves, as curl --resolve would. */
+        gateway: z.strictObject({ address: z.string().min(1), port: z.number().int().min(1).max(65535).default(443) }),
+        context: z.string().min(1).default('cc-ci/testme'),
+        deadlines: z
+          .strictObject({
+            pickup: Duration.default(120_000),
+            pending: Duration.default(120_000),
+            deployed: Duration.default(600_000),
+            finished: Duration.default(1_800_000),
+            undeployed: Duration.default(300_000),
+            reported: Duration.default(300_000),
+          })
+          .default({ pickup: 120_000, pending: 120_000, deployed: 600_000, finished: 1_800_000, undeployed: 300_000, reported: 300_000 }),
+        /** How long a comment that must start nothing is watched. */
+        quietWindow: Duration.default(60_000),
+      })
+      .optional(),
     docs: z
       .strictObject({
         install: z.string().default('docs/install.md'),

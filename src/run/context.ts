@@ -56,6 +56,14 @@ export class RunContext {
     return RunContext.instance;
   }
 
+  private readonly made = new Map<string, unknown>();
+
+  /** Makes a thing (a client) once per run. */
+  single<T>(key: string, make: () => T): T {
+    if (!this.made.has(key)) this.made.set(key, make());
+    return this.made.get(key) as T;
+  }
+
   /** Computes a value once per run; every scenario asking later gets the same outcome. */
   once<T>(key: string, compute: () => Promise<T>): Promise<T> {
     let p = this.memo.get(key) as Promise<T> | undefined;

@@ -53,7 +53,18 @@ test('the healthy lab is all green, the run writes every report file, and no sec
     commands.filter((c) => c.scenario).map((c) => c.file.replace('commands/', '')).sort(),
   );
   assert.match(readFileSync(join(runDir, 'summary.md'), 'utf8'), /\| C1 \| The clean clone rebuilds the live host's system, byte for byte \| ✅ passed \|/);
-  for (const c of ['C1', 'C2', 'C3']) assert.ok(e.scenarios.some((s) => s.criteria.includes(c)), `${c} ran`);
+  for (const c of ['C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'e2e']) assert.ok(e.scenarios.some((s) => s.criteria.includes(c)), `${c} ran`);
+  // The E2E's evidence: the build number, the public URL, the leaf seen through the gateway, each wait.
+  const testme = e.scenarios.find((s) => s.tags.includes('@e2e-testme'))!;
+  assert.match(String((testme.facts['e2e.build']!.value as { number: number }).number), /^\d+$/);
+  assert.match(String(testme.facts['e2e.url']!.value), /^https:\/\/cust-[0-9a-f]{6}\.ci\.lab\.test$/);
+  const answer = testme.facts['e2e.publicAnswer']!.value as { status: number; address: string; fingerprint256: string };
+  assert.deepEqual([answer.status, answer.address], [200, '127.0.10.5']);
+  assert.match(answer.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  for (const stage of ['picked up', 'pending reported', 'deployed', 'reachable', 'built', 'undeployed', 'reported']) {
+    const w = testme.facts[`wait.${stage}`]?.value as { waitedMs: number; deadlineMs: number; met: boolean } | undefined;
+    assert.ok(w && w.met && w.waitedMs <= w.deadlineMs, `wait ${stage}: ${JSON.stringify(w)}`);
+  }
   noLabLeft();
 
   // No secret plaintext of the lab, nor its base64 form, in any report file or the console.

@@ -68,9 +68,11 @@ test('the janitor deletes expired labelled instances only: not unlabelled, not u
   assert.match(String(real.stdout), /skip +cc-nix-test: not created by this harness/);
 });
 
-test('a live profile refuses @mutating scenarios without --allow-mutations, before contacting anything', async () => {
-  const r = await acceptance(['--profile', 'cc-ci', '--tags', '@C4']);
-  assert.equal(r.exitCode, 2, r.output);
-  assert.match(r.output, /change the world \(@mutating: .*\); against cc-ci they need --allow-mutations/);
-  assert.equal(r.runId, undefined);
+test('a live profile refuses @mutating scenarios (the throwaway, the !testme) without --allow-mutations, before contacting anything', async () => {
+  for (const tags of ['@C4', '@e2e']) {
+    const r = await acceptance(['--profile', 'cc-ci', '--tags', tags]);
+    assert.equal(r.exitCode, 2, r.output);
+    assert.match(r.output, /change the world \(@mutating: .*\); against cc-ci they need --allow-mutations/);
+    assert.equal(r.runId, undefined);
+  }
 });

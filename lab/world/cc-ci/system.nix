@@ -20,7 +20,7 @@ let
     fullchain = secretPath "wildcard_cert";
     privkey = secretPath "wildcard_key";
   };
-  services = import ./modules/services.nix { inherit sopsManifest traefikDynamic; };
+  services = import ./modules/services.nix { inherit sopsManifest site; };
   tsv = rows: builtins.concatStringsSep "\n" (map (r: builtins.concatStringsSep "\t" r) rows) + "\n";
   toplevel = derivation {
     name = "nixos-system-${hostName}-24.05.lab";
@@ -28,7 +28,7 @@ let
     builder = "/bin/sh";
     args = [ "-e" ./lib/toplevel.sh ];
     PATH = "/usr/bin:/bin";
-    inherit hostName sopsManifest;
+    inherit hostName sopsManifest traefikDynamic;
     nixosVersion = "24.05.lab";
     units = tsv (map (u: [ u.name u.type u.description u.command ]) services.units);
     stacks = tsv (map (s: [ s.name (toString s.replicas) ]) services.stacks);

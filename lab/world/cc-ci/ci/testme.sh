@@ -16,7 +16,9 @@ undeploy() {
   docker stack rm "$app"
   docker volume rm "${app}_content"
   echo "undeployed $domain"
+  echo "::exit 0"
 }
+fail() { echo "$*"; echo "::exit 1"; exit 1; }
 
 echo "::step deploy"
 git clone --quiet "$CI_FORGE/$RECIPE.git" "$work/recipe"
@@ -69,8 +71,9 @@ for _ in $(seq 1 60); do
   if body=$(curl -fsS --max-time 5 --cacert "$CI_CA" --resolve "$domain:443:$CI_GATEWAY" "https://$domain/" 2>/dev/null); then ok=1; break; fi
   sleep 0.5
 done
-[ "$ok" = 1 ] || { echo "the app never answered through the gateway"; exit 1; }
-grep -qF "$expect" <<<"$body" || { echo "the app answered, but without \"$expect\""; exit 1; }
+[ "$ok" = 1 ] || fail "the app never answered through the gateway"
+grep -qF "$expect" <<<"$body" || fail "the app answered, but without \"$expect\""
 echo "the app answers through the gateway: $(printf '%s' "$body" | sha256sum | cut -c1-16)"
 # Hold the deployment a moment, as the full test suite would (--quick: shorter).
 if [ "${QUICK:-false}" = true ]; then sleep 2; else sleep 6; fi
+echo "::exit 0"

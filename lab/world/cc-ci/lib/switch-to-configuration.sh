@@ -13,6 +13,10 @@ echo "activating the configuration..." >&2
 echo "setting up /etc..." >&2
 hostname "$(cat "$toplevel/etc/hostname")"
 ln -sfn "$toplevel" /run/current-system
+# Traefik's file provider watches this directory; the link changes only when the config does.
+mkdir -p /var/lib/traefik/dynamic
+dynamic=$(readlink -f "$toplevel/etc/traefik-dynamic.yml")
+[ "$(readlink /var/lib/traefik/dynamic/00-cc-ci.yml 2>/dev/null)" = "$dynamic" ] || ln -sfn "$dynamic" /var/lib/traefik/dynamic/00-cc-ci.yml
 
 rc=0
 started=""

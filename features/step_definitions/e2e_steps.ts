@@ -1,0 +1,45 @@
+import { Then, When } from '@cucumber/cucumber';
+import { deployedUrl, finished, pendingReported, pickedUp, postComment, reachable, reported, startsNothing, undeployed } from '../../src/tasks/testme';
+import type { AcceptanceWorld } from '../support/world';
+
+When('the bot posts {string} on the profile\'s PR', async function (this: AcceptanceWorld, body: string) {
+  this.comment = { as: 'bot', body };
+  await postComment(this.run, 'bot', body);
+});
+
+When('a user outside the org posts {string} on the profile\'s PR', async function (this: AcceptanceWorld, body: string) {
+  this.comment = { as: 'non-member', body };
+  await postComment(this.run, 'non-member', body);
+});
+
+Then('within its deadline a new Drone build for that PR is picked up', async function (this: AcceptanceWorld) {
+  await pickedUp(this.run);
+});
+
+Then('the commit status {string} goes pending with that build\'s URL', async function (this: AcceptanceWorld, _context: string) {
+  await pendingReported(this.run);
+});
+
+Then('the app answers 200 on its per-run subdomain through the public gateway', async function (this: AcceptanceWorld) {
+  await deployedUrl(this.run);
+  await reachable(this.run);
+});
+
+Then('the build succeeds', async function (this: AcceptanceWorld) {
+  await finished(this.run);
+});
+
+Then(
+  'afterwards the subdomain no longer answers, and no stack, service, volume or secret of the app is left on the live host',
+  async function (this: AcceptanceWorld) {
+    await undeployed(this.run);
+  },
+);
+
+Then('the final {string} status is success, and a PR comment links the build', async function (this: AcceptanceWorld, _context: string) {
+  await reported(this.run);
+});
+
+Then('no build starts for that PR within the quiet window', async function (this: AcceptanceWorld) {
+  await startsNothing(this.run, this.comment!.as, this.comment!.body);
+});

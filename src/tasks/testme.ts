@@ -1,0 +1,324 @@
+import { readFileSync } from 'node:fs';
+import { claimThat } from '../claim';
+import { Drone, DRONE_DONE, type DroneBuild } from '../drivers/drone';
+import { Gitea, type GiteaComment, type GiteaStatus } from '../drivers/forge';
+import { JsonClient, sleep } from '../drivers/http';
+import { getThroughGateway, type PublicAnswer } from '../drivers/public';
+import { readSecretRef } from '../profile/load';
+import type { SecretRef } from '../profile/schema';
+import type { RunContext } from '../run/context';
+
+// The E2E: a real `!testme`, followed stage by stage: picked up (a Drone build), pending
+// reported, deployed, reachable through the public gateway, built, undeployed, reported.
+
+export interface Waited {
+  stage: string;
+  waitedMs: number;
+  deadlineMs: number;
+  met: boolean;
+}
+
+function e2eOf(run: RunContext) {
+  const e = run.profile.e2e;
+  if (!e) throw new Error(`profile ${run.profile.name} has no e2e section`);
+  return e;
+}
+
+function client(run: RunContext, name: string, url: string, scheme: 'token' | 'Bearer', ref: SecretRef, field: string): JsonClient {
+  const token = readSecretRef(ref, field).trim();
+  run.recorder.redactor.add(`${name}-token`, token);
+  return new JsonClient(name, url, `${scheme} ${token}`, run.recorder, run.profile.timeouts.connect);
+}
+
+export function gitea(run: RunContext, as: 'bot' | 'non-member' = 'bot'): Gitea {
+  return run.single(`gitea ${as}`, () => makeGitea(run, as));
+}
+
+function makeGitea(run: RunContext, as: 'bot' | 'non-member'): Gitea {
+  const e = e2eOf(run).gitea;
+  const ref = as === 'bot' ? e.token : e.nonMemberToken;
+  if (!ref) throw new Error('the profile names no e2e.gitea.nonMemberToken');
+  const [owner, repo] = e.repo.split('/') as [string, string];
+  const field = as === 'bot' ? 'e2e.gitea.token' : 'e2e.gitea.nonMemberToken';
+  return new Gitea(client(run, as === 'bot' ? 'gitea' : 'gitea-non-member', e.url, 'token', ref, field), owner, repo);
+}
+
+export function drone(run: RunContext): Drone {
+  return run.single('drone', () => makeDrone(run));
+}
+
+function makeDrone(run: RunContext): Drone {
+  const e = e2eOf(run).drone;
+  const [owner, repo] = e.repo.split('/') as [string, string];
+  return new Drone(client(run, 'drone', e.url, 'Bearer', e.token, 'e2e.drone.token'), owner, repo);
+}
+
+/** Polls with backoff until `probe` yields a value or the deadline passes; records the wait. */
+export async function waitFor<T>(run: RunContext, stage: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<{ value?: T; waited: Waited }> {
+  const t0 = Date.now();
+  for (let pause = 250; ; pause = Math.min(pause * 2, 2000)) {
+    const value = await probe();
+    const waitedMs = Date.now() - t0;
+    if (value !== undefined || waitedMs >= deadlineMs) {
+      const waited = { stage, waitedMs, deadlineMs, met: value !== undefined };
+      run.recorder.fact(`wait.${stage}`, waited);
+      return { value, waited };
+    }
+    await sleep(Math.min(pause, Math.max(0, deadlineMs - waitedMs)));
+  }
+}
+
+const isFor = (b: DroneBuild, pr: number, recipe: string) => b.params?.PR === String(pr) && b.params?.RECIPE === recipe;
+
+export interface Posted {
+  comment: GiteaComment;
+  head: string;
+  /** The newest Drone build before the comment: anything newer is new. */
+  lastBuild: number;
+}
+
+/** Posts a comment on the profile's PR, once per distinct (who, body) per run. */
+export function postComment(run: RunContext, as: 'bot' | 'non-member', body: string): Promise<Posted> {
+  return run.once(`comment ${as} ${body}`, async () => {
+    const e = e2eOf(run);
+    const forge = gitea(run, as);
+    const head = (await gitea(run).pull(e.gitea.pr)).head.sha;
+    const lastBuild = Math.max(0, ...(await drone(run).builds()).map((b) => b.number));
+    const comment = await forge.postComment(e.gitea.pr, body);
+    run.recorder.fact('e2e.comment', { as, body, id: comment.id, url: comment.html_url, at: comment.created_at, head, lastBuildBefore: lastBuild });
+    return { comment, head, lastBuild };
+  });
+}
+
+export function testme(run: RunContext): Promise<Posted> {
+  return postComment(run, 'bot', '!testme');
+}
+
+function stageFailed(stage: string, detail: { expected: string; seen: string; host: string; evidence?: string[] }): never {
+  claimThat(false, { claim: `stage "${stage}" did not happen`, ...detail });
+}
+
+/** picked up: a new Drone build for this PR and recipe. */
+export function pickedUp(run: RunContext): Promise<DroneBuild> {
+  return run.once('e2e picked up', async () => {
+    const e = e2eOf(run);
+    const posted = await testme(run);
+    const recipe = e.gitea.repo.split('/')[1]!;
+    const d = drone(run);
+    const { value, waited } = await waitFor(run, 'picked up', e.deadlines.pickup, async () =>
+      (await d.builds()).filter((b) => b.number > posted.lastBuild && isFor(b, e.gitea.pr, recipe)).sort((a, b) => a.number - b.number)[0],
+    );
+    if (!value) {
+      stageFailed('picked up', {
+        expected: `a new Drone build of ${e.drone.repo} with PR=${e.gitea.pr} RECIPE=${recipe} within ${waited.deadlineMs / 1000}s of the !testme comment`,
+        seen: `none after ${Math.round(waited.waitedMs / 1000)}s (newest build before: #${posted.lastBuild})`,
+        host: 'drone',
+        evidence: [d.api.lastEvidence],
+      });
+    }
+    run.recorder.fact('e2e.build', { number: value.number, link: value.link, params: value.params, event: value.event });
+    claimThat(value.params?.REF === posted.head, {
+      claim: 'the build tests the PR head',
+      expected: `REF=${posted.head}`,
+      seen: `REF=${value.params?.REF}`,
+      host: 'drone',
+    });
+    return value;
+  });
+}
+
+/** The `cc-ci/testme` statuses on the PR head. */
+async function statuses(run: RunContext, head: string): Promise<GiteaStatus[]> {
+  return (await gitea(run).statuses(head)).filter((s) => s.context === e2eOf(run).context);
+}
+
+export function pendingReported(run: RunContext): Promise<GiteaStatus> {
+  return run.once('e2e pending', async () => {
+    const e = e2eOf(run);
+    const build = await pickedUp(run);
+    const { head } = await testme(run);
+    const { value, waited } = await waitFor(run, 'pending reported', e.deadlines.pending, async () =>
+      (await statuses(run, head)).find((s) => s.status === 'pending' && s.target_url === build.link),
+    );
+    if (!value) {
+      const seen = (await statuses(run, head)).map((s) => `${s.status} ${s.target_url}`);
+      stageFailed('reported (pending)', {
+        expected: `status ${e.context} = pending on ${head.slice(0, 12)} with target_url ${build.link}, within ${waited.deadlineMs / 1000}s`,
+        seen: seen.length ? seen.join('; ') : 'no such status',
+        host: 'gitea',
+        evidence: [gitea(run).api.lastEvidence].filter(Boolean),
+      });
+    }
+    run.recorder.fact('e2e.pending', { state: value.status, target_url: value.target_url, at: value.created_at });
+    return value;
+  });
+}
+
+/** deployed: the build's log names the per-run URL. */
+export function deployedUrl(run: RunContext): Promise<string> {
+  return run.once('e2e deployed', async () => {
+    const e = e2eOf(run);
+    const build = await pickedUp(run);
+    const d = drone(run);
+    const pattern = new RegExp(`https://([a-z0-9]{1,4}-[0-9a-f]{6})\\.${run.profile.domain.replace(/\./g, '\\.')}\\b`);
+    const { value, waited } = await waitFor(run, 'deployed', e.deadlines.deployed, async () => {
+      const b = await d.build(build.number);
+      const url = (await d.allLogs(b)).map((l) => pattern.exec(l)?.[0]).find(Boolean);
+      if (url) return url;
+      return DRONE_DONE.has(b.status) ? '' : undefined;
+    });
+    if (!value) {
+      stageFailed('deployed', {
+        expected: `the build's log names https://<recipe[:4]>-<6 hex>.${run.profile.domain} within ${waited.deadlineMs / 1000}s`,
+        seen: value === '' ? 'the build ended without deploying' : `nothing after ${Math.round(waited.waitedMs / 1000)}s`,
+        host: 'drone',
+        evidence: [d.api.lastEvidence],
+      });
+    }
+    run.recorder.fact('e2e.url', value);
+    return value;
+  });
+}
+
+function caBundle(run: RunContext): string | undefined {
+  const ca = run.profile.tls.caBundle;
+  return ca === 'system' ? undefined : readFileSync(ca.file, 'utf8');
+}
+
+export async function askGateway(run: RunContext, url: string): Promise<PublicAnswer & { evidence: string }> {
+  const g = e2eOf(run).gateway;
+  const t0 = Date.now();
+  const a = await getThroughGateway({ url, address: g.address, port: g.port, ca: caBundle(run), timeoutMs: run.profile.timeouts.connect });
+  const evidence = run.recorder.probe('runner', ['GET', url, `--resolve=${new URL(url).hostname}:${g.port}:${g.address}`], Date.now() - t0, JSON.stringify(a, null, 2), a.error);
+  return { ...a, evidence };
+}
+
+/** reachable: the app answers 200 on its subdomain, through the public gateway. */
+export function reachable(run: RunContext): Promise<PublicAnswer> {
+  return run.once('e2e reachable', async () => {
+    const e = e2eOf(run);
+    const url = await deployedUrl(run);
+    let last: (PublicAnswer & { evidence: string }) | undefined;
+    const { value, waited } = await waitFor(run, 'reachable', e.deadlines.deployed, async () => {
+      last = await askGateway(run, url);
+      return last.status === 200 ? last : undefined;
+    });
+    if (!value) {
+      stageFailed('reachable', {
+        expected: `200 from ${url} through the gateway ${e.gateway.address}:${e.gateway.port}, TLS verified, within ${waited.deadlineMs / 1000}s`,
+        seen: last?.status ? `HTTP ${last.status}` : (last?.error ?? 'no answer'),
+        host: 'gateway',
+        evidence: last ? [last.evidence] : [],
+      });
+    }
+    run.recorder.fact('e2e.publicAnswer', value);
+    return value;
+  });
+}
+
+/** built: the build finished, successfully. */
+export function finished(run: RunContext): Promise<DroneBuild> {
+  return run.once('e2e finished', async () => {
+    const e = e2eOf(run);
+    const build = await pickedUp(run);
+    const d = drone(run);
+    const { value, waited } = await waitFor(run, 'built', e.deadlines.finished, async () => {
+      const b = await d.build(build.number);
+      return DRONE_DONE.has(b.status) ? b : undefined;
+    });
+    run.recorder.fact('e2e.finished', value ? { number: value.number, status: value.status, seconds: value.finished - value.started } : null);
+    if (!value || value.status !== 'success') {
+      const failedStep = value?.stages?.flatMap((s) => s.steps ?? []).find((s) => s.status !== 'success');
+      stageFailed('built', {
+        expected: `build #${build.number} succeeds within ${waited.deadlineMs / 1000}s`,
+        seen: value ? `${value.status}${failedStep ? ` (step ${failedStep.name}: ${failedStep.status})` : ''}` : `still running after ${Math.round(waited.waitedMs / 1000)}s`,
+        host: 'drone',
+        evidence: [d.api.lastEvidence],
+      });
+    }
+    return value;
+  });
+}
+
+/** undeployed: the subdomain no longer answers and nothing of the app is left on the live host. */
+export function undeployed(run: RunContext): Promise<void> {
+  return run.once('e2e undeployed', async () => {
+    const e = e2eOf(run);
+    await finished(run).catch(() => undefined);
+    const url = await deployedUrl(run);
+    const app = new URL(url).hostname.split('.')[0]!;
+    const live = run.pool.role('live');
+    let leftovers: string[] = [];
+    let last: (PublicAnswer & { evidence: string }) | undefined;
+    let evidence = '';
+    const { value, waited } = await waitFor(run, 'undeployed', e.deadlines.undeployed, async () => {
+      last = await askGateway(run, url);
+      const r = await live.run([
+        'sh', '-c',
+        'for what in "stack ls" "service ls" "volume ls" "secret ls"; do docker $what --format "{{.Name}}" | sed "s/^/$what: /"; done',
+      ]);
+      evidence = r.evidence;
+      leftovers = r.stdout.split('\n').filter((l) => new RegExp(`: ${app}(_|$)`).test(l));
+      return last.status !== 200 && leftovers.length === 0 ? true : undefined;
+    });
+    run.recorder.fact('e2e.afterwards', { url, answer: last?.status ?? last?.error, leftovers });
+    if (!value) {
+      stageFailed('undeployed', {
+        expected: `${url} no longer answers 200, and no stack, service, volume or secret of ${app} on ${live.name}, within ${waited.deadlineMs / 1000}s`,
+        seen: [last?.status === 200 ? `${url} still answers 200` : `${url}: ${last?.status ?? last?.error}`, ...leftovers].join('; '),
+        host: `gateway and ${live.name}`,
+        evidence: [evidence, ...(last ? [last.evidence] : [])],
+      });
+    }
+  });
+}
+
+/** reported: the final status is success, and a PR comment links the build. */
+export function reported(run: RunContext): Promise<{ status: GiteaStatus; comment: GiteaComment }> {
+  return run.once('e2e reported', async () => {
+    const e = e2eOf(run);
+    const build = await pickedUp(run);
+    const posted = await testme(run);
+    const forge = gitea(run);
+    let latest: GiteaStatus | undefined;
+    let comment: GiteaComment | undefined;
+    const { value, waited } = await waitFor(run, 'reported', e.deadlines.reported, async () => {
+      latest = (await statuses(run, posted.head))[0];
+      comment = (await forge.comments(e.gitea.pr, posted.comment.created_at)).find((c) => c.id !== posted.comment.id && c.body.includes(build.link));
+      return latest && latest.status !== 'pending' && comment ? true : undefined;
+    });
+    run.recorder.fact('e2e.reported', { status: latest?.status, target_url: latest?.target_url, comment: comment?.html_url, commentBody: comment?.body });
+    if (!value || latest?.status !== 'success' || latest.target_url !== build.link) {
+      stageFailed('reported', {
+        expected: `status ${e.context} = success with ${build.link}, and a PR comment linking it, within ${waited.deadlineMs / 1000}s`,
+        seen: `status ${latest ? `${latest.status} ${latest.target_url}` : 'none'}; ${comment ? `comment ${comment.html_url}` : 'no comment linking the build'}`,
+        host: 'gitea',
+        evidence: [forge.api.lastEvidence],
+      });
+    }
+    return { status: latest!, comment: comment! };
+  });
+}
+
+/** A comment that must start nothing: no new build for the PR within the quiet window. */
+export async function startsNothing(run: RunContext, as: 'bot' | 'non-member', body: string): Promise<void> {
+  const e = e2eOf(run);
+  const posted = await postComment(run, as, body);
+  const recipe = e.gitea.repo.split('/')[1]!;
+  const d = drone(run);
+  const t0 = Date.now();
+  let started: DroneBuild | undefined;
+  while (Date.now() - t0 < e.quietWindow && !started) {
+    started = (await d.builds()).find((b) => b.number > posted.lastBuild && isFor(b, e.gitea.pr, recipe));
+    if (!started) await sleep(500);
+  }
+  const watchedMs = Date.now() - t0;
+  run.recorder.fact('e2e.quiet', { as, body, watchedSeconds: Math.round(watchedMs / 1000), windowSeconds: e.quietWindow / 1000, build: started?.number ?? null });
+  claimThat(!started, {
+    claim: `${as === 'bot' ? 'the bot' : 'a non-member'}'s ${JSON.stringify(body)} starts no build`,
+    expected: `no new Drone build for PR ${e.gitea.pr} within ${e.quietWindow / 1000}s`,
+    seen: `build #${started?.number} (${started?.link}) started after ${Math.round(watchedMs / 1000)}s`,
+    host: 'drone',
+    evidence: [d.api.lastEvidence],
+  });
+}
