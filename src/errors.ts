@@ -33,6 +33,8 @@ export class ClaimAssertionError extends Error {
   readonly expected: string;
   readonly actual: string;
   readonly host: string;
+  /** The message already says expected and seen; a reporter's diff of the two would repeat it. */
+  readonly showDiff = false;
   constructor(readonly detail: RedDetail) {
     super(formatRed(detail));
     this.expected = detail.expected;

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { claimThat } from '../claim';
 import type { RunContext } from '../run/context';
-import { baseMirror, recursiveClone } from '../tasks/repos';
+import { baseMirror, cleanClone, recursiveClone } from '../tasks/repos';
 import { cleanBuild, liveSystem } from '../tasks/system';
 
 // C1, secrets-repo split: each function checks one claim and records the facts it saw.
@@ -70,15 +70,8 @@ export async function claimCloneHoldsFile(run: RunContext, path: string): Promis
 }
 
 export async function claimSubmoduleAtGitlink(run: RunContext, path: string): Promise<void> {
-  const clone = await recursiveClone(run);
+  const clone = await cleanClone(run, 'its submodule is checked out');
   const git = run.git('build');
-  claimThat(clone.result.ok, {
-    claim: `a clean \`git clone --recursive\` of the base repo succeeds`,
-    expected: 'exit 0',
-    seen: `exit ${clone.result.exitCode}: ${tail(clone.result.stderr)}`,
-    host: git.host.name,
-    evidence: [clone.result.evidence],
-  });
   const { value: entry, evidence } = await git.treeEntry(clone.dir, 'HEAD', path);
   const checkedOut = await git.revParse(`${clone.dir}/${path}`, 'HEAD');
   run.recorder.fact('clone.submodule', { path, gitlink: entry?.object, checkedOut }, git.host.name);

@@ -37,6 +37,16 @@ async function commitToForge(lab: Lab, repo: string, message: string, edit: (wor
   }
 }
 
+/** Commits one text replacement in a forge repo's file; a fault whose text is gone must not apply silently. */
+async function replaceInForge(lab: Lab, repo: string, message: string, file: string, from: string, to: string): Promise<string> {
+  return commitToForge(lab, repo, message, async (work) => {
+    const path = join(work, file);
+    const text = readFileSync(path, 'utf8');
+    if (!text.includes(from)) throw new Error(`fault: ${repo}/${file} no longer contains ${JSON.stringify(from)}`);
+    writeFileSync(path, text.replace(from, to));
+  });
+}
+
 function plaintexts(lab: Lab): Record<string, string> {
   return JSON.parse(readFileSync(lab.world.keyFiles.plaintexts, 'utf8')) as Record<string, string>;
 }
@@ -370,10 +380,7 @@ export const FAULTS: Fault[] = [
     red: ['@c4-stacks'],
     says: /short: dashboard_app 0\/1/,
     async apply(lab) {
-      await commitToForge(lab, 'cc-ci', 'dashboard: new image', async (work) => {
-        const f = join(work, 'modules', 'services.nix');
-        writeFileSync(f, readFileSync(f, 'utf8').replace('git.autonomic.zone/recipe-maintainers/cc-ci-dashboard:1.1', 'registry.invalid/cc-ci-dashboard:1.2'));
-      });
+      await replaceInForge(lab, 'cc-ci', 'dashboard: new image', 'modules/services.nix', 'git.autonomic.zone/recipe-maintainers/cc-ci-dashboard:1.1', 'registry.invalid/cc-ci-dashboard:1.2');
       await pullAndSwitch(lab);
     },
   },
@@ -384,10 +391,7 @@ export const FAULTS: Fault[] = [
     red: ['@c4-running', '@c4-toplevel', '@c4-stacks', '@c4-secrets', '@c4-tls', '@c7-install'],
     says: /nixos-rebuild switch --flake \/root\/cc-ci#cc-ci` exited 1/,
     async apply(lab) {
-      await commitToForge(lab, 'cc-ci', 'docs: simpler rebuild', async (work) => {
-        const f = join(work, 'docs', 'install.md');
-        writeFileSync(f, readFileSync(f, 'utf8').replace("nixos-rebuild switch --flake 'git+file:///root/cc-ci?submodules=1#cc-ci'", 'nixos-rebuild switch --flake /root/cc-ci#cc-ci'));
-      });
+      await replaceInForge(lab, 'cc-ci', 'docs: simpler rebuild', 'docs/install.md', "nixos-rebuild switch --flake 'git+file:///root/cc-ci?submodules=1#cc-ci'", 'nixos-rebuild switch --flake /root/cc-ci#cc-ci');
     },
   },
   {
@@ -448,10 +452,7 @@ export const FAULTS: Fault[] = [
     red: ['@c6-decisions'],
     says: /missing: cc-nix-test at 4 GiB/,
     async apply(lab) {
-      await commitToForge(lab, 'cc-ci', 'decisions', async (work) => {
-        const f = join(work, 'DECISIONS.md');
-        writeFileSync(f, readFileSync(f, 'utf8').replace('cc-nix-test: limits.memory = 4GiB (was 6GiB)', 'cc-nix-test: limits.memory = 6GiB'));
-      });
+      await replaceInForge(lab, 'cc-ci', 'decisions', 'DECISIONS.md', 'cc-nix-test: limits.memory = 4GiB (was 6GiB)', 'cc-nix-test: limits.memory = 6GiB');
     },
   },
   {
@@ -543,10 +544,7 @@ export const FAULTS: Fault[] = [
     red: ['@e2e-testme'],
     says: /stage "undeployed" did not happen[\s\S]*still answers 200/,
     async apply(lab) {
-      await commitToForge(lab, 'cc-ci', 'ci: keep the app for inspection', async (work) => {
-        const f = join(work, 'ci', 'testme.sh');
-        writeFileSync(f, readFileSync(f, 'utf8').replace('trap undeploy EXIT', 'true # no undeploy'));
-      });
+      await replaceInForge(lab, 'cc-ci', 'ci: keep the app for inspection', 'ci/testme.sh', 'trap undeploy EXIT', 'true # no undeploy');
       await pullAndSwitch(lab);
     },
   },
@@ -584,10 +582,7 @@ export const FAULTS: Fault[] = [
 
 /** A change to the comment-bridge's config in the base repo, pulled and switched to on cc-ci. */
 async function bridgeConfig(lab: Lab, setting: string): Promise<void> {
-  await commitToForge(lab, 'cc-ci', `bridge: ${setting}`, async (work) => {
-    const f = join(work, 'modules', 'services.nix');
-    writeFileSync(f, readFileSync(f, 'utf8').replace('pollMs = 500;', `pollMs = 500;\n    ${setting}`));
-  });
+  await replaceInForge(lab, 'cc-ci', `bridge: ${setting}`, 'modules/services.nix', 'pollMs = 500;', `pollMs = 500;\n    ${setting}`);
   await pullAndSwitch(lab);
 }
 

@@ -1,3 +1,4 @@
+import { claimThat } from '../claim';
 import { HostBrokenError } from '../errors';
 import type { CommandResult } from '../drivers/host';
 import type { RunContext } from '../run/context';
@@ -49,6 +50,19 @@ export function recursiveClone(run: RunContext): Promise<RecursiveClone> {
     const result = await git.clone(url, dir, { recursive: true, branch });
     return { dir, result };
   });
+}
+
+/** The clean recursive clone, claimed to have succeeded: `why` says what needs it. */
+export async function cleanClone(run: RunContext, why: string): Promise<RecursiveClone> {
+  const clone = await recursiveClone(run);
+  claimThat(clone.result.ok, {
+    claim: `a clean \`git clone --recursive\` of the base repo succeeds (${why})`,
+    expected: 'exit 0',
+    seen: `exit ${clone.result.exitCode}: ${clone.result.stderr.trim().split('\n').slice(-2).join(' | ')}`,
+    host: run.pool.role('build').name,
+    evidence: [clone.result.evidence],
+  });
+  return clone;
 }
 
 /** A file of the base repo as committed, read from the clean recursive clone (null when absent). */

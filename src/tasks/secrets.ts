@@ -1,7 +1,7 @@
 import { claimThat } from '../claim';
 import { parseSopsFile, type ParsedSops } from '../sops/format';
 import type { RunContext } from '../run/context';
-import { recursiveClone } from './repos';
+import { cleanClone } from './repos';
 
 export interface GitSecretsFile {
   /** The encrypted file as committed (not secret: every value is ciphertext). */
@@ -14,16 +14,9 @@ export interface GitSecretsFile {
 /** The sops file of the secrets repo, read from the clean recursive clone on the build host. */
 export function gitSecretsFile(run: RunContext): Promise<GitSecretsFile> {
   return run.once('git-secrets-file', async () => {
-    const clone = await recursiveClone(run);
+    const clone = await cleanClone(run, 'the secrets file comes from it');
     const host = run.pool.role('build');
     const path = `${clone.dir}/secrets/${run.profile.secrets.file}`;
-    claimThat(clone.result.ok, {
-      claim: 'a clean `git clone --recursive` of the base repo succeeds (the secrets file comes from it)',
-      expected: 'exit 0',
-      seen: `exit ${clone.result.exitCode}: ${clone.result.stderr.trim().split('\n').slice(-2).join(' | ')}`,
-      host: host.name,
-      evidence: [clone.result.evidence],
-    });
     const r = await host.run(['cat', path]);
     claimThat(r.ok, {
       claim: `the secrets repo holds ${run.profile.secrets.file}`,

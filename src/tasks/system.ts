@@ -1,6 +1,6 @@
 import { claimThat } from '../claim';
 import type { RunContext } from '../run/context';
-import { recursiveClone, workDir } from './repos';
+import { cleanClone, workDir } from './repos';
 
 export interface CleanBuild {
   flakeRef: string;
@@ -21,15 +21,8 @@ export function flakeRefFrom(template: string, cloneDir: string): string {
 /** `nixos-rebuild build` of the clean recursive clone on the build host, once per run. */
 export function cleanBuild(run: RunContext, commandTemplate: string): Promise<CleanBuild> {
   return run.once(`clean-build ${commandTemplate}`, async () => {
-    const clone = await recursiveClone(run);
+    const clone = await cleanClone(run, 'needed before the build');
     const host = run.pool.role('build');
-    claimThat(clone.result.ok, {
-      claim: 'a clean `git clone --recursive` of the base repo succeeds (needed before the build)',
-      expected: 'exit 0',
-      seen: `exit ${clone.result.exitCode}: ${clone.result.stderr.trim().split('\n').slice(-2).join(' | ')}`,
-      host: host.name,
-      evidence: [clone.result.evidence],
-    });
     const flakeRef = flakeRefFrom(commandTemplate, clone.dir);
     const git = run.git('build');
     const baseCommit = await git.revParse(clone.dir, 'HEAD');
