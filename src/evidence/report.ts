@@ -166,9 +166,24 @@ export function writeEvidence(runDir: string, meta: RunMeta): RunEvidence {
   return evidence;
 }
 
-function showValue(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v);
-  return s.length > 90 ? s.slice(0, 87) + '…' : s;
+function clip(s: string, max: number): string {
+  return s.length > max ? s.slice(0, max - 1) + '…' : s;
+}
+
+/** A fact as a table cell: an object as key=value pairs so that a URL or a fingerprint shows whole. */
+export function showValue(v: unknown): string {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    const pairs = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .map(([k, x]) => `${k}=${clip(typeof x === 'string' ? x : JSON.stringify(x), 100)}`);
+    return clip(pairs.join(', '), 400);
+  }
+  return clip(typeof v === 'string' ? v : JSON.stringify(v), 120);
+}
+
+/** Markdown inline code that survives backticks in the value. */
+export function codeSpan(s: string): string {
+  return s.includes('`') ? `\`\` ${s} \`\`` : `\`${s}\``;
 }
 
 const ICON: Record<ScenarioStatus, string> = { passed: '✅', failed: '❌', broken: '💥', skipped: '⏭', undefined: '❔', pending: '⏸' };
@@ -187,7 +202,7 @@ export function summaryMarkdown(e: RunEvidence): string {
     '| Criterion | Scenario | Status | Key facts |',
     '| --- | --- | --- | --- |',
     ...e.scenarios.map((s) => {
-      const facts = Object.entries(s.facts).map(([k, f]) => `${k} = \`${showValue(f.value)}\``).join('<br>');
+      const facts = Object.entries(s.facts).map(([k, f]) => `${k} = ${codeSpan(showValue(f.value))}`).join('<br>');
       return `| ${s.criteria.join(', ') || '-'} | ${cell(s.name)} | ${ICON[s.status]} ${s.status} | ${cell(facts)} |`;
     }),
   ];

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { scenarioResults } from '../../src/evidence/report';
+import { codeSpan, scenarioResults, showValue } from '../../src/evidence/report';
 import { resolveSubmoduleUrl, sameRepo } from '../../src/checks/c1';
 import { flakeRefFrom } from '../../src/tasks/system';
 import { installSteps, substitute } from '../../src/tasks/throwaway';
@@ -65,4 +65,17 @@ test('install steps are the fenced shell blocks marked install-step, in order, w
   const md = "# Install\n\n```sh install-step\ngit clone --recursive <base-repo-url> /root/cc-ci\n```\n\n```sh\necho not a step\n```\n\n```bash install-step\nnixos-rebuild switch --flake 'x'\n```\n";
   const steps = installSteps(md).map((b) => substitute(b, { '<base-repo-url>': 'ssh://h/r.git' }));
   assert.deepEqual(steps, ['git clone --recursive ssh://h/r.git /root/cc-ci', "nixos-rebuild switch --flake 'x'"]);
+});
+
+test("summary cells show an object's fields whole (a fingerprint, a URL) and clip only what is long", () => {
+  const fp = Array.from({ length: 32 }, () => 'C8').join(':');
+  const cell = showValue({ url: 'https://cust-4b17a8.ci.lab.test', status: 200, fingerprint256: fp, error: undefined, body: 'x'.repeat(300) });
+  assert.ok(cell.startsWith(`url=https://cust-4b17a8.ci.lab.test, status=200, fingerprint256=${fp}, body=xxx`));
+  assert.ok(!cell.includes('error='));
+  assert.match(cell, /x…$/);
+  assert.equal(showValue('/nix/store/abc'), '/nix/store/abc');
+  assert.equal(showValue(['a', 'b']), '["a","b"]');
+  assert.equal(showValue('y'.repeat(200)).length, 120);
+  assert.equal(codeSpan('a'), '`a`');
+  assert.equal(codeSpan('✅ `!testme` passed'), '`` ✅ `!testme` passed ``');
 });
