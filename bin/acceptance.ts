@@ -12,7 +12,7 @@ import { scrubRunDir, writeEvidence, type AppliedFault, type RunMeta } from '../
 import { FAULTS, faultNamed } from '../src/lab/faults';
 import { Lab } from '../src/lab/lab';
 import { PROJECT_ROOT, REPORTS_DIR } from '../src/paths';
-import { checkReferences, loadProfile } from '../src/profile/load';
+import { loadProfile, referenceProblems } from '../src/profile/load';
 import type { RunParameters } from '../src/run/context';
 
 const say = (line: string) => process.stderr.write(line + '\n');
@@ -78,9 +78,16 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const redactor = new Redactor();
+  /** Every credential and reference the selection needs, all reported at once, before any contact. */
+  const checkInputs = () => {
+    const problems = [
+      ...HostPool.credentialProblems(profile, redactor),
+      ...referenceProblems(profile, { throwaway: needsThrowaway, e2e: planned.some((p) => p.tags.includes('@e2e')) }),
+    ];
+    if (problems.length) throw new UsageError(`profile ${profile.name}: what it names cannot be read:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  };
   if (profile.target === 'live') {
-    HostPool.checkCredentials(profile, redactor);
-    checkReferences(profile, { throwaway: needsThrowaway, e2e: planned.some((p) => p.tags.includes('@e2e')) });
+    checkInputs();
   }
 
   const runDir = join(REPORTS_DIR, runId);
@@ -105,8 +112,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (profile.target === 'lab' && !dryRun) {
       lab = await Lab.start(labDir, profile, say);
-      HostPool.checkCredentials(profile, redactor);
-      checkReferences(profile, { throwaway: needsThrowaway, e2e: planned.some((p) => p.tags.includes('@e2e')) });
+      checkInputs();
       for (const name of args.faults) {
         const f = faultNamed(name)!;
         say(`fault: applying ${f.name}: ${f.summary}`);

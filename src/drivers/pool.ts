@@ -18,7 +18,7 @@ export class HostPool {
   ) {}
 
   /** Reads every credential the profile names, so a missing one stops the run before any contact. */
-  static checkCredentials(profile: Profile, redactor: Redactor): void {
+  static credentialProblems(profile: Profile, redactor: Redactor): string[] {
     const problems: string[] = [];
     for (const [name, spec] of Object.entries(profile.hosts)) {
       if (spec.transport !== 'ssh') continue;
@@ -29,7 +29,7 @@ export class HostPool {
         problems.push(e.message);
       }
     }
-    if (problems.length) throw new UsageError(`profile ${profile.name}: credentials missing:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    return problems;
   }
 
   get(name: string): Host {

@@ -110,27 +110,29 @@ export interface ResolvedRecipient {
 
 /** The expected age recipients, read from the profile, its files or the environment. */
 export function resolveRecipients(recipients: Recipient[], env: NodeJS.ProcessEnv = process.env): ResolvedRecipient[] {
-  return recipients.map((r, i) => {
-    const field = `secrets.recipients.${i}`;
-    let text: string;
-    if ('age' in r) text = r.age;
-    else if ('env' in r) {
-      const v = env[r.env];
-      if (!v) throw new UsageError(`${field}.env: environment variable ${r.env} is not set (the public age key of ${r.name})`);
-      text = v;
-    } else text = readCredentialFile(r.file, `${field}.file`);
-    if (text.includes('AGE-SECRET-KEY-')) throw new UsageError(`${field}: holds a private age key; give the public key (age1…) instead`);
-    const age = /\bage1[02-9ac-hj-np-z]{58}\b/.exec(text)?.[0];
-    if (!age) throw new UsageError(`${field}: no age public key (age1…) found for ${r.name}`);
-    return { name: r.name, age };
-  });
+  return recipients.map((r, i) => resolveRecipient(r, i, env));
+}
+
+function resolveRecipient(r: Recipient, i: number, env: NodeJS.ProcessEnv = process.env): ResolvedRecipient {
+  const field = `secrets.recipients.${i}`;
+  let text: string;
+  if ('age' in r) text = r.age;
+  else if ('env' in r) {
+    const v = env[r.env];
+    if (!v) throw new UsageError(`${field}.env: environment variable ${r.env} is not set (the public age key of ${r.name})`);
+    text = v;
+  } else text = readCredentialFile(r.file, `${field}.file`);
+  if (text.includes('AGE-SECRET-KEY-')) throw new UsageError(`${field}: holds a private age key; give the public key (age1…) instead`);
+  const age = /\bage1[02-9ac-hj-np-z]{58}\b/.exec(text)?.[0];
+  if (!age) throw new UsageError(`${field}: no age public key (age1…) found for ${r.name}`);
+  return { name: r.name, age };
 }
 
 /**
  * Every file and variable the profile refers to, read before any host is contacted; the
  * throwaway's credentials only when a selected scenario makes a throwaway.
  */
-export function checkReferences(profile: Profile, opts: { throwaway: boolean; e2e?: boolean }): void {
+export function referenceProblems(profile: Profile, opts: { throwaway: boolean; e2e?: boolean }): string[] {
   const problems: string[] = [];
   const attempt = (f: () => unknown) => {
     try {
@@ -140,7 +142,7 @@ export function checkReferences(profile: Profile, opts: { throwaway: boolean; e2
       problems.push(e.message);
     }
   };
-  attempt(() => resolveRecipients(profile.secrets.recipients));
+  profile.secrets.recipients.forEach((r, i) => attempt(() => resolveRecipient(r, i)));
   const ca = profile.tls.caBundle;
   if (ca !== 'system') attempt(() => readCredentialFile(ca.file, 'tls.caBundle.file'));
   const t = profile.throwaway;
@@ -154,5 +156,5 @@ export function checkReferences(profile: Profile, opts: { throwaway: boolean; e2
     if (e.gitea.nonMemberToken) attempt(() => readSecretRef(e.gitea.nonMemberToken!, 'e2e.gitea.nonMemberToken'));
     attempt(() => readSecretRef(e.drone.token, 'e2e.drone.token'));
   }
-  if (problems.length) throw new UsageError(`profile ${profile.name}: references that cannot be read:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  return problems;
 }

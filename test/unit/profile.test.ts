@@ -79,6 +79,19 @@ test('a live profile whose credential is missing exits 2 naming it, contacting n
   assert.equal(r.runId, undefined, 'no run was started');
 });
 
+test('the live E2E names every credential and reference it cannot read, all at once, contacting nothing', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'empty-home-'));
+  const r = await acceptance(['--profile', 'cc-ci', '--tags', '@e2e', '--allow-mutations'], {
+    HOME: home,
+    ...Object.fromEntries(['CC_CI_HOST_AGE_RECIPIENT', 'CC_CI_RECOVERY_AGE_RECIPIENT', 'CC_CI_BOT_GITEA_TOKEN', 'CC_CI_OUTSIDER_GITEA_TOKEN', 'CC_CI_DRONE_TOKEN'].map((v) => [v, ''])),
+  });
+  assert.equal(r.exitCode, 2, r.output);
+  for (const field of ['hosts.cc-ci.auth.privateKey.file', 'secrets.recipients.0.env', 'secrets.recipients.1.env', 'e2e.gitea.token', 'e2e.gitea.nonMemberToken', 'e2e.drone.token']) {
+    assert.match(r.output, new RegExp(`^  - ${field.replace(/\./g, '\\.')}: `, 'm'), field);
+  }
+  assert.equal(r.runId, undefined, 'no run was started');
+});
+
 test('lab faults are refused with a live profile (exit 2)', async () => {
   const r = await acceptance(['--profile', 'cc-ci', '--fault', 'toplevel-drift']);
   assert.equal(r.exitCode, 2, r.output);
