@@ -53,9 +53,9 @@ export class Gitea {
     return (await this.api.get<GiteaPull>(this.path(`pulls/${pr}`))).body;
   }
 
-  /** Every status on a commit, newest first. */
+  /** Every status on a commit, newest first (by id: the order does not depend on the server's sort). */
   async statuses(sha: string): Promise<GiteaStatus[]> {
-    return this.api.all<GiteaStatus>(this.path(`commits/${sha}/statuses`), {}, 50, 'limit');
+    return (await this.api.all<GiteaStatus>(this.path(`commits/${sha}/statuses`), {}, 50, 'limit')).sort((a, b) => b.id - a.id);
   }
 
   async combined(sha: string): Promise<{ state: string; statuses: GiteaStatus[] }> {

@@ -100,8 +100,8 @@ test('a refused connection is broken after the retries, not a status', async () 
   assert.match(e.message, /failed after 2 attempt\(s\): .*ECONNREFUSED/);
 });
 
-test('Gitea statuses are read page by page until a short page', async (t) => {
-  const all = Array.from({ length: 120 }, (_, i) => ({ id: 120 - i, status: 'pending', context: 'cc-ci/testme' }));
+test('Gitea statuses are read page by page until a short page, and come newest first whatever the server order', async (t) => {
+  const all = Array.from({ length: 120 }, (_, i) => ({ id: i + 1, status: 'pending', context: 'cc-ci/testme' }));
   const pages: string[] = [];
   const s = await serve((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
@@ -114,6 +114,7 @@ test('Gitea statuses are read page by page until a short page', async (t) => {
   const gitea = new Gitea(client(s.base).api, 'recipe-maintainers', 'custom-html');
   const statuses = await gitea.statuses('abc123');
   assert.equal(statuses.length, 120);
+  assert.deepEqual([statuses[0]!.id, statuses[119]!.id], [120, 1]);
   assert.deepEqual(pages, ['1/50', '2/50', '3/50']);
 });
 
