@@ -56,17 +56,27 @@ function makeDrone(run: RunContext): Drone {
 /** Polls with backoff until `probe` yields a value or the deadline passes; records the wait. */
 export async function waitFor<T>(run: RunContext, stage: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<{ value?: T; waited: Waited }> {
   const t0 = Date.now();
+  const seconds = (ms: number) => `${ms < 10_000 ? (ms / 1000).toFixed(1) : Math.round(ms / 1000)}s`;
+  run.recorder.progress(`e2e: waiting for "${stage}" (deadline ${seconds(deadlineMs)})`);
+  let heartbeat = t0 + HEARTBEAT_MS;
   for (let pause = 250; ; pause = Math.min(pause * 2, 2000)) {
     const value = await probe();
     const waitedMs = Date.now() - t0;
     if (value !== undefined || waitedMs >= deadlineMs) {
       const waited = { stage, waitedMs, deadlineMs, met: value !== undefined };
       run.recorder.fact(`wait.${stage}`, waited);
+      run.recorder.progress(`e2e: "${stage}" ${waited.met ? 'after' : 'did not happen in'} ${seconds(waitedMs)} of ${seconds(deadlineMs)}`);
       return { value, waited };
+    }
+    if (Date.now() >= heartbeat) {
+      run.recorder.progress(`e2e: still waiting for "${stage}": ${seconds(waitedMs)} of ${seconds(deadlineMs)}`);
+      heartbeat += HEARTBEAT_MS;
     }
     await sleep(Math.min(pause, Math.max(0, deadlineMs - waitedMs)));
   }
 }
+
+const HEARTBEAT_MS = 30_000;
 
 const isFor = (b: DroneBuild, pr: number, recipe: string) => b.params?.PR === String(pr) && b.params?.RECIPE === recipe;
 
@@ -306,6 +316,7 @@ export async function startsNothing(run: RunContext, as: 'bot' | 'non-member', b
   const posted = await postComment(run, as, body);
   const recipe = e.gitea.repo.split('/')[1]!;
   const d = drone(run);
+  run.recorder.progress(`e2e: watching Drone for ${e.quietWindow / 1000}s: ${as === 'bot' ? 'the bot' : 'a non-member'}'s ${JSON.stringify(body)} must start no build`);
   const t0 = Date.now();
   let started: DroneBuild | undefined;
   while (Date.now() - t0 < e.quietWindow && !started) {

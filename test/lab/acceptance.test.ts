@@ -64,6 +64,7 @@ test('the healthy lab is all green, the run writes every report file, and no sec
   for (const stage of ['picked up', 'pending reported', 'deployed', 'reachable', 'built', 'undeployed', 'reported']) {
     const w = testme.facts[`wait.${stage}`]?.value as { waitedMs: number; deadlineMs: number; met: boolean } | undefined;
     assert.ok(w && w.met && w.waitedMs <= w.deadlineMs, `wait ${stage}: ${JSON.stringify(w)}`);
+    assert.match(r.output, new RegExp(`^e2e: waiting for "${stage}" \\(deadline \\d+(\\.\\d)?s\\)$[\\s\\S]*^e2e: "${stage}" after \\d+(\\.\\d)?s of \\d+(\\.\\d)?s$`, 'm'), `progress of ${stage}`);
   }
   noLabLeft();
 
