@@ -113,7 +113,7 @@ export function resolveRecipients(recipients: Recipient[], env: NodeJS.ProcessEn
   return recipients.map((r, i) => resolveRecipient(r, i, env));
 }
 
-function resolveRecipient(r: Recipient, i: number, env: NodeJS.ProcessEnv = process.env): ResolvedRecipient {
+function resolveRecipient(r: Recipient, i: number, env: NodeJS.ProcessEnv): ResolvedRecipient {
   const field = `secrets.recipients.${i}`;
   let text: string;
   if ('age' in r) text = r.age;
@@ -142,7 +142,7 @@ export function referenceProblems(profile: Profile, opts: { throwaway: boolean; 
       problems.push(e.message);
     }
   };
-  profile.secrets.recipients.forEach((r, i) => attempt(() => resolveRecipient(r, i)));
+  profile.secrets.recipients.forEach((r, i) => attempt(() => resolveRecipient(r, i, process.env)));
   const ca = profile.tls.caBundle;
   if (ca !== 'system') attempt(() => readCredentialFile(ca.file, 'tls.caBundle.file'));
   const t = profile.throwaway;

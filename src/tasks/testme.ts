@@ -58,7 +58,7 @@ export async function waitFor<T>(run: RunContext, stage: string, deadlineMs: num
   const t0 = Date.now();
   const seconds = (ms: number) => `${ms < 10_000 ? (ms / 1000).toFixed(1) : Math.round(ms / 1000)}s`;
   run.recorder.progress(`e2e: waiting for "${stage}" (deadline ${seconds(deadlineMs)})`);
-  let heartbeat = t0 + HEARTBEAT_MS;
+  let nextBeatMs = HEARTBEAT_MS;
   for (let pause = 250; ; pause = Math.min(pause * 2, 2000)) {
     const value = await probe();
     const waitedMs = Date.now() - t0;
@@ -68,9 +68,9 @@ export async function waitFor<T>(run: RunContext, stage: string, deadlineMs: num
       run.recorder.progress(`e2e: "${stage}" ${waited.met ? 'after' : 'did not happen in'} ${seconds(waitedMs)} of ${seconds(deadlineMs)}`);
       return { value, waited };
     }
-    if (Date.now() >= heartbeat) {
+    if (waitedMs >= nextBeatMs) {
       run.recorder.progress(`e2e: still waiting for "${stage}": ${seconds(waitedMs)} of ${seconds(deadlineMs)}`);
-      heartbeat += HEARTBEAT_MS;
+      nextBeatMs += HEARTBEAT_MS;
     }
     await sleep(Math.min(pause, Math.max(0, deadlineMs - waitedMs)));
   }
@@ -316,7 +316,8 @@ export async function startsNothing(run: RunContext, as: 'bot' | 'non-member', b
   const posted = await postComment(run, as, body);
   const recipe = e.gitea.repo.split('/')[1]!;
   const d = drone(run);
-  run.recorder.progress(`e2e: watching Drone for ${e.quietWindow / 1000}s: ${as === 'bot' ? 'the bot' : 'a non-member'}'s ${JSON.stringify(body)} must start no build`);
+  const who = as === 'bot' ? 'the bot' : 'a non-member';
+  run.recorder.progress(`e2e: watching Drone for ${e.quietWindow / 1000}s: ${who}'s ${JSON.stringify(body)} must start no build`);
   const t0 = Date.now();
   let started: DroneBuild | undefined;
   while (Date.now() - t0 < e.quietWindow && !started) {
@@ -326,7 +327,7 @@ export async function startsNothing(run: RunContext, as: 'bot' | 'non-member', b
   const watchedMs = Date.now() - t0;
   run.recorder.fact('e2e.quiet', { as, body, watchedSeconds: Math.round(watchedMs / 1000), windowSeconds: e.quietWindow / 1000, build: started?.number ?? null });
   claimThat(!started, {
-    claim: `${as === 'bot' ? 'the bot' : 'a non-member'}'s ${JSON.stringify(body)} starts no build`,
+    claim: `${who}'s ${JSON.stringify(body)} starts no build`,
     expected: `no new Drone build for PR ${e.gitea.pr} within ${e.quietWindow / 1000}s`,
     seen: `build #${started?.number} (${started?.link}) started after ${Math.round(watchedMs / 1000)}s`,
     host: 'drone',
