@@ -6,7 +6,7 @@ import { plannedScenarios } from '../src/cli/plan';
 import { execa } from 'execa';
 import { parseArgs, USAGE } from '../src/cli/args';
 import { HostPool } from '../src/drivers/pool';
-import { UsageError } from '../src/errors';
+import { LabError, UsageError } from '../src/errors';
 import { Redactor } from '../src/evidence/redact';
 import { scrubRunDir, writeEvidence, type AppliedFault, type RunMeta } from '../src/evidence/report';
 import { FAULTS, faultNamed } from '../src/lab/faults';
@@ -209,6 +209,10 @@ main(process.argv.slice(2)).then(
     if (e instanceof UsageError) {
       say(`error: ${e.message}`);
       process.exit(2);
+    }
+    if (e instanceof LabError) {
+      say(`error: ${e.message}`);
+      process.exit(1);
     }
     say(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     process.exit(1);

@@ -59,3 +59,8 @@ export class UsageError extends Error {
 }
 
 export const FAILED_ERROR_NAMES = /assert|expectation/i;
+
+/** The lab could not be made or used (a host that died, an address in use): exit 1, no stack. */
+export class LabError extends Error {
+  override name = 'LabError';
+}

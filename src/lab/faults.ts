@@ -81,7 +81,7 @@ async function pullAndSwitch(lab: Lab, restart: string[] = []): Promise<void> {
     `nixos-rebuild switch --flake 'git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}'`,
     ...restart.map((u) => `systemctl restart ${u}`),
   ].join('\n'));
-  if (restart.includes('traefik.service')) await lab.waitForPort('cc-ci', 443);
+  if (restart.includes('traefik.service')) await lab.waitForPort('cc-ci', 443, { unit: 'traefik.service' });
 }
 
 export const FAULTS: Fault[] = [

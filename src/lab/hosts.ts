@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LabError } from '../errors';
 import { LAB_ASSETS, PROJECT_ROOT } from '../paths';
 import { plugHost } from './net';
 
@@ -72,7 +73,7 @@ export async function spawnNamespace(labDir: string, name: string, argv: string[
   writeFileSync(join(dir, 'pid'), `${pid}\n`);
   const mine = { mnt: readlinkSync('/proc/self/ns/mnt'), net: readlinkSync('/proc/self/ns/net') };
   const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && child.exitCode === null) {
+  while (Date.now() < deadline && !exited(child)) {
     try {
       const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
       if (ns !== mine.mnt && readlinkSync(`/proc/${pid}/ns/net`) !== mine.net) {
@@ -84,12 +85,43 @@ export async function spawnNamespace(labDir: string, name: string, argv: string[
     }
     await sleep(20);
   }
-  throw new Error(`lab: ${name} did not start: ${hostLog(labDir, name)}`);
+  throw new HostStartError(name, exited(child) ? `exited while starting (${exitOf(child)})` : 'did not start its namespaces within 10s', hostLog(labDir, name));
 }
 
-/** Starts a host's init (host-init): with sshd, or, for a blank instance, only an agent. */
-export function spawnHostInit(labDir: string, name: string, opts: { sshd: boolean; binds?: string[] }): Promise<Spawned> {
-  return spawnNamespace(labDir, name, [join(LAB_ASSETS, 'bin', 'host-init'), name, hostDir(labDir, name), PROJECT_ROOT, ...(opts.binds ?? [])], opts.sshd ? {} : { LAB_HOST_AGENT: '1' });
+/** A lab host whose init exited while it started: the message names it and its log's last lines. */
+export class HostStartError extends LabError {
+  constructor(
+    readonly host: string,
+    what: string,
+    log: string,
+  ) {
+    super(`lab: host ${host} ${what}: ${log}`);
+  }
+}
+
+/**
+ * Starts a host's init (host-init): with sshd, or, for a blank instance, only an agent. Returns
+ * once its mounts are made (host-init's `init-ready`); an init that exits first is named.
+ */
+export async function spawnHostInit(labDir: string, name: string, opts: { sshd: boolean; binds?: string[] }): Promise<Spawned> {
+  const dir = hostDir(labDir, name);
+  rmSync(join(dir, 'init-ready'), { force: true });
+  const spawned = await spawnNamespace(labDir, name, [join(LAB_ASSETS, 'bin', 'host-init'), name, dir, PROJECT_ROOT, ...(opts.binds ?? [])], opts.sshd ? {} : { LAB_HOST_AGENT: '1' });
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(join(dir, 'init-ready'))) {
+    if (exited(spawned.child)) throw new HostStartError(name, `exited while starting (${exitOf(spawned.child)})`, hostLog(labDir, name));
+    if (Date.now() > deadline) throw new HostStartError(name, 'did not finish its mounts within 10s', hostLog(labDir, name));
+    await sleep(20);
+  }
+  return spawned;
+}
+
+export function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+export function exitOf(child: ChildProcess): string {
+  return child.signalCode ? `signal ${child.signalCode}` : `exit ${child.exitCode}`;
 }
 
 /** A blank instance on the lab bridge: no sshd, no keys, no repos, an empty /nix. */

@@ -2,9 +2,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { LabError } from '../errors';
 import type { Profile } from '../profile/schema';
 import { LAB_ASSETS, LAB_ROOT, PROJECT_ROOT } from '../paths';
-import { etcHosts, hostDir, hostLog, killNamespaces, makeHostDirs, namespacesOf, processesIn, sleep, spawnHostInit, spawnNamespace, writeLabIndex } from './hosts';
+import { etcHosts, exited, exitOf, hostDir, hostLog, HostStartError, killNamespaces, makeHostDirs, namespacesOf, processesIn, sleep, spawnHostInit, spawnNamespace, writeLabIndex } from './hosts';
 import { labAddress, makeBridge, openRelay, plugHost } from './net';
 import { labPreflight } from './preflight';
 import { buildWorld, type LabWorld } from './world';
@@ -111,13 +112,23 @@ export class Lab {
     return this.exec(host, ['sh', '-ec', script], opts);
   }
 
-  /** Waits until something listens on the host's own 127.0.0.1:port (a unit that just started). */
-  async waitForPort(host: string, port: number, timeoutMs = 15_000): Promise<void> {
+  /**
+   * Waits until something listens on the host's own 127.0.0.1:port: a unit that just started
+   * (named by `unit`, stopping at once when it failed) or a process logging to `log`. A server
+   * that cannot start is named, with the last lines of its log.
+   */
+  async waitForPort(host: string, port: number, by: { unit: string } | { log: string }, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const logFile = 'unit' in by ? `/var/log/units/${by.unit}.log` : by.log;
+    const what = 'unit' in by ? `unit ${by.unit}` : `the server logging to ${by.log}`;
     for (;;) {
       const r = await this.exec(host, ['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { check: false, quiet: true });
       if (r.exitCode === 0) return;
-      if (Date.now() > deadline) throw new Error(`lab: nothing listens on ${host}'s 127.0.0.1:${port} after ${timeoutMs / 1000}s`);
+      const failed = 'unit' in by && (await this.exec(host, ['systemctl', 'is-failed', by.unit], { check: false, quiet: true })).exitCode === 0;
+      if (failed || Date.now() > deadline) {
+        const tail = (await this.exec(host, ['tail', '-n', '5', logFile], { check: false, quiet: true })).stdout.trim().split('\n').join(' | ');
+        throw new LabError(`lab: ${what} on ${host} ${failed ? 'failed' : `does not listen on 127.0.0.1:${port} after ${timeoutMs / 1000}s`}: ${tail || '(no output)'}`);
+      }
       await sleep(100);
     }
   }
@@ -195,20 +206,26 @@ export class Lab {
     // The forge serves the bare repos of $LAB_DIR/forge at /srv/git.
     const { pid, mntns, child } = await spawnHostInit(this.dir, name, { sshd: true, binds: name === 'forge' ? [`${this.forgeDir}:/srv/git`] : [] });
     const inLab = labAddress(address);
-    await plugHost(switchPid, pid, inLab);
     const log = openSync(join(dir, 'host.log'), 'a');
     try {
+      await plugHost(switchPid, pid, inLab);
       await openRelay(pid, address, port, 22, log);
       for (const p of SERVED_PORTS[name as LabHostName] ?? []) await openRelay(pid, address, p, p, log);
+    } catch (e) {
+      // A host that died under its network setup is the cause, not the command that then failed.
+      await sleep(100);
+      if (exited(child)) throw new HostStartError(name, `exited while starting (${exitOf(child)})`, hostLog(this.dir, name));
+      throw e;
     } finally {
       closeSync(log);
     }
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && child.exitCode === null) {
+    while (Date.now() < deadline && !exited(child)) {
       if (await sshBanner(address, port)) return { name, address, labAddress: inLab, dir, pid, mntns };
       await sleep(50);
     }
-    throw new Error(`lab: host ${name} did not start sshd (reached at ${address}:${port}) within 10s: ${hostLog(this.dir, name)}`);
+    if (exited(child)) throw new HostStartError(name, `exited while starting sshd (${exitOf(child)})`, hostLog(this.dir, name));
+    throw new HostStartError(name, `did not answer ssh at ${address}:${port} within 10s`, hostLog(this.dir, name));
   }
 }
 

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { LabError } from '../errors';
 import { LAB_ASSETS } from '../paths';
 
 // The lab's network. Each host has its own network namespace (its own 127.0.0.1), plugged into
@@ -43,7 +44,7 @@ export async function openRelay(hostPid: number, address: string, port: number, 
   const server: Server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new Error(`lab: cannot listen on ${address}:${port}: ${e.code === 'EADDRINUSE' ? 'the address is in use (another lab or server running?)' : e.message}`)),
+      reject(new LabError(`lab: cannot listen on ${address}:${port}: ${e.code === 'EADDRINUSE' ? 'the address is in use (another lab or server running?)' : e.message}`)),
     );
     server.listen({ host: address, port, exclusive: true }, resolve);
   });

@@ -114,8 +114,8 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   writeFileSync(join(keyDir, 'key.txt'), readFileSync(hostKey), { mode: 0o600 });
   await lab.sh('cc-ci', `git clone --quiet --recursive ${repos.base.url} /root/cc-ci`);
   await lab.sh('cc-ci', `nixos-rebuild switch --flake 'git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}'`);
-  await lab.waitForPort('cc-ci', 443);
-  await lab.waitForPort('cc-ci', 8080);
+  await lab.waitForPort('cc-ci', 443, { unit: 'traefik.service' });
+  await lab.waitForPort('cc-ci', 8080, { unit: 'drone-server.service' });
   // cc-ci is the Incus VM cc-nix-test in project terraform-ci, created long before the harness.
   await registerHostInstance(lab.dir, {
     project: lab.profile.incus?.project ?? 'terraform-ci',
@@ -206,8 +206,8 @@ async function buildE2eWorld(lab: Lab, plaintexts: Record<string, string>): Prom
     '  setsid socat TCP-LISTEN:$p,fork,reuseaddr TCP:cc-ci:$p > /var/log/gateway-$p.log 2>&1 < /dev/null &',
     'done',
   ].join('\n'));
-  await lab.waitForPort('forge', 3000);
-  await lab.waitForPort('gateway', 443);
+  await lab.waitForPort('forge', 3000, { log: '/var/log/gitea.log' });
+  await lab.waitForPort('gateway', 443, { log: '/var/log/gateway-443.log' });
   return { recipe: bare, prHead, giteaState };
 }
 
