@@ -11,7 +11,7 @@ import { Redactor } from '../src/evidence/redact';
 import { scrubRunDir, writeEvidence, type AppliedFault, type RunMeta } from '../src/evidence/report';
 import { FAULTS, faultNamed } from '../src/lab/faults';
 import { Lab } from '../src/lab/lab';
-import { PROJECT_ROOT, REPORTS_DIR } from '../src/paths';
+import { PROJECT_ROOT, shownPath } from '../src/paths';
 import { loadProfile, referenceProblems } from '../src/profile/load';
 import type { RunParameters } from '../src/run/context';
 
@@ -90,11 +90,11 @@ async function main(argv: string[]): Promise<number> {
     checkInputs();
   }
 
-  const runDir = join(REPORTS_DIR, runId);
-  const shownDir = relative(PROJECT_ROOT, runDir);
+  const runDir = join(args.reportsDir, runId);
+  const shownDir = shownPath(runDir);
   mkdirSync(runDir, { recursive: true });
-  rmSync(join(REPORTS_DIR, 'latest'), { force: true });
-  symlinkSync(runId, join(REPORTS_DIR, 'latest'));
+  rmSync(join(args.reportsDir, 'latest'), { force: true });
+  symlinkSync(runId, join(args.reportsDir, 'latest'));
   say(`run ${runId}: profile ${profile.name} (${profile.target}), ${planned.length} scenario(s); evidence in ${shownDir}/`);
 
   const dryRun = config.runtime.dryRun;
@@ -126,7 +126,7 @@ async function main(argv: string[]): Promise<number> {
         mkdirSync(join(runDir, 'faults'), { recursive: true });
         writeFileSync(output, redactor.redact(String(r.all ?? '')));
         faults.push({ name: basename(script), kind: 'script', exitCode: r.exitCode ?? -1, output: relative(runDir, output), appliedAt: new Date().toISOString() });
-        if (r.exitCode !== 0) throw new UsageError(`--fault-script ${script} exited ${r.exitCode ?? r.signal}; see ${relative(PROJECT_ROOT, output)}`);
+        if (r.exitCode !== 0) throw new UsageError(`--fault-script ${script} exited ${r.exitCode ?? r.signal}; see ${shownPath(output)}`);
       }
     }
 

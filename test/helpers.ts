@@ -1,8 +1,27 @@
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunEvidence } from '../src/evidence/report';
-import { PROJECT_ROOT, REPORTS_DIR } from '../src/paths';
+import { PROJECT_ROOT } from '../src/paths';
+
+let reports: string | undefined;
+
+/**
+ * The test suite's run folders: a temporary folder per test file, removed when every test of
+ * the file passed and kept (its path printed) when one failed. The user's reports/ stays theirs.
+ */
+export function testReportsDir(): string {
+  if (reports) return reports;
+  const dir = mkdtempSync(join(tmpdir(), 'cc-ci-test-reports-'));
+  reports = dir;
+  // Registered from inside a test, so it runs after node:test has set the exit code.
+  process.on('exit', () => {
+    if (!process.exitCode) rmSync(dir, { recursive: true, force: true });
+    else process.stderr.write(`the test runs' reports are kept in ${dir}\n`);
+  });
+  return dir;
+}
 
 export interface AcceptanceRun {
   exitCode: number;
@@ -11,19 +30,29 @@ export interface AcceptanceRun {
   evidence?: RunEvidence;
 }
 
+/** A root that lacks `hide` (and has `files` as plain files): see test/fixtures/bare-root.sh. */
+export interface BareRoot {
+  root: string;
+  hide: string[];
+  files: string[];
+}
+
 /** Runs `npm run acceptance -- ARGS` the way a user does (minus the npm wrapper). */
-export async function acceptance(args: string[], env: Record<string, string> = {}): Promise<AcceptanceRun> {
-  const r = await execa(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', '-r', 'ts-node/register/transpile-only', join(PROJECT_ROOT, 'bin', 'acceptance.ts'), ...args],
-    { cwd: PROJECT_ROOT, reject: false, all: true, env: { ...env, FORCE_COLOR: '0' } },
-  );
+export async function acceptance(args: string[], env: Record<string, string> = {}, opts: { bareRoot?: BareRoot } = {}): Promise<AcceptanceRun> {
+  let argv = [process.execPath, '--disable-warning=ExperimentalWarning', '-r', 'ts-node/register/transpile-only', join(PROJECT_ROOT, 'bin', 'acceptance.ts'), '--reports', testReportsDir(), ...args];
+  if (opts.bareRoot) {
+    const { root, hide, files } = opts.bareRoot;
+    mkdirSync(root, { recursive: true });
+    const bare = join(PROJECT_ROOT, 'test', 'fixtures', 'bare-root.sh');
+    argv = ['unshare', '--mount', '--propagation', 'private', '--', bare, root, ...hide, ...files.flatMap((f) => ['--file', f]), '--', ...argv];
+  }
+  const r = await execa(argv[0]!, argv.slice(1), { cwd: PROJECT_ROOT, reject: false, all: true, env: { ...env, FORCE_COLOR: '0' } });
   const output = String(r.all ?? '');
   const runId = /^run (\d{8}-\d{6}-[0-9a-f]{4}):/m.exec(output)?.[1];
   let evidence: RunEvidence | undefined;
   if (runId) {
     try {
-      evidence = JSON.parse(readFileSync(join(REPORTS_DIR, runId, 'evidence.json'), 'utf8')) as RunEvidence;
+      evidence = JSON.parse(readFileSync(join(testReportsDir(), runId, 'evidence.json'), 'utf8')) as RunEvidence;
     } catch {
       /* the run stopped before writing evidence */
     }

@@ -1,6 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors';
+import { REPORTS_DIR } from '../paths';
 
 export interface AcceptanceArgs {
   profile: string;
@@ -14,6 +15,8 @@ export interface AcceptanceArgs {
   destroy: 'passing' | 'always' | 'never';
   /** Instances the operator keeps: never deleted, not counted as leftovers. */
   keep: string[];
+  /** Where run folders go: reports/ under the project unless given. */
+  reportsDir: string;
   /** Everything else goes to cucumber-js (--tags, --name, --dry-run, ...). */
   cucumber: string[];
 }
@@ -33,6 +36,7 @@ Options:
   --destroy WHEN        delete the throwaway VM after its scenario: passing (default: a failed one
                         is kept for debugging, its name and expiry printed), always, never
   --keep NAME           an instance the operator keeps: never deleted, not a leftover (repeatable)
+  --reports DIR         write run folders to DIR instead of reports/ (DIR/latest points at the run)
   -h, --help            this help
 cucumber-js options pass through, e.g. --tags "@C1", --name "byte for byte", --dry-run.
 
@@ -58,6 +62,7 @@ export function parseArgs(argv: string[]): AcceptanceArgs {
     allowMutations: false,
     destroy: 'passing',
     keep: [],
+    reportsDir: REPORTS_DIR,
     cucumber: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -92,6 +97,9 @@ export function parseArgs(argv: string[]): AcceptanceArgs {
         args.keep.push(v);
         break;
       }
+      case '--reports':
+        args.reportsDir = resolve(value());
+        break;
       case '-h':
       case '--help':
         args.help = true;

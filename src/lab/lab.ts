@@ -77,12 +77,13 @@ export class Lab {
     }
   }
 
-  /** Stops labs left running by an earlier run that was killed. */
+  /** Stops labs left running by an earlier run that was killed: only labs, never another's. */
   static async reapStale(log: LabLog): Promise<void> {
     if (!existsSync(LAB_ROOT)) return;
     for (const run of readdirSync(LAB_ROOT)) {
       const dir = join(LAB_ROOT, run);
-      if (ownerAlive(dir)) continue;
+      // A lab writes its owner first; a directory without one is not a lab's (a test's own).
+      if (!existsSync(join(dir, 'owner')) || ownerAlive(dir)) continue;
       const namespaces = namespacesOf(dir);
       if (namespaces.length && processesIn(namespaces).length) log(`lab: stopping a lab left running at ${dir}`);
       await killNamespaces(namespaces);
@@ -229,7 +230,7 @@ export class Lab {
   }
 }
 
-function sshdConfig(): string {
+export function sshdConfig(): string {
   return `# lab host sshd: port 22 in the host's own network namespace
 ListenAddress 0.0.0.0:22
 # The lab's stand-ins (sops, ...) find the harness here.

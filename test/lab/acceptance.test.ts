@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FAULTS } from '../../src/lab/faults';
-import { LAB_ROOT, PROJECT_ROOT, REPORTS_DIR } from '../../src/paths';
-import { acceptance, statusByTag } from '../helpers';
+import { LAB_ROOT, PROJECT_ROOT } from '../../src/paths';
+import { acceptance, statusByTag, testReportsDir } from '../helpers';
 
 const SCRIPTS = join(PROJECT_ROOT, 'test', 'fixtures', 'fault-scripts');
 
@@ -21,11 +21,11 @@ test('the healthy lab is all green, the run writes every report file, and no sec
   const e = r.evidence!;
   assert.ok(e.scenarios.length >= 5);
   assert.deepEqual(e.scenarios.filter((s) => s.status !== 'passed').map((s) => `${s.name}: ${s.status}`), []);
-  const runDir = join(REPORTS_DIR, r.runId!);
+  const runDir = join(testReportsDir(), r.runId!);
   for (const f of ['evidence.json', 'summary.md', 'junit.xml', 'messages.ndjson', 'allure-report/index.html', 'allure-results']) {
     assert.ok(existsSync(join(runDir, f)), `${f} exists`);
   }
-  assert.equal(readlinkSync(join(REPORTS_DIR, 'latest')), r.runId);
+  assert.equal(readlinkSync(join(testReportsDir(), 'latest')), r.runId);
   assert.equal(e.target, 'lab');
   assert.equal(e.profile.name, 'lab');
   assert.match(e.harness.commit, /^[0-9a-f]{40}$|^unknown/);
@@ -97,7 +97,8 @@ for (const fault of FAULTS) {
     for (const tag of fault.red) assert.equal(statuses.get(tag), 'failed', `${tag} under ${fault.name}\n${r.output}`);
     for (const [tag, status] of statuses) if (!fault.red.includes(tag)) assert.equal(status, 'passed', `${tag} under ${fault.name}`);
     for (const s of e.scenarios.filter((s) => s.status === 'failed')) {
-      assert.match(s.message!, /\n {2}expected: .+\n {2}seen: {5}.+\n {2}host: {5}.+\n {2}evidence: reports\/\S+/, s.message);
+      const runDir = join(testReportsDir(), r.runId!).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      assert.match(s.message!, new RegExp(`\\n {2}expected: .+\\n {2}seen: {5}.+\\n {2}host: {5}.+\\n {2}evidence: ${runDir}/\\S+`), s.message);
     }
     if (fault.says) {
       const messages = e.scenarios.map((s) => s.message ?? '').join('\n');
