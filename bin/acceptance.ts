@@ -30,7 +30,7 @@ async function harnessCommit(): Promise<{ commit: string; dirty: boolean }> {
 
 function listFaults(): string {
   const width = Math.max(...FAULTS.map((f) => f.name.length));
-  return FAULTS.map((f) => `${f.name.padEnd(width)}  ${f.criteria.join(', ').padEnd(6)} ${f.summary}\n${' '.repeat(width + 2)}must turn red: ${f.red.join(' ')}`).join('\n');
+  return FAULTS.map((f) => `${f.name.padEnd(width)}  ${f.criteria.join(', ').padEnd(6)} ${f.summary}\n${' '.repeat(width + 2)}must turn red: ${[...f.red, ...(f.broken ?? []).map((b) => `${b} (broken)`)].join(' ')}`).join('\n');
 }
 
 async function cucumberConfiguration(cucumberArgs: string[]): Promise<IRunConfiguration> {
@@ -117,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
         const f = faultNamed(name)!;
         say(`fault: applying ${f.name}: ${f.summary}`);
         await f.apply(lab);
-        faults.push({ name: f.name, kind: 'fault', summary: f.summary, criteria: f.criteria, red: f.red, appliedAt: new Date().toISOString() });
+        faults.push({ name: f.name, kind: 'fault', summary: f.summary, criteria: f.criteria, red: f.red, broken: f.broken ?? [], appliedAt: new Date().toISOString() });
       }
       for (const [i, script] of args.faultScripts.entries()) {
         say(`fault: running script ${script}`);

@@ -17,7 +17,7 @@ Feature: C1 Secrets-repo split
   @c1-no-secrets-file
   Scenario: The base repo holds no secrets file, in its tree or anywhere in its history
     Given the base repo, mirrored with all its refs on the build host
-    Then no commit on any ref of the base repo has a file named "secrets.yaml"
+    Then no commit on any ref of the base repo has a file named "secrets.yaml", a file carrying sops metadata, or a file under "secrets/"
 
   @c1-clone-populates
   Scenario: A clean recursive clone populates secrets/

@@ -11,6 +11,7 @@ Feature: C4 Throwaway live rebuild
   @c4-nothing-else
   Scenario: Only the recovery key and the clone credentials are provisioned
     Then before provisioning, the VM held nothing beyond its image
+    And Incus hands the VM nothing of its own: no cloud-init or user-data, no environment variables, no device but its network and root disk
     And the provisioning ledger holds only the recovery key at /var/lib/sops-nix/key.txt, mode 0600, and the profile's clone credentials
 
   @c4-running

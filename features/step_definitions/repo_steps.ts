@@ -4,7 +4,7 @@ import {
   claimCloneHoldsFile,
   claimGitlink,
   claimGitmodulesUrl,
-  claimNoFileInHistory,
+  claimNoSecretsFileInHistory,
   claimSubmoduleAtGitlink,
 } from '../../src/checks/c1';
 import type { AcceptanceWorld } from '../support/world';
@@ -21,8 +21,8 @@ Then(".gitmodules maps {string} to the secrets repo's URL", async function (this
   await claimGitmodulesUrl(this.run, path);
 });
 
-Then('no commit on any ref of the base repo has a file named {string}', async function (this: AcceptanceWorld, name: string) {
-  await claimNoFileInHistory(this.run, name);
+Then('no commit on any ref of the base repo has a file named {string}, a file carrying sops metadata, or a file under {string}', async function (this: AcceptanceWorld, name: string, submodule: string) {
+  await claimNoSecretsFileInHistory(this.run, name, submodule);
 });
 
 When('the build host makes a clean recursive clone of the base repo', async function (this: AcceptanceWorld) {

@@ -1,5 +1,6 @@
 import { Given, Then, When } from '@cucumber/cucumber';
 import {
+  claimIncusProvisionsNothing,
   claimLedger,
   claimNothingPreprovisioned,
   claimRunning,
@@ -19,6 +20,10 @@ Given("a blank throwaway VM in the profile's Incus project, labelled by this run
 
 Then('before provisioning, the VM held nothing beyond its image', async function (this: AcceptanceWorld) {
   await claimNothingPreprovisioned(this.run);
+});
+
+Then('Incus hands the VM nothing of its own: no cloud-init or user-data, no environment variables, no device but its network and root disk', async function (this: AcceptanceWorld) {
+  await claimIncusProvisionsNothing(this.run);
 });
 
 Then(

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { claimThat } from '../claim';
+import { claimThat, listed } from '../claim';
 import type { RunContext } from '../run/context';
 import { baseMirror, cleanClone, recursiveClone } from '../tasks/repos';
 import { cleanBuild, liveSystem } from '../tasks/system';
@@ -40,18 +40,28 @@ export async function claimGitmodulesUrl(run: RunContext, path: string): Promise
   });
 }
 
-export async function claimNoFileInHistory(run: RunContext, basename: string): Promise<void> {
+/**
+ * No secrets file in the base repo, in any commit on any ref: none named `basename`, none with a
+ * sops metadata block whatever its name, and nothing committed under the submodule's path.
+ */
+export async function claimNoSecretsFileInHistory(run: RunContext, basename: string, submodule: string): Promise<void> {
+  submodule = submodule.replace(/\/+$/, '');
   const mirror = await baseMirror(run);
   const git = run.git('build');
-  const { value: found, evidence } = await git.filesNamedInHistory(mirror.dir, basename);
+  const [named, sops, under] = await Promise.all([git.filesNamedInHistory(mirror.dir, basename), git.sopsFilesInHistory(mirror.dir), git.filesUnderInHistory(mirror.dir, submodule)]);
   const coverage = await git.coverage(mirror.dir);
-  run.recorder.fact('base.historyScan', { file: basename, ...coverage, found }, git.host.name);
+  const found = [
+    ...named.value.map((f) => ({ ...f, why: `named ${basename}` })),
+    ...sops.value.map((f) => ({ ...f, why: 'a sops file (sops metadata with a MAC)' })),
+    ...under.value.map((f) => ({ ...f, why: `under ${submodule}/, committed into the base repo itself` })),
+  ];
+  run.recorder.fact('base.historyScan', { rules: [`named ${basename}`, 'any file with a sops metadata block and MAC', `any file under ${submodule}/`], ...coverage, found }, git.host.name);
   claimThat(found.length === 0, {
-    claim: `no commit on any ref of the base repo holds a file named ${basename}`,
-    expected: `none among ${coverage.commits} commits on ${coverage.refs} refs`,
-    seen: found.map((f) => `${f.path} in ${short(f.commit)}`).join(', '),
+    claim: `no commit on any ref of the base repo holds a secrets file`,
+    expected: `none among ${coverage.commits} commits on ${coverage.refs} refs: no file named ${basename}, no file carrying sops metadata, no file under ${submodule}/`,
+    seen: listed(found.map((f) => `${f.path} in ${short(f.commit)} (${f.why})`)),
     host: git.host.name,
-    evidence: [evidence],
+    evidence: [named.evidence, sops.evidence, under.evidence],
   });
 }
 
@@ -91,17 +101,26 @@ export async function claimToplevelIdentical(run: RunContext, buildCommand: stri
   const liveHost = run.profile.roles.live;
   run.recorder.fact('build.toplevel', build.toplevel, builder);
   run.recorder.fact('build.narHash', build.narHash, builder);
+  run.recorder.fact('build.narHashOnDisk', build.narHashOnDisk, builder);
   run.recorder.fact('build.flakeRef', build.flakeRef, builder);
   run.recorder.fact('build.baseCommit', build.baseCommit, builder);
   run.recorder.fact('build.secretsCommit', build.secretsCommit, builder);
   run.recorder.fact('live.toplevel', live.toplevel, liveHost);
   run.recorder.fact('live.narHash', live.narHash, liveHost);
-  claimThat(build.toplevel === live.toplevel && build.narHash === live.narHash, {
+  run.recorder.fact('live.narHashOnDisk', live.narHashOnDisk, liveHost);
+  // Both sides hash the files on their own disks; the store databases are recorded, not trusted.
+  const independent = builder !== liveHost;
+  run.recorder.fact('c1.comparison', {
+    method: 'nix-hash --type sha256 --base32 of the toplevel on each host (the NAR of the files on disk), and the store path',
+    independentBuild: independent,
+    note: independent ? `built on ${builder}, a host other than the live host ${liveHost}` : `built on the live host itself: the build shares its store with what it is compared to; name another build host (roles.build) for an independent rebuild`,
+  });
+  claimThat(build.toplevel === live.toplevel && build.narHashOnDisk === live.narHashOnDisk, {
     claim: `the clean clone's toplevel is byte-identical to the system the live host runs`,
-    expected: `${live.toplevel} (${live.narHash}), readlink -f /run/current-system on ${liveHost}`,
-    seen: `${build.toplevel} (${build.narHash}), built on ${builder} from base ${short(build.baseCommit)} + secrets ${short(build.secretsCommit)}`,
+    expected: `${live.toplevel} (${live.narHashOnDisk} on disk; the database says ${live.narHash}), readlink -f /run/current-system on ${liveHost}`,
+    seen: `${build.toplevel} (${build.narHashOnDisk} on disk), built on ${builder}${independent ? '' : ' (the live host itself)'} from base ${short(build.baseCommit)} + secrets ${short(build.secretsCommit)}`,
     host: `${builder} and ${liveHost}`,
-    evidence: [build.evidence, live.evidence],
+    evidence: [build.evidence, build.hashEvidence, live.evidence, live.hashEvidence],
   });
 }
 

@@ -82,6 +82,7 @@ export function diskCert(run: RunContext): Promise<CertDigest> {
   return run.once('disk-cert', async () => {
     const sops = run.sops();
     const host = run.pool.role('live');
+    await sops.opensslReadyOn(host);
     const r = await host.run(['bash', '-c', `set -o pipefail; cat ${shellQuote([run.profile.tls.fullchain])} | ${certDigestPipeline((...a) => sops.openssl(...a))}`]);
     return parseCertDigest(r.stdout, r.evidence, r.ok, r.stderr);
   });
@@ -92,6 +93,7 @@ export function gitCert(run: RunContext): Promise<CertDigest> {
   return run.once('git-cert', async () => {
     const file = await gitSecretsFile(run);
     const sops = run.sops();
+    await Promise.all([sops.ready(), sops.opensslReadyOn(sops.host)]);
     const r = await sops.digest(file.text, 'wildcard_cert', certDigestPipeline((...a) => sops.openssl(...a)));
     return parseCertDigest(r.stdout, r.evidence, r.ok, r.stderr);
   });
@@ -121,6 +123,7 @@ export function servedOnHost(run: RunContext, host: Host = run.pool.role('live')
   return run.once(`served-host ${host.name}`, async () => {
     const sops = run.sops();
     const name = run.profile.tls.dashboard ?? run.profile.domain;
+    await sops.opensslReadyOn(host);
     const r = await host.run([
       'bash', '-c',
       `set -o pipefail; ${sops.openssl('s_client', '-connect', '127.0.0.1:443', '-servername', name)} </dev/null 2>/dev/null | ${sops.openssl('x509', '-noout', '-fingerprint', '-sha256')}`,
@@ -174,6 +177,7 @@ export async function claimKeyMatchesCert(run: RunContext): Promise<void> {
   const host = run.pool.role('live');
   const sops = run.sops();
   const { fullchain, privkey } = run.profile.tls;
+  await sops.opensslReadyOn(host);
   const r = await host.run([
     'bash', '-c',
     `set -o pipefail; ${sops.openssl('x509', '-in', fullchain, '-noout', '-pubkey')} | sha256sum | cut -d' ' -f1; ${sops.openssl('pkey', '-in', privkey, '-pubout')} | sha256sum | cut -d' ' -f1`,

@@ -1,7 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { claimThat } from '../claim';
+import { PROJECT_ROOT } from '../paths';
+import { HostBrokenError } from '../errors';
+import { lastLines } from '../drivers/host';
 import type { Host } from '../drivers/host';
 import type { ScanReport, ScanTarget } from '../drivers/sops';
 import { resolveRecipients } from '../profile/load';
+import type { SopsMetadata } from '../sops/format';
 import type { RunContext } from '../run/context';
 import { recursiveClone } from '../tasks/repos';
 import { decryptHostMirror, gitSecretsFile } from '../tasks/secrets';
@@ -11,7 +17,6 @@ import { decryptHostMirror, gitSecretsFile } from '../tasks/secrets';
 // only secret outside git.
 
 export const MIN_SCANNABLE = 8;
-const PRIVATE_KEY_PATTERN = 'AGE-SECRET-KEY-1|-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----';
 
 export async function claimAllEncrypted(run: RunContext): Promise<void> {
   const file = await gitSecretsFile(run);
@@ -36,6 +41,7 @@ export async function claimMac(run: RunContext): Promise<void> {
   const file = await gitSecretsFile(run);
   const mac = file.parsed.metadata.mac;
   const wellFormed = !!mac && /^ENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:str\]$/.test(mac);
+  if (wellFormed) await run.sops().ready();
   const verify = wellFormed ? await run.sops().verify(file.text) : undefined;
   run.recorder.fact('git.mac', { present: !!mac, lastmodified: file.parsed.metadata.lastmodified, version: file.parsed.metadata.version, verifiedOn: run.decryptHost.name, verifyExit: verify?.exitCode }, run.decryptHost.name);
   claimThat(wellFormed && verify?.ok === true, {
@@ -47,20 +53,41 @@ export async function claimMac(run: RunContext): Promise<void> {
   });
 }
 
+/** Who can decrypt a sops file: every key of every kind, in the flat lists and in key_groups. */
+export function partiesOf(meta: SopsMetadata): { type: string; id: string }[] {
+  const ids: Record<string, (k: Record<string, unknown>) => string> = {
+    age: (k) => String(k['recipient'] ?? ''),
+    pgp: (k) => String(k['fp'] ?? ''),
+    kms: (k) => String(k['arn'] ?? ''),
+    gcp_kms: (k) => String(k['resource_id'] ?? ''),
+    azure_kv: (k) => `${k['vault_url'] ?? ''}/keys/${k['name'] ?? ''}/${k['version'] ?? ''}`,
+    hc_vault: (k) => `${k['vault_address'] ?? ''}/v1/${k['engine_path'] ?? ''}/keys/${k['key_name'] ?? ''}`,
+  };
+  const group = (g: Record<string, unknown>) =>
+    Object.entries(ids).flatMap(([type, id]) => (Array.isArray(g[type]) ? (g[type] as Record<string, unknown>[]) : []).filter((k) => k && typeof k === 'object').map((k) => ({ type, id: id(k).trim() })));
+  const flat: Record<string, unknown> = { ...meta.other, age: meta.age.map((a) => ({ recipient: a.recipient })), pgp: meta.pgp.map((p) => ({ fp: p.fp })) };
+  const groups = Array.isArray(meta.other['key_groups']) ? (meta.other['key_groups'] as Record<string, unknown>[]) : [];
+  return [...group(flat), ...groups.flatMap((g) => (g && typeof g === 'object' ? group(g) : []))];
+}
+
 export async function claimRecipients(run: RunContext): Promise<void> {
   const file = await gitSecretsFile(run);
-  const expected = resolveRecipients(run.profile.secrets.recipients);
-  const found = file.parsed.metadata.age.map((a) => a.recipient);
-  const missing = expected.filter((e) => !found.includes(e.age));
-  const unexpected = found.filter((f) => !expected.some((e) => e.age === f));
-  run.recorder.fact('git.recipients', { found: found.map((f) => ({ age: f, name: expected.find((e) => e.age === f)?.name ?? 'UNEXPECTED' })), pgp: file.parsed.metadata.pgp?.length ?? 0 }, run.profile.roles.build);
-  claimThat(missing.length === 0 && unexpected.length === 0 && found.length === expected.length, {
-    claim: 'the secrets file is encrypted to exactly the expected age recipients',
-    expected: expected.map((e) => `${e.name} ${e.age}`).join(', '),
+  const expected = [
+    ...resolveRecipients(run.profile.secrets.recipients).map((e) => ({ type: 'age', id: e.age, name: e.name })),
+    ...run.profile.secrets.otherRecipients.map((o) => ({ type: o.type, id: o.id, name: o.name })),
+  ];
+  const same = (a: { type: string; id: string }, b: { type: string; id: string }) => a.type === b.type && a.id.toUpperCase() === b.id.toUpperCase();
+  const found = partiesOf(file.parsed.metadata);
+  const missing = expected.filter((e) => !found.some((f) => same(f, e)));
+  const unexpected = found.filter((f) => !expected.some((e) => same(f, e)));
+  run.recorder.fact('git.recipients', { found: found.map((f) => ({ ...f, name: expected.find((e) => same(f, e))?.name ?? 'UNEXPECTED' })), expected }, run.profile.roles.build);
+  claimThat(missing.length === 0 && unexpected.length === 0, {
+    claim: 'the secrets file is encrypted to exactly the expected recipients, and to no one else (age, PGP, KMS, GCP KMS, Azure Key Vault, Vault)',
+    expected: expected.map((e) => `${e.name} ${e.type === 'age' ? '' : `${e.type} `}${e.id}`).join(', '),
     seen: [
       `${found.length} recipient(s)`,
-      ...missing.map((m) => `missing ${m.name} ${m.age}`),
-      ...unexpected.map((u) => `unexpected ${u}`),
+      ...missing.map((m) => `missing ${m.name} ${m.type === 'age' ? '' : `${m.type} `}${m.id}`),
+      ...unexpected.map((u) => `unexpected ${u.type === 'age' ? '' : `${u.type} `}${u.id}`),
     ].join(', '),
     host: run.profile.roles.build,
     evidence: [file.evidence],
@@ -120,25 +147,49 @@ export async function claimKeyFile(run: RunContext): Promise<void> {
   });
 }
 
+const KEY_SCAN = readFileSync(join(PROJECT_ROOT, 'src', 'remote', 'key-scan.sh'), 'utf8');
+
+export interface KeyScan {
+  files: { kind: string; path: string }[];
+  error?: string;
+  done: boolean;
+}
+
+export function parseKeyScan(out: string): KeyScan {
+  const r: KeyScan = { files: [], done: false };
+  for (const line of out.split('\n')) {
+    const m = /^key (\S+) (.+)$/.exec(line);
+    if (m) r.files.push({ kind: m[1]!, path: m[2]! });
+    else if (line.startsWith('error ')) r.error = line.slice(6);
+    else if (line === 'done') r.done = true;
+  }
+  return r;
+}
+
 export async function claimNoStrayKeys(run: RunContext): Promise<void> {
   const host = run.pool.role('live');
   const { keyScan, mountPoint, keyFile } = run.profile.secrets;
   const excluded = [...keyScan.exclude, mountPoint];
-  const r = await host.run([
-    'sh', '-c',
-    'pattern=$1; shift; prune=""; while [ "$1" != "--" ]; do prune="$prune -path $1 -prune -o"; shift; done; shift; ' +
-      'find "$@" $prune -type f -print0 2>/dev/null | xargs -0 -r grep -lIE -- "$pattern" 2>/dev/null; true',
-    'key-scan', PRIVATE_KEY_PATTERN, ...excluded, '--', ...keyScan.paths,
-  ]);
+  const r = await host.run(['bash', '-c', KEY_SCAN, 'key-scan', ...excluded, '--', ...keyScan.paths], { timeoutMs: run.profile.timeouts.scan });
+  const scan = parseKeyScan(r.stdout);
+  if (!r.ok || !scan.done || scan.error) {
+    throw new HostBrokenError({
+      claim: `the private-key scan of ${host.name} could not run`,
+      expected: `find and grep to search ${keyScan.paths.join(' ')} to the end`,
+      seen: scan.error ?? `exit ${r.exitCode ?? r.signal}: ${lastLines(r.stderr || r.stdout, 2)}`,
+      host: host.name,
+      evidence: [r.evidence],
+    });
+  }
   const expected = new Set([keyFile, ...keyScan.allow.map((a) => a.path)]);
   const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
-  const found = r.stdout.split('\n').filter(Boolean).filter((p) => !excluded.some((d) => under(p, d)));
+  const found = [...new Set(scan.files.map((f) => f.path))].filter((p) => !excluded.some((d) => under(p, d)));
   const stray = found.filter((p) => !expected.has(p));
-  run.recorder.fact('live.privateKeyMaterial', { searched: keyScan.paths, excluded, found, allowed: keyScan.allow, stray }, host.name);
+  run.recorder.fact('live.privateKeyMaterial', { searched: keyScan.paths, excluded, found: scan.files, allowed: keyScan.allow, stray }, host.name);
   claimThat(stray.length === 0, {
     claim: `no private key material on the live host besides ${run.profile.secrets.symlink} and the bootstrap key`,
     expected: `only ${[...expected].join(', ')} under ${keyScan.paths.join(' ')}`,
-    seen: `also: ${stray.join(', ')}`,
+    seen: `also: ${stray.map((p) => `${p} (${scan.files.filter((f) => f.path === p).map((f) => f.kind).join('+')})`).join(', ')}`,
     host: host.name,
     evidence: [r.evidence],
   });
@@ -148,7 +199,22 @@ export interface PlaintextScan {
   what: string;
   host: string;
   report: ScanReport;
+  /** The secrets searched: every key the file holds, and the profile's names, which it may lack. */
+  secrets: { inFile: string[]; profileNames: string[]; notInProfile: string[]; absentFromFile: string[] };
   evidence: string;
+}
+
+/** What a plaintext scan cannot see, said in its evidence. */
+export const SCAN_LIMITS = [
+  `values shorter than ${MIN_SCANNABLE} characters are not searched (listed as skipped)`,
+  'a value split across lines other than its own (wrapped raw text) is not found: grep matches within a line; base64 wrapped at any width of 63 columns or more is found',
+  'other encodings (gzip inside zip/jar/whl archives, rot13, a value encrypted again) are not searched',
+  "the secrets repo's own history is not searched (it is not the base repo)",
+];
+
+/** The sops --extract path of a leaf: ["key"][0]... */
+export function extractPath(at: readonly (string | number)[]): string {
+  return at.map((k) => (typeof k === 'number' ? `[${k}]` : `[${JSON.stringify(k)}]`)).join('');
 }
 
 /** Searches targets for every secret's plaintext on the host that holds a key, once per run. */
@@ -167,31 +233,49 @@ export function plaintextScan(run: RunContext, where: 'repo' | 'store'): Promise
       targets = [{ kind: 'store', dir: run.profile.secrets.store }];
       what = run.profile.secrets.store;
     }
-    const { report, result } = await sops.scan(file.text, run.profile.secrets.names, targets, MIN_SCANNABLE);
-    claimThat(result.ok && !report.undecryptable, {
-      claim: 'the host that holds a key decrypts the secrets file from git (to search for the plaintext)',
-      expected: `${sops.host.name} decrypts every secret with ${sops.keyFile}`,
-      seen: report.undecryptable ? `${report.undecryptable.name}: ${report.undecryptable.reason}` : `scan exited ${result.exitCode}: ${result.stderr.trim().split('\n').slice(-1)[0]}`,
-      host: sops.host.name,
-      evidence: [result.evidence],
-    });
-    claimThat(report.missing.length === 0 && report.coverage.length === targets.length, {
+    // Every key the file holds is searched, whether or not the profile names it.
+    const inFile = file.parsed.values.map((v) => ({ name: v.path.join('/'), extract: extractPath(v.at) }));
+    const profileNames = run.profile.secrets.names;
+    const secrets = {
+      inFile: inFile.map((s) => s.name),
+      profileNames,
+      notInProfile: inFile.map((s) => s.name).filter((n) => !profileNames.includes(n)),
+      absentFromFile: profileNames.filter((n) => !inFile.some((s) => s.name === n)),
+    };
+    await sops.ready();
+    const { report, result, cleanup } = await sops.scan(file.text, inFile, targets, MIN_SCANNABLE, `${run.params.runId}.${where}`);
+    const broken = (seen: string) =>
+      new HostBrokenError({
+        claim: `the plaintext scan of ${what} could not run on ${sops.host.name}`,
+        expected: `${sops.host.name} decrypts every secret with ${sops.keyFile} and searches ${targets.map((t) => `${t.kind} ${t.dir}`).join(', ')} to the end`,
+        seen,
+        host: sops.host.name,
+        evidence: [result.evidence, cleanup.evidence],
+      });
+    if (report.undecryptable) throw broken(`${report.undecryptable.name} could not be decrypted: ${report.undecryptable.reason}`);
+    if (report.error) throw broken(`${report.error.kind} ${report.error.dir}: ${report.error.message}`);
+    if (!result.ok || !report.done) throw broken(`the scan exited ${result.exitCode ?? result.signal} before it was done: ${lastLines(result.stderr || result.stdout, 2)}`);
+    claimThat(report.missing.length === 0, {
       claim: `the plaintext scan covers ${targets.map((t) => t.dir).join(' and ')}`,
       expected: `every target present: ${targets.map((t) => `${t.kind} ${t.dir}`).join(', ')}`,
-      seen: `missing: ${report.missing.map((m) => `${m.kind} ${m.dir}`).join(', ') || '-'}`,
+      seen: `missing: ${report.missing.map((m) => `${m.kind} ${m.dir}`).join(', ')}`,
       host: sops.host.name,
       evidence: [result.evidence],
     });
-    return { what, host: sops.host.name, report, evidence: result.evidence };
+    return { what, host: sops.host.name, report, secrets, evidence: result.evidence };
   });
 }
 
 export function claimNoPlaintext(run: RunContext, scan: PlaintextScan): void {
-  const { report } = scan;
-  run.recorder.fact('scan', { of: scan.what, coverage: report.coverage, searched: report.searched, skipped: report.skipped, hits: report.hits }, scan.host);
+  const { report, secrets } = scan;
+  run.recorder.fact(
+    'scan',
+    { of: scan.what, memory: report.memory, secrets, coverage: report.coverage, searched: report.searched, skipped: report.skipped, hits: report.hits, limits: SCAN_LIMITS },
+    scan.host,
+  );
   claimThat(report.hits.length === 0, {
     claim: `no plaintext secret value in ${scan.what}`,
-    expected: `none of ${report.searched.map((s) => s.name).join(', ')} (skipped, shorter than ${MIN_SCANNABLE}: ${report.skipped.map((s) => s.name).join(', ') || 'none'})`,
+    expected: `none of ${report.searched.map((s) => s.name).join(', ')}${secrets.notInProfile.length ? ` (in the file, not in the profile: ${secrets.notInProfile.join(', ')})` : ''} (skipped, shorter than ${MIN_SCANNABLE}: ${report.skipped.map((s) => s.name).join(', ') || 'none'})`,
     seen: report.hits.map((h) => `${h.name} in ${h.path}`).join(', '),
     host: scan.host,
     evidence: [scan.evidence],

@@ -1,5 +1,9 @@
 import { claimThat, listed } from '../claim';
 import type { RunContext } from '../run/context';
+import { converged, Docker, type SwarmService } from '../drivers/docker';
+import { lastLines } from '../drivers/host';
+import { provisioningOf } from '../drivers/incus';
+import { poll } from '../wait';
 import { throwawayInstall, throwawayVm, type Installed } from '../tasks/throwaway';
 import { liveSystem } from '../tasks/system';
 import { gitCert, servedOnHost } from './c2';
@@ -17,6 +21,21 @@ export async function claimNothingPreprovisioned(run: RunContext): Promise<void>
     seen: listed(vm.preexisting),
     host: vm.name,
     evidence: [vm.baselineEvidence],
+  });
+}
+
+/** Incus gives the VM nothing itself: read from what Incus reports for the instance, not from what the harness asked for. */
+export async function claimIncusProvisionsNothing(run: RunContext): Promise<void> {
+  const vm = await throwawayVm(run);
+  const i = await vm.incus.get(vm.name);
+  const found = i ? provisioningOf(i) : [];
+  run.recorder.fact('c4.incusProvisioning', { profiles: i?.profiles, found, devices: i?.expanded_devices, configKeys: Object.keys(i?.expanded_config ?? {}) }, vm.incus.host.name);
+  claimThat(!!i && found.length === 0, {
+    claim: 'Incus hands the VM nothing of its own: no cloud-init or user-data, no environment.* keys, no device but its network and root disk',
+    expected: `none of these in the expanded config and devices of ${vm.name}`,
+    seen: i ? listed(found) : `no instance ${vm.name} in project ${vm.incus.project}`,
+    host: vm.incus.host.name,
+    evidence: [vm.incus.lastListEvidence],
   });
 }
 
@@ -53,6 +72,18 @@ export async function claimRunning(run: RunContext): Promise<void> {
     evidence: f ? [f.result.evidence, ...s.evidence] : [],
   });
   run.recorder.fact('c4.install', { steps: i.steps.map((st) => ({ block: st.block, exitCode: st.result.exitCode, seconds: Math.round(st.result.durationMs / 1000) })), switches: i.switches }, i.vm.name);
+  // Observed, not read from the doc: the install steps add exactly one system generation, the one now running.
+  const { before, after } = i.generations;
+  const added = after.links.filter((l) => !before.links.some((b) => b.name === l.name));
+  const current = await i.vm.host.run(['readlink', '-f', '/run/current-system']);
+  run.recorder.fact('c4.generations', { before: before.links, after: after.links, added, current: current.ok ? current.stdout.trim() : null }, i.vm.name);
+  claimThat(added.length === 1 && added[0]!.target === current.stdout.trim(), {
+    claim: 'the install steps ran exactly one nixos-rebuild switch: the system profile gained one generation, the system now running',
+    expected: `one new /nix/var/nix/profiles/system-N-link (there were ${before.links.length}), pointing at /run/current-system`,
+    seen: added.length ? `${added.length} new: ${added.map((l) => `${l.name} -> ${l.target}`).join(', ')}; /run/current-system -> ${current.stdout.trim() || '(none)'}` : `no new generation (still ${after.links.map((l) => l.name).join(', ') || 'none'}); /run/current-system -> ${current.stdout.trim() || '(none)'}`,
+    host: i.vm.name,
+    evidence: [before.evidence, after.evidence, current.evidence],
+  });
   run.recorder.fact('c4.settle', { state: s.state, failedUnits: s.failedUnits, waitedSeconds: Math.round(s.waitedMs / 1000), deadlineSeconds: s.deadlineMs / 1000, polls: s.polls }, i.vm.name);
   claimThat(s.state === 'running' && s.failedUnits.length === 0, {
     claim: `after one nixos-rebuild switch the VM is running with no failed unit`,
@@ -78,24 +109,48 @@ export async function claimSameToplevel(run: RunContext): Promise<void> {
   });
 }
 
+/**
+ * Every Swarm service converges (runs its desired replicas; a job completes all its tasks) and
+ * stays so for the profile's stable window, in the expected number of stacks: one sample is not
+ * enough, a crash-looping service reads 1/1 between its restarts.
+ */
 export async function claimStacks(run: RunContext): Promise<void> {
   const i = await installed(run);
-  const services = await i.vm.host.run(['docker', 'service', 'ls', '--format', '{{.Name}}\t{{.Replicas}}']);
-  const stacks = await i.vm.host.run(['docker', 'stack', 'ls', '--format', '{{.Name}}']);
-  const rows = services.stdout.split('\n').filter(Boolean).map((l) => {
-    const [name, replicas] = l.split('\t');
-    const [running, desired] = (replicas ?? '').split('/').map(Number);
-    return { name: name!, running: running ?? 0, desired: desired ?? 0 };
-  });
-  const stackNames = stacks.stdout.split('\n').filter(Boolean);
-  const short = rows.filter((r) => !(r.desired > 0 && r.running === r.desired));
-  run.recorder.fact('c4.swarm', { stacks: stackNames, services: rows }, i.vm.name);
-  claimThat(services.ok && stacks.ok && short.length === 0 && stackNames.length === run.profile.stacks, {
-    claim: 'every Swarm service on the VM runs at its desired replicas, in the expected number of stacks',
-    expected: `${run.profile.stacks} stacks, every service running/desired equal`,
-    seen: `${stackNames.length} stacks (${stackNames.join(', ')})${short.length ? `; short: ${short.map((r) => `${r.name} ${r.running}/${r.desired}`).join(', ')}` : ''}`,
+  const t = run.profile.throwaway!;
+  const docker = new Docker(i.vm.host);
+  const t0 = Date.now();
+  const history: string[] = [];
+  let last: { services: SwarmService[]; stacks: string[]; evidence: string[]; problems: string[] } | undefined;
+  let stableSince: number | undefined;
+  const { value, waited } = await poll(
+    // After a failed install there is nothing to wait for: one look says what is there.
+    { what: 'every Swarm service on the VM to converge and stay converged', deadlineMs: i.failed ? 0 : t.stacksSettle, pauseMs: 500, maxPauseMs: 1000, recorder: run.recorder, key: 'stacks', host: i.vm.name },
+    async () => {
+      const [svc, st] = await Promise.all([docker.services({ allowMissing: true }), docker.stacks({ allowMissing: true })]);
+      const problems = [
+        ...(svc.result.ok ? [] : [`docker service ls exited ${svc.result.exitCode}: ${lastLines(svc.result.stderr, 1)}`]),
+        ...(st.result.ok ? [] : [`docker stack ls exited ${st.result.exitCode}: ${lastLines(st.result.stderr, 1)}`]),
+        ...(st.stacks.length === run.profile.stacks ? [] : [`${st.stacks.length} stacks`]),
+        ...svc.services.filter((s) => !converged(s)).map((s) => `${s.name} ${s.text}`),
+      ];
+      last = { services: svc.services, stacks: st.stacks, evidence: [svc.result.evidence, st.result.evidence], problems };
+      const sample = problems.length ? problems.join(', ') : 'converged';
+      if (!history.at(-1)?.endsWith(` ${sample}`)) history.push(`+${((Date.now() - t0) / 1000).toFixed(1)}s ${sample}`);
+      if (problems.length) {
+        stableSince = undefined;
+        return undefined;
+      }
+      stableSince ??= Date.now();
+      return Date.now() - stableSince >= t.stacksStable ? true : undefined;
+    },
+  );
+  run.recorder.fact('c4.swarm', { stacks: last?.stacks, services: last?.services, history, stableSeconds: t.stacksStable / 1000 }, i.vm.name);
+  claimThat(value === true, {
+    claim: 'every Swarm service on the VM runs at its desired replicas (jobs: completed), in the expected number of stacks, and stays so',
+    expected: `${run.profile.stacks} stacks, every service converged for ${t.stacksStable / 1000}s in a row, within ${t.stacksSettle / 1000}s`,
+    seen: `${last?.stacks.length ?? 0} stacks (${last?.stacks.join(', ')}); ${waited.met ? '' : `after ${Math.round(waited.waitedMs / 1000)}s: `}${last?.problems.length ? `short: ${last.problems.join(', ')}` : 'converged, but not for long enough'}; seen: ${history.join(' → ')}`,
     host: i.vm.name,
-    evidence: [services.evidence, stacks.evidence],
+    evidence: last?.evidence ?? [],
   });
 }
 

@@ -57,13 +57,41 @@ export class Git {
       'git', '-C', repo, 'log', '--all', '-m', '--no-renames', '--diff-filter=AMTC', '--name-only', '--format=commit %H', '--',
       `:(glob)**/${basename}`,
     ]);
-    const found: { commit: string; path: string }[] = [];
-    let commit = '';
-    for (const line of r.stdout.split('\n')) {
-      if (line.startsWith('commit ')) commit = line.slice(7);
-      else if (line.trim()) found.push({ commit, path: line.trim() });
+    return { value: parseNameLog(r.stdout), evidence: r.evidence };
+  }
+
+  /** Every (commit, path) on any ref where a file under `dir`/ was added or changed. */
+  async filesUnderInHistory(repo: string, dir: string): Promise<Read<{ commit: string; path: string }[]>> {
+    const r = await this.host.succeed([
+      'git', '-C', repo, 'log', '--all', '-m', '--no-renames', '--diff-filter=AMTC', '--name-only', '--format=commit %H', '--', `:(glob)${dir}/**`,
+    ]);
+    return { value: parseNameLog(r.stdout), evidence: r.evidence };
+  }
+
+  /**
+   * Every (commit, path) on any ref whose file carries a sops metadata block with a MAC, whatever
+   * its name: YAML (`sops:` with `mac:`), JSON (`"sops":` with `"mac":`), dotenv/ini (`sops_mac=`).
+   */
+  async sopsFilesInHistory(repo: string): Promise<Read<{ commit: string; path: string }[]>> {
+    const r = await this.host.succeed([
+      'bash', '-c',
+      [
+        'set -o pipefail; g=$1',
+        'found() { git -C "$g" rev-list --all | xargs -r git -C "$g" grep -l -I --all-match "$@"; rc=$?; [ "$rc" -le 1 ] || [ "$rc" -eq 123 ] || exit "$rc"; }',
+        `found -E -e '^sops:' -e '^[[:space:]]+mac:'`,
+        `found -E -e '"sops"[[:space:]]*:' -e '"mac"[[:space:]]*:'`,
+        `found -E -e '^sops_mac[[:space:]]*='`,
+        'true',
+      ].join('\n'),
+      'sops-files', repo,
+    ]);
+    const seen = new Map<string, string>();
+    for (const line of r.stdout.split('\n').filter(Boolean)) {
+      const i = line.indexOf(':');
+      const [commit, path] = [line.slice(0, i), line.slice(i + 1)];
+      if (!seen.has(path)) seen.set(path, commit);
     }
-    return { value: found, evidence: r.evidence };
+    return { value: [...seen].map(([path, commit]) => ({ commit, path })), evidence: r.evidence };
   }
 
   /** How many commits and refs a repo has: the coverage of a history scan. */
@@ -72,4 +100,15 @@ export class Git {
     const [commits, refs] = r.stdout.trim().split('\n').map(Number);
     return { commits: commits ?? 0, refs: refs ?? 0 };
   }
+}
+
+/** `git log --format='commit %H' --name-only`: (commit, path) pairs. */
+function parseNameLog(out: string): { commit: string; path: string }[] {
+  const found: { commit: string; path: string }[] = [];
+  let commit = '';
+  for (const line of out.split('\n')) {
+    if (line.startsWith('commit ')) commit = line.slice(7);
+    else if (line.trim()) found.push({ commit, path: line.trim() });
+  }
+  return found;
 }

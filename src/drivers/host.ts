@@ -53,6 +53,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Stream output lines to the console while the command runs (long builds). */
   stream?: boolean;
+  /** Exit 127 (command not found) is an answer here, not a missing tool of the harness's. */
+  allowMissing?: boolean;
 }
 
 export class Host {
@@ -91,8 +93,18 @@ export class Host {
         stderr: raw.stderr,
         stdinBytes: opts.stdin ? Buffer.byteLength(opts.stdin) : undefined,
       });
+      if (raw.exitCode === 127 && !opts.allowMissing) {
+        throw new HostBrokenError({
+          claim: `a command the check needs is missing on ${this.name}`,
+          expected: `\`${this.recorder.redact(argv[0] ?? '')}\` and what it runs to be on the PATH of ${this.name}`,
+          seen: `exit 127: ${lastLines(this.recorder.redact(raw.stderr || raw.stdout), 2)}`,
+          host: this.name,
+          evidence: [evidence],
+        });
+      }
       return { ...raw, host: this.name, argv, durationMs, evidence, ok: raw.exitCode === 0 };
     } catch (e) {
+      if (e instanceof HostBrokenError) throw e;
       const message = e instanceof Error ? e.message : String(e);
       const evidence = this.recorder.command({
         host: this.name,

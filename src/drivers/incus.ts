@@ -17,6 +17,9 @@ export interface Instance {
   created_at: string;
   config: Record<string, string>;
   expanded_config?: Record<string, string>;
+  devices?: Record<string, Record<string, string>>;
+  expanded_devices?: Record<string, Record<string, string>>;
+  profiles?: string[];
   state?: { network?: Record<string, { addresses?: { family: string; address: string }[] }> } | null;
 }
 
@@ -38,6 +41,21 @@ export function labelsOf(i: Instance): Labels | undefined {
     expires: c[`${LABEL}.expires`] ?? '',
     keep: c[`${LABEL}.keep`],
   };
+}
+
+/**
+ * What Incus itself would hand an instance, from its expanded config and devices: cloud-init and
+ * the legacy user.* data keys, environment.* variables, and every device but the network and the
+ * root disk (a shared directory, a proxy, a passed-through file).
+ */
+export function provisioningOf(i: Instance): string[] {
+  const config = i.expanded_config ?? i.config;
+  const keys = Object.keys(config).filter((k) => /^cloud-init\./.test(k) || /^user\.(user-data|vendor-data|meta-data|network-config)$/.test(k) || /^environment\./.test(k));
+  const devices = Object.entries(i.expanded_devices ?? i.devices ?? {}).filter(([, d]) => d.type !== 'nic' && !(d.type === 'disk' && d.path === '/'));
+  return [
+    ...keys.map((k) => `config ${k}`),
+    ...devices.map(([name, d]) => `device ${name} (${d.type}${d.source ? ` ${d.source}` : ''}${d.path ? ` at ${d.path}` : ''})`),
+  ];
 }
 
 export class RefusedError extends Error {

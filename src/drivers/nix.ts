@@ -30,8 +30,17 @@ export class Nix {
     return (await this.host.succeed(['readlink', '-f', '/run/current-system'])).stdout.trim();
   }
 
-  /** The NAR hash of a store path: equal hashes mean byte-identical trees. */
+  /** The NAR hash the store's database records for a path (what it was when it was added). */
   async narHash(storePath: string): Promise<string> {
     return (await this.host.succeed(['nix-store', '--query', '--hash', storePath])).stdout.trim();
+  }
+
+  /**
+   * The NAR hash of the files on disk now, in the database's notation (sha256:<base32>): equal
+   * hashes mean byte-identical trees, whatever the database says.
+   */
+  async narHashOnDisk(storePath: string): Promise<{ hash: string; evidence: string }> {
+    const r = await this.host.succeed(['nix-hash', '--type', 'sha256', '--base32', storePath], { timeoutMs: this.buildTimeoutMs });
+    return { hash: `sha256:${r.stdout.trim()}`, evidence: r.evidence };
   }
 }

@@ -29,6 +29,7 @@ export interface AppliedFault {
   summary?: string;
   criteria?: string[];
   red?: string[];
+  broken?: string[];
   exitCode?: number;
   output?: string;
   appliedAt: string;

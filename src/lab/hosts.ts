@@ -125,10 +125,10 @@ export function exitOf(child: ChildProcess): string {
 }
 
 /** A blank instance on the lab bridge: no sshd, no keys, no repos, an empty /nix. */
-export async function startInstance(labDir: string, name: string, labAddr: string): Promise<Spawned> {
+export async function startInstance(labDir: string, name: string, labAddr: string, binds: string[] = []): Promise<Spawned> {
   const index = readLabIndex(labDir);
   makeHostDirs(hostDir(labDir, name), { etcHosts: etcHosts(index) });
-  const spawned = await spawnHostInit(labDir, name, { sshd: false });
+  const spawned = await spawnHostInit(labDir, name, { sshd: false, binds });
   await plugHost(index.switchPid, spawned.pid, labAddr);
   return spawned;
 }

@@ -410,7 +410,9 @@ async function boot(labDir: string, rec: InstanceRecord): Promise<void> {
   // A port left from the previous boot goes with its namespace, but not always at once.
   await execa('nsenter', ['--target', String(switchPid), '--net', '--', 'ip', 'link', 'del', portName(rec.address)], { reject: false });
   try {
-    const spawned = await startInstance(labDir, rec.host, rec.address);
+    // Disk devices that share a host directory appear inside, bind-mounted at their path.
+    const shares = Object.values(expandedDevices(rec, labDir)).filter((d) => d.type === 'disk' && d.source && d.path && d.path !== '/');
+    const spawned = await startInstance(labDir, rec.host, rec.address, shares.map((d) => `${d.source}:${d.path}`));
     const mac = rec.config['volatile.eth0.hwaddr'];
     if (mac) await execa('nsenter', ['--target', String(spawned.pid), '--net', '--', 'ip', 'link', 'set', 'dev', 'eth0', 'address', mac]);
   } catch (e) {
@@ -528,16 +530,26 @@ export function goTime(iso: string | undefined): string {
   return iso.replace(/\.(\d*?)0*Z$/, (_m, f: string) => (f ? `.${f}Z` : 'Z'));
 }
 
-/** The project's default profile, lab-side: $LAB_DIR/incus/profiles/<project>/default.json {config}. */
-export function profileConfig(labDir: string, project: string): Record<string, string> {
-  const f = join(labDir, 'incus', 'profiles', project, 'default.json');
-  return existsSync(f) ? ((JSON.parse(readFileSync(f, 'utf8')) as { config?: Record<string, string> }).config ?? {}) : {};
+interface ProfileRecord {
+  config?: Record<string, string>;
+  devices?: Record<string, Record<string, string>>;
 }
 
-export function setProfileConfig(labDir: string, project: string, config: Record<string, string>): void {
+/** The project's default profile, lab-side: $LAB_DIR/incus/profiles/<project>/default.json {config, devices}. */
+function profileRecord(labDir: string, project: string): ProfileRecord {
+  const f = join(labDir, 'incus', 'profiles', project, 'default.json');
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as ProfileRecord) : {};
+}
+
+export function profileConfig(labDir: string, project: string): Record<string, string> {
+  return profileRecord(labDir, project).config ?? {};
+}
+
+export function setProfileConfig(labDir: string, project: string, config: Record<string, string>, devices?: Record<string, Record<string, string>>): void {
   const dir = join(labDir, 'incus', 'profiles', project);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'default.json'), JSON.stringify({ config }, null, 2) + '\n');
+  const before = profileRecord(labDir, project);
+  writeFileSync(join(dir, 'default.json'), JSON.stringify({ config: { ...before.config, ...config }, devices: { ...before.devices, ...devices } }, null, 2) + '\n');
 }
 
 /**
@@ -553,8 +565,9 @@ export function expandedConfig(rec: InstanceRecord, labDir?: string): Record<str
   return sorted({ ...(labDir ? profileConfig(labDir, rec.project) : {}), ...rec.config });
 }
 
-export function expandedDevices(rec: InstanceRecord): Record<string, Record<string, string>> {
-  return sorted({ ...DEFAULT_PROFILE_DEVICES, ...rec.devices });
+/** Profile devices, then the instance's own (ExpandInstanceDevices). */
+export function expandedDevices(rec: InstanceRecord, labDir?: string): Record<string, Record<string, string>> {
+  return sorted({ ...DEFAULT_PROFILE_DEVICES, ...(labDir ? profileRecord(labDir, rec.project).devices : {}), ...rec.devices });
 }
 
 export async function renderInstance(labDir: string, rec: InstanceRecord): Promise<InstanceFull> {
@@ -569,7 +582,7 @@ export async function renderInstance(labDir: string, rec: InstanceRecord): Promi
     description: rec.description,
     created_at: goTime(rec.createdAt),
     expanded_config: expandedConfig(rec, labDir),
-    expanded_devices: expandedDevices(rec),
+    expanded_devices: expandedDevices(rec, labDir),
     name: rec.name,
     status: running ? 'Running' : 'Stopped',
     status_code: running ? 103 : 102,
@@ -689,9 +702,9 @@ export interface ExecRequest {
  * The environment incusd and the VM agent give a command (PATH, HOME and USER for root, LANG,
  * environment.* config), with PATH as on NixOS and the harness root for the lab's stand-ins.
  */
-export function execEnvironment(rec: InstanceRecord, req: ExecRequest): Record<string, string> {
+export function execEnvironment(rec: InstanceRecord, req: ExecRequest, labDir?: string): Record<string, string> {
   const env: Record<string, string> = { ...(req.env ?? {}) };
-  for (const [k, v] of Object.entries(rec.config)) if (k.startsWith('environment.') && !(k.slice(12) in env)) env[k.slice(12)] = v;
+  for (const [k, v] of Object.entries(expandedConfig(rec, labDir))) if (k.startsWith('environment.') && !(k.slice(12) in env)) env[k.slice(12)] = v;
   env.PATH ??= NIXOS_PATH;
   if (!req.user) {
     env.HOME ??= '/root';
@@ -709,7 +722,7 @@ export function execEnvironment(rec: InstanceRecord, req: ExecRequest): Record<s
 export async function prepareExec(labDir: string, project: string, name: string, req: ExecRequest): Promise<string[]> {
   const rec = getInstance(labDir, project, name);
   if (!isRunning(labDir, rec)) throw new IncusError('Instance is not running');
-  const env = execEnvironment(rec, req);
+  const env = execEnvironment(rec, req, labDir);
   const cwd = req.cwd || env.HOME || '/';
   const ids = req.user || req.group ? ['--setuid', String(req.user ?? 0), '--setgid', String(req.group ?? 0)] : [];
   const enter = ['nsenter', '--target', String(hostPid(labDir, rec)), '--mount', '--uts', '--net', ...ids, '--'];

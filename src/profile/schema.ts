@@ -109,6 +109,10 @@ export const Profile = z
       names: z.array(z.string().regex(/^[A-Za-z0-9_]+$/)).min(1),
       /** Exactly these age recipients, no more, no fewer. */
       recipients: z.array(Recipient).min(1),
+      /** Keys of other kinds the file may also be encrypted to; any other key of any kind fails. */
+      otherRecipients: z
+        .array(z.strictObject({ name: z.string().min(1), type: z.enum(['pgp', 'kms', 'gcp_kms', 'azure_kv', 'hc_vault']), id: z.string().min(1) }))
+        .default([]),
       /** Keys sops may leave in plain text on purpose (unencrypted_suffix/regex); any other plain key fails. */
       allowPlain: z.array(z.string()).default([]),
       /** sops.age.keyFile: the bootstrap key, the one secret not in git. */
@@ -121,11 +125,11 @@ export const Profile = z
       /** Private key material outside the secrets and the key file: where to look, and what is expected there. */
       keyScan: z
         .strictObject({
-          paths: z.array(AbsolutePath).min(1).default(['/root', '/etc', '/var/lib', '/home', '/srv', '/opt']),
+          paths: z.array(AbsolutePath).min(1).default(['/root', '/etc', '/var/lib', '/home', '/srv', '/opt', '/run', '/tmp']),
           exclude: z.array(AbsolutePath).default([]),
           allow: z.array(z.strictObject({ path: AbsolutePath, why: z.string().min(1) })).default([]),
         })
-        .default({ paths: ['/root', '/etc', '/var/lib', '/home', '/srv', '/opt'], exclude: [], allow: [] }),
+        .default({ paths: ['/root', '/etc', '/var/lib', '/home', '/srv', '/opt', '/run', '/tmp'], exclude: [], allow: [] }),
       /** The store to scan for plaintext. */
       store: AbsolutePath.default('/nix/store'),
     }),
@@ -176,6 +180,9 @@ export const Profile = z
         placeholders: z.record(z.string(), z.string()).default({}),
         /** How long the first boot may take to reach `running`. */
         settle: Duration.default(600_000),
+        /** How long the stacks may take to converge, and how long they must then stay converged. */
+        stacksSettle: Duration.default(300_000),
+        stacksStable: Duration.default(30_000),
       })
       .optional(),
     e2e: z

@@ -5,10 +5,14 @@ import { cleanClone, workDir } from './repos';
 export interface CleanBuild {
   flakeRef: string;
   toplevel: string;
+  /** As the build host's store database records it. */
   narHash: string;
+  /** Of the files on the build host's disk. */
+  narHashOnDisk: string;
   baseCommit: string;
   secretsCommit: string;
   evidence: string;
+  hashEvidence: string;
 }
 
 /** Turns the feature's command template into the flake reference for a given clone. */
@@ -36,15 +40,17 @@ export function cleanBuild(run: RunContext, commandTemplate: string): Promise<Cl
       host: host.name,
       evidence: [result.evidence],
     });
-    const narHash = await nix.narHash(toplevel);
-    return { flakeRef, toplevel, narHash, baseCommit, secretsCommit, evidence: result.evidence };
+    const [narHash, onDisk] = await Promise.all([nix.narHash(toplevel), nix.narHashOnDisk(toplevel)]);
+    return { flakeRef, toplevel, narHash, narHashOnDisk: onDisk.hash, baseCommit, secretsCommit, evidence: result.evidence, hashEvidence: onDisk.evidence };
   });
 }
 
 export interface LiveSystem {
   toplevel: string;
   narHash: string;
+  narHashOnDisk: string;
   evidence: string;
+  hashEvidence: string;
 }
 
 /** What the live host runs now, once per run. */
@@ -53,7 +59,8 @@ export function liveSystem(run: RunContext): Promise<LiveSystem> {
     const host = run.pool.role('live');
     const r = await host.succeed(['readlink', '-f', '/run/current-system']);
     const toplevel = r.stdout.trim();
-    const narHash = await run.nix('live').narHash(toplevel);
-    return { toplevel, narHash, evidence: r.evidence };
+    const nix = run.nix('live');
+    const [narHash, onDisk] = await Promise.all([nix.narHash(toplevel), nix.narHashOnDisk(toplevel)]);
+    return { toplevel, narHash, narHashOnDisk: onDisk.hash, evidence: r.evidence, hashEvidence: onDisk.evidence };
   });
 }

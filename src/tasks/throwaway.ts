@@ -37,11 +37,19 @@ export interface InstallStep {
   result: CommandResult;
 }
 
+/** The system profile's generations (/nix/var/nix/profiles/system-N-link) and what they point at. */
+export interface Generations {
+  links: { name: string; target: string }[];
+  evidence: string;
+}
+
 export interface Installed {
   vm: ThrowawayVm;
   doc: string;
   steps: InstallStep[];
   switches: number;
+  /** Before the first install step and after the last: a switch adds exactly one. */
+  generations: { before: Generations; after: Generations };
   /** Set when a step failed: the rest did not run. */
   failed?: InstallStep;
   settle: Settled;
@@ -179,16 +187,26 @@ export function throwawayInstall(run: RunContext): Promise<Installed> {
       host: build.name,
       evidence: [docRead.evidence],
     });
+    const before = await generations(vm.host);
     const steps: InstallStep[] = [];
     for (const block of blocks) {
-      const result = await vm.host.run(['bash', '-euo', 'pipefail', '-c', block], { cwd: '/root', timeoutMs: run.profile.timeouts.build, stream: true });
+      // A step that runs a command the VM lacks is a step that fails: the doc is wrong, not the harness.
+      const result = await vm.host.run(['bash', '-euo', 'pipefail', '-c', block], { cwd: '/root', timeoutMs: run.profile.timeouts.build, stream: true, allowMissing: true });
       steps.push({ block, result });
       if (!result.ok) break;
     }
     // Whatever the steps left behind is what the claims look at (a switch with failed units still switched).
     const failed = steps.find((s) => !s.result.ok);
-    return { vm, doc: docPath, steps, switches, failed, settle: await settle(vm.host, run.profile.throwaway!.settle) };
+    const after = await generations(vm.host);
+    return { vm, doc: docPath, steps, switches, generations: { before, after }, failed, settle: await settle(vm.host, run.profile.throwaway!.settle) };
   });
+}
+
+/** What `nixos-rebuild switch` adds to: the system profile's numbered generations. */
+export async function generations(host: Host): Promise<Generations> {
+  const r = await host.succeed(['sh', '-c', 'for l in /nix/var/nix/profiles/system-*-link; do [ -L "$l" ] && echo "${l##*/} $(readlink -f "$l")"; done; true']);
+  const links = r.stdout.split('\n').filter(Boolean).map((l) => ({ name: l.split(' ')[0]!, target: l.split(' ')[1] ?? '' }));
+  return { links, evidence: r.evidence };
 }
 
 /**

@@ -4,21 +4,24 @@
 { sopsManifest, site }:
 let
   compose = name: text: builtins.toFile "${name}.compose.yml" text;
-  service = name: image: replicas: ''
+  # deploy: the compose deploy block's lines (mode, replicas, placement), as docker stack deploy reads them.
+  serviceWith = name: image: deploy: ''
     ${name}:
       image: ${image}
       deploy:
-        replicas: ${toString replicas}
-  '';
+  '' + builtins.concatStringsSep "" (map (l: "    " + l + "\n") deploy);
+  service = name: image: replicas: serviceWith name image [ "replicas: ${toString replicas}" ];
+  # A service's lines (each ending in a newline), two spaces in: under `services:`.
+  indent = s: "  " + builtins.replaceStrings [ "\n" ] [ "\n  " ] (builtins.substring 0 (builtins.stringLength s - 1) s) + "\n";
   stack = name: services: extra: {
     inherit name;
     file = compose name (''
       version: "3.8"
       services:
-    '' + builtins.concatStringsSep "" (map (s: "  " + builtins.replaceStrings [ "\n" ] [ "\n  " ] s) services) + "\n" + extra);
+    '' + builtins.concatStringsSep "" (map indent services) + "\n" + extra);
   };
   stacks = {
-    traefik = stack "traefik" [ (service "app" "traefik:v2.11" 1) ] "";
+    traefik = stack "traefik" [ (serviceWith "app" "traefik:v2.11" [ "mode: global" ]) ] "";
     drone = stack "drone" [ (service "app" "drone/drone:2.24" 1) ] ''
       secrets:
         bridge_token:
@@ -33,8 +36,11 @@ let
         drone_bridge_token:
           external: true
     '';
-    dashboard = stack "dashboard" [ (service "app" "git.autonomic.zone/recipe-maintainers/cc-ci-dashboard:1.1" 1) ] "";
-    backupbot = stack "backupbot" [ (service "app" "git.coopcloud.tech/coop-cloud/backup-bot-two:2.0" 1) ] "";
+    dashboard = stack "dashboard" [ (serviceWith "app" "git.autonomic.zone/recipe-maintainers/cc-ci-dashboard:1.1" [ "replicas: 1" "placement:" "  max_replicas_per_node: 1" ]) ] "";
+    backupbot = stack "backupbot" [
+      (service "app" "git.coopcloud.tech/coop-cloud/backup-bot-two:2.0" 1)
+      (serviceWith "init" "git.coopcloud.tech/coop-cloud/backup-bot-two:2.0" [ "mode: replicated-job" "replicas: 1" ])
+    ] "";
   };
   deploy = s: "docker stack deploy -c ${s.file} ${s.name}";
   reconciler = name: description: command: { name = "abra-deploy-${name}.service"; type = "oneshot"; inherit description command; };
