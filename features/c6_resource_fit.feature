@@ -22,4 +22,4 @@ Feature: C6 Resource fit and cleanup
   @c6-no-leftovers
   Scenario: No throwaway is left behind
     When this run is done with its throwaway VMs
-    Then no instance carrying the harness's labels is left in the project, apart from kept ones
+    Then no instance is left in the project but the live one and those the operator keeps

@@ -34,7 +34,9 @@ Feature: C7 Docs
   @c7-no-retired-steps
   Scenario: No doc describes a retired step
     Then none of "docs/install.md", "docs/secrets.md", "docs/architecture.md" says any of:
-      | what                                        | pattern                                                             |
-      | an operator dropping a cert file by hand    | (copy\|scp\|drop\|place\|put)[^\n]{0,60}(fullchain\|privkey)\.pem    |
-      | a cert fetched out of band                  | (out[- ]of[- ]band)[^\n]{0,60}cert                                   |
-      | secrets kept outside git                    | secrets[^\n]{0,30}not in git                                         |
+      | what                                        | pattern                                                                                                                       |
+      | a command that places a cert file by hand   | \b(?:cp\|mv\|rsync\|scp\|tee\|install(?=\s+-))\s+(?:\S+\s+){0,6}?\S*(fullchain\|privkey)\.pem |
+      | a cert file written by hand                 | >\s*\S*(fullchain\|privkey)\.pem                                                                                                |
+      | an operator told to copy a cert by hand     | (^\|[.:;!?]\s\|\d\.\s\|[-*]\s)(?:then\s\|now\s\|next\s\|also\s)?(copy\|drop\|place\|put\|upload\|transfer)\s(?:[^.!?]\|[.!?](?=\S)){0,60}(fullchain\|privkey)\.pem(?:[^.!?]\|[.!?](?=\S)){0,60}\b(to\|into\|in\|on)\b |
+      | a cert fetched out of band                  | (out[- ]of[- ]band)[^.]{0,60}cert                                                                                               |
+      | secrets kept outside git                    | secrets[^.]{0,30}not in git                                                                                                     |

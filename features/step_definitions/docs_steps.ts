@@ -50,6 +50,6 @@ When('this run is done with its throwaway VMs', async function (this: Acceptance
   await finishThrowaways(this.run, this.run.params.destroy, this.run.throwawayFailed);
 });
 
-Then("no instance carrying the harness's labels is left in the project, apart from kept ones", async function (this: AcceptanceWorld) {
+Then('no instance is left in the project but the live one and those the operator keeps', async function (this: AcceptanceWorld) {
   await claimNoLeftovers(this.run);
 });

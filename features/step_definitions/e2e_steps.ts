@@ -1,5 +1,5 @@
-import { Then, When } from '@cucumber/cucumber';
-import { deployedUrl, finished, pendingReported, pickedUp, postComment, reachable, reported, startsNothing, undeployed } from '../../src/tasks/testme';
+import { Given, Then, When } from '@cucumber/cucumber';
+import { bridgeAlive, claimOutsider, deployedUrl, finished, pendingReported, pickedUp, postComment, reachable, reported, runsPrHead, startsNothing, undeployed } from '../../src/tasks/testme';
 import type { AcceptanceWorld } from '../support/world';
 
 When('the bot posts {string} on the profile\'s PR', async function (this: AcceptanceWorld, body: string) {
@@ -23,6 +23,19 @@ Then('the commit status {string} goes pending with that build\'s URL', async fun
 Then('the app answers 200 on its per-run subdomain through the public gateway', async function (this: AcceptanceWorld) {
   await deployedUrl(this.run);
   await reachable(this.run);
+});
+
+Then("while it is deployed, the app is the PR head: its services run the images of the head's compose file, and it serves the head's content", async function (this: AcceptanceWorld) {
+  await runsPrHead(this.run);
+});
+
+Given('the bridge has picked up a member\'s {string} on the profile\'s PR in this run', async function (this: AcceptanceWorld, body: string) {
+  if (body !== '!testme') throw new Error(`the bridge's liveness is shown with "!testme", not ${JSON.stringify(body)}`);
+  await bridgeAlive(this.run);
+});
+
+Given("the forge says the non-member's user is not a member of the org", async function (this: AcceptanceWorld) {
+  await claimOutsider(this.run);
 });
 
 Then('the build succeeds', async function (this: AcceptanceWorld) {

@@ -1,4 +1,6 @@
+import { HostBrokenError } from '../errors';
 import type { CommandResult, Host } from './host';
+import { lastLines } from './host';
 
 // docker (Swarm) through its CLI on a host. REPLICAS as docker/cli prints it
 // (cli/command/service/formatter.go): "R/D", "R/D (max M per node)" for capped replicated
@@ -58,5 +60,37 @@ export class Docker {
   async stacks(opts: { allowMissing?: boolean } = {}): Promise<{ stacks: string[]; result: CommandResult }> {
     const result = await this.host.run(['docker', 'stack', 'ls', '--format', '{{.Name}}'], opts);
     return { stacks: result.stdout.split('\n').filter(Boolean), result };
+  }
+
+  /** `docker stack services STACK`: its services' names and images (an unknown stack has none). */
+  async stackServices(stack: string): Promise<{ services: { name: string; image: string }[]; result: CommandResult }> {
+    const result = await this.host.run(['docker', 'stack', 'services', stack, '--format', '{{.Name}}\t{{.Image}}']);
+    const services = result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => ({ name: l.split('\t')[0] ?? '', image: l.split('\t')[1] ?? '' }));
+    return { services, result };
+  }
+
+  /** Stacks, services, volumes and secrets of an app (named `<app>` or `<app>_…`); a docker that fails is the harness's to report. */
+  async leftoversOf(app: string): Promise<{ leftovers: string[]; evidence: string }> {
+    const r = await this.host.run([
+      'sh', '-c',
+      'for what in "stack ls" "service ls" "volume ls" "secret ls"; do docker $what --format "{{.Name}}" > /tmp/.cc-ci-ls.$$ || { rc=$?; rm -f /tmp/.cc-ci-ls.$$; echo "docker $what exited $rc" >&2; exit 3; }; sed "s/^/$what: /" /tmp/.cc-ci-ls.$$; done; rm -f /tmp/.cc-ci-ls.$$',
+    ]);
+    if (!r.ok) {
+      throw new HostBrokenError({
+        claim: `could not list what is left of ${app} on ${this.host.name}`,
+        expected: 'docker stack ls, service ls, volume ls and secret ls to answer',
+        seen: `exit ${r.exitCode}: ${lastLines(r.stderr || r.stdout, 2)}`,
+        host: this.host.name,
+        evidence: [r.evidence],
+      });
+    }
+    const leftovers = r.stdout.split('\n').filter((l) => {
+      const name = l.slice(l.indexOf(': ') + 2);
+      return name === app || name.startsWith(`${app}_`);
+    });
+    return { leftovers, evidence: r.evidence };
   }
 }

@@ -58,6 +58,24 @@ export class Gitea {
     return (await this.api.all<GiteaStatus>(this.path(`commits/${sha}/statuses`), {}, 50, 'limit')).sort((a, b) => b.id - a.id);
   }
 
+  /** A file of the repo at a commit, branch or tag (GET …/raw/{filepath}?ref=). */
+  async rawFile(path: string, ref: string): Promise<{ text: string; evidence: string }> {
+    const r = await this.api.getText(this.path(`raw/${path.split('/').map(encodeURIComponent).join('/')}`), { ref });
+    return { text: r.body, evidence: r.evidence };
+  }
+
+  /** Whether a user is a member of an org: 204 yes, 404 no (as the bot asks: a member may see members). */
+  async isOrgMember(org: string, user: string): Promise<{ member: boolean; status: number; evidence: string }> {
+    try {
+      const r = await this.api.get<unknown>(`api/v1/orgs/${encodeURIComponent(org)}/members/${encodeURIComponent(user)}`);
+      return { member: r.status === 204, status: r.status, evidence: r.evidence };
+    } catch (e) {
+      const err = e as { status?: number; evidence?: string };
+      if (err.status === 404) return { member: false, status: 404, evidence: err.evidence ?? '' };
+      throw e;
+    }
+  }
+
   async combined(sha: string): Promise<{ state: string; statuses: GiteaStatus[] }> {
     return (await this.api.get<{ state: string; statuses: GiteaStatus[] }>(this.path(`commits/${sha}/status`))).body;
   }

@@ -45,6 +45,11 @@ export class JsonClient {
     return this.send<T>('POST', path, query, body);
   }
 
+  /** A GET whose answer is not JSON (a raw file): the body as text. */
+  getText(path: string, query: Record<string, string | number> = {}): Promise<JsonResponse<string>> {
+    return this.send<string>('GET', path, query, undefined, false);
+  }
+
   /** Every page of a list endpoint (page/limit style), up to `max` items. */
   async all<T>(path: string, query: Record<string, string | number>, pageSize: number, sizeParam: string, max = 1000): Promise<T[]> {
     const items: T[] = [];
@@ -56,7 +61,7 @@ export class JsonClient {
     return items;
   }
 
-  private async send<T>(method: 'GET' | 'POST', path: string, query: Record<string, string | number>, body?: unknown): Promise<JsonResponse<T>> {
+  private async send<T>(method: 'GET' | 'POST', path: string, query: Record<string, string | number>, body?: unknown, json = true): Promise<JsonResponse<T>> {
     const url = new URL(path, this.base.endsWith('/') ? this.base : `${this.base}/`);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, String(v));
     const shown = `${method} ${url.pathname}${url.search}`;
@@ -66,7 +71,7 @@ export class JsonClient {
       try {
         const r = await request(url, {
           method,
-          headers: { authorization: this.authorization, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+          headers: { authorization: this.authorization, accept: json ? 'application/json' : '*/*', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
           body: body !== undefined ? JSON.stringify(body) : undefined,
           headersTimeout: this.timeoutMs,
           bodyTimeout: this.timeoutMs,
@@ -82,7 +87,7 @@ export class JsonClient {
         if (r.statusCode >= 400) {
           throw new HttpError(`${this.name} ${shown} answered ${r.statusCode}: ${messageOf(text)}`, r.statusCode, evidence);
         }
-        const parsed = text.trim() ? (JSON.parse(text) as T) : (undefined as T);
+        const parsed = !json ? (text as T) : text.trim() ? (JSON.parse(text) as T) : (undefined as T);
         return { status: r.statusCode, body: parsed, headers: r.headers, evidence };
       } catch (e) {
         if (e instanceof HttpError) throw e;

@@ -20,7 +20,31 @@ export interface Instance {
   devices?: Record<string, Record<string, string>>;
   expanded_devices?: Record<string, Record<string, string>>;
   profiles?: string[];
-  state?: { network?: Record<string, { addresses?: { family: string; address: string }[] }> } | null;
+  state?: { memory?: { total?: number; usage?: number }; network?: Record<string, { addresses?: { family: string; address: string }[] }> } | null;
+}
+
+/** Byte suffixes as Incus parses them (shared/units/units.go): case-sensitive, decimal or binary. */
+const BYTE_UNITS: Record<string, number> = {
+  '': 1, B: 1, ' bytes': 1,
+  kB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, PB: 1e15, EB: 1e18,
+  KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, PiB: 2 ** 50, EiB: 2 ** 60,
+};
+
+/**
+ * A size in bytes by Incus's own rules (units.ParseByteSizeString): an integer, then a suffix.
+ * `4GB` is 4×10^9, `4GiB` 4×2^30; `4G`, `4gb`, `1.5GiB` and `4 GiB` are invalid (undefined).
+ */
+export function parseIncusBytes(value: string): number | undefined {
+  const m = /^(\d+)(.*)$/.exec(value);
+  if (!m) return undefined;
+  const unit = BYTE_UNITS[m[2]!];
+  return unit === undefined ? undefined : Number(m[1]) * unit;
+}
+
+/** A size for messages: its spelling and its bytes, e.g. "4GiB (4294967296 bytes)". */
+export function showSize(spelling: string | undefined, bytes = spelling === undefined ? undefined : parseIncusBytes(spelling)): string {
+  if (spelling === undefined) return '(unset)';
+  return bytes === undefined ? `${spelling} (not a size Incus accepts)` : `${spelling} (${bytes} bytes)`;
 }
 
 export interface Labels {

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector, request } from 'undici';
 
@@ -7,7 +9,9 @@ import { Agent, buildConnector, request } from 'undici';
 
 export interface PublicAnswer {
   url: string;
+  /** The gateway as the profile names it, and the address that name resolved to when asked. */
   address: string;
+  resolved?: string;
   port: number;
   status?: number;
   bodySha256?: string;
@@ -19,15 +23,21 @@ export interface PublicAnswer {
 export async function getThroughGateway(opts: { url: string; address: string; port: number; ca?: string; timeoutMs: number }): Promise<PublicAnswer> {
   const u = new URL(opts.url);
   let fingerprint256: string | undefined;
+  const answer: PublicAnswer = { url: opts.url, address: opts.address, port: opts.port };
+  try {
+    answer.resolved = isIP(opts.address) ? opts.address : (await lookup(opts.address)).address;
+  } catch (e) {
+    answer.error = `the gateway ${opts.address} does not resolve: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    return answer;
+  }
   const connect = buildConnector({ ca: opts.ca, rejectUnauthorized: true, timeout: opts.timeoutMs });
   const agent = new Agent({
     connect: (o, cb) =>
-      connect({ ...o, hostname: opts.address, port: String(opts.port), servername: u.hostname }, (err, socket) => {
+      connect({ ...o, hostname: answer.resolved!, port: String(opts.port), servername: u.hostname }, (err, socket) => {
         if (socket && 'getPeerCertificate' in socket) fingerprint256 = (socket as TLSSocket).getPeerCertificate().fingerprint256;
         cb(err as Error, socket as never);
       }),
   });
-  const answer: PublicAnswer = { url: opts.url, address: opts.address, port: opts.port };
   try {
     const r = await request(opts.url, { dispatcher: agent, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
     const body = Buffer.from(await r.body.arrayBuffer());

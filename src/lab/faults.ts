@@ -3,13 +3,14 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { Incus } from '../drivers/incus';
+import { Incus, LABEL } from '../drivers/incus';
+import { LAB_ASSETS } from '../paths';
 import { encryptSopsYaml, type EncryptOptions } from '../sops/format';
 import { pushToPull } from './gitea';
-import { launchInstance, setProfileConfig, updateInstanceConfig } from './incus';
+import { launchInstance, setBootMemory, setProfileConfig, updateInstanceConfig } from './incus';
 import type { Lab } from './lab';
 import { issueWildcard } from './tls';
-import { ageKeygen, COMMIT_ENV, D8_RUN, git, writeD8 } from './world';
+import { ageKeygen, COMMIT_ENV, d8Evidence, d8RunId, git, writeD8 } from './world';
 
 // Lab faults: each changes the lab the way cc-ci could really be wrong, so that named checks
 // must go red. `red` lists the scenario tags that must fail; every other scenario must pass.
@@ -198,6 +199,8 @@ export const FAULTS: Fault[] = [
       await commitToForge(lab, 'cc-ci', 'secrets: back to the submodule', async (work) => {
         await git(work, 'rm', '-q', '-r', 'secrets');
         await git(work, 'update-index', '--add', '--cacheinfo', `160000,${secretsHead},secrets`);
+        // An empty directory, as a clone leaves an uninitialised submodule: `commit -a` keeps the gitlink.
+        mkdirSync(join(work, 'secrets'));
       });
     },
   },
@@ -372,7 +375,7 @@ export const FAULTS: Fault[] = [
     summary: "secrets reach the live host's store encoded: a Docker auth (base64 of user:token, off the 3-byte grid), a hex dump, and a key's base64 wrapped at 76 columns",
     criteria: ['C3'],
     red: ['@c3-no-plaintext-in-store'],
-    says: /bridge_drone_token in \/nix\/store\/\w{32}-encoded\/docker-config\.json[\s\S]*drone_rpc_secret in \/nix\/store\/\w{32}-encoded\/rpc\.hex[\s\S]*wildcard_key in \/nix\/store\/\w{32}-encoded\/key\.b64/,
+    says: /^(?=[\s\S]*bridge_drone_token in \/nix\/store\/\w{32}-encoded\/docker-config\.json)(?=[\s\S]*drone_rpc_secret in \/nix\/store\/\w{32}-encoded\/rpc\.hex)(?=[\s\S]*wildcard_key in \/nix\/store\/\w{32}-encoded\/key\.b64)/,
     async apply(lab) {
       const p = plaintexts(lab);
       const auth = Buffer.from(`cc-ci-bot:${p.bridge_drone_token}`).toString('base64');
@@ -461,7 +464,7 @@ export const FAULTS: Fault[] = [
     summary: 'private keys in binary and other forms lie on the live host: a PKCS#12 bundle of the wildcard key in /tmp, a DER key in /var/lib, an OpenSSH key in /run',
     criteria: ['C3'],
     red: ['@c3-no-stray-keys'],
-    says: /\/tmp\/wildcard\.p12 \(der\)[\s\S]*\/var\/lib\/ops\/wildcard\.der \(der\)[\s\S]*\/run\/ops\/id_ed25519 \(text\)/,
+    says: /^(?=[\s\S]*\/tmp\/wildcard\.p12 \(der\))(?=[\s\S]*\/var\/lib\/ops\/wildcard\.der \(der\))(?=[\s\S]*\/run\/ops\/id_ed25519 \(text\))/,
     async apply(lab) {
       await lab.sh('cc-ci', [
         'live=/var/lib/ci-certs/live',
@@ -630,11 +633,24 @@ export const FAULTS: Fault[] = [
     summary: 'docs/install.md still tells the operator to copy the cert files by hand',
     criteria: ['C7'],
     red: ['@c7-no-retired-steps'],
-    says: /an operator dropping a cert file by hand/,
+    says: /an operator told to copy a cert by hand/,
     async apply(lab) {
       await commitToForge(lab, 'cc-ci', 'docs: cert', async (work) => {
         const f = join(work, 'docs', 'install.md');
         writeFileSync(f, readFileSync(f, 'utf8') + '\n6. Copy fullchain.pem and privkey.pem from the operator\'s laptop to /var/lib/ci-certs/live/.\n');
+      });
+    },
+  },
+  {
+    name: 'doc-retired-step-command',
+    summary: 'docs/install.md still has the commands that copy the cert files from a USB stick (cp, install), with no prose around them',
+    criteria: ['C7'],
+    red: ['@c7-no-retired-steps'],
+    says: /a command that places a cert file by hand \("cp \/media\/usb\/fullchain\.pem/,
+    async apply(lab) {
+      await commitToForge(lab, 'cc-ci', 'docs: certs', async (work) => {
+        const f = join(work, 'docs', 'install.md');
+        writeFileSync(f, readFileSync(f, 'utf8') + '\n```sh\ncp /media/usb/fullchain.pem /var/lib/ci-certs/live/\ninstall -m 0600 /media/usb/privkey.pem /var/lib/ci-certs/live/\n```\n');
       });
     },
   },
@@ -669,10 +685,42 @@ export const FAULTS: Fault[] = [
     summary: 'the run the D8 evidence points at did not pass C4',
     criteria: ['C5'],
     red: ['@c5-d8-run'],
-    says: /\d+ C4 scenario\(s\), 5 passed/,
+    says: /: @c4-running failed/,
     async apply(lab) {
+      const e = d8Evidence(lab.world.d8.runId, lab.world.d8.startedAt);
+      e.scenarios[1]!.status = 'failed';
       await commitToForge(lab, 'cc-ci', 'D8: attach the run', async (work) => {
-        writeD8(work, D8_RUN, 'failed');
+        writeD8(work, e);
+      });
+    },
+  },
+  {
+    name: 'd8-weak-run',
+    summary: 'the run D8 points at passed its C4 scenarios, but it was a lab run with a fault script, from no harness commit, 90 days ago, and one C4 scenario is missing',
+    criteria: ['C5'],
+    red: ['@c5-d8-run'],
+    says: /^(?=[\s\S]*target lab, not live)(?=[\s\S]*1 fault\(s\) applied: hotfix\.sh)(?=[\s\S]*no harness commit)(?=[\s\S]*more than 30 days ago)(?=[\s\S]*no @c4-tls)/,
+    async apply(lab) {
+      const started = new Date(Date.now() - 90 * 86_400_000);
+      const e = d8Evidence(d8RunId(started), started);
+      Object.assign(e, { target: 'lab', faults: [{ name: 'hotfix.sh', kind: 'script' }], harness: { commit: 'unknown (not a git checkout)', dirty: true } });
+      e.scenarios = e.scenarios.filter((s) => !s.tags.includes('@c4-tls'));
+      await commitToForge(lab, 'cc-ci', 'D8: attach the rebuild run', async (work) => {
+        rmSync(join(work, 'evidence'), { recursive: true, force: true });
+        writeD8(work, e);
+      });
+    },
+  },
+  {
+    name: 'd8-infeasible-wrapped',
+    summary: 'the D8 evidence still says "infeasible by design", wrapped over two lines',
+    criteria: ['C5'],
+    red: ['@c5-d8-says'],
+    says: /says infeasible by design/,
+    async apply(lab) {
+      await commitToForge(lab, 'cc-ci', 'D8: hedge, wrapped', async (work) => {
+        const f = join(work, 'docs', 'D8.md');
+        writeFileSync(f, readFileSync(f, 'utf8') + '\nA live rebuild from scratch remains infeasible\nby design; the static proof stands in for it.\n');
       });
     },
   },
@@ -743,13 +791,79 @@ export const FAULTS: Fault[] = [
     },
   },
   {
+    name: 'leftovers-unlabelled-and-debug',
+    summary: 'a VM made by hand (no labels) and a throwaway this harness kept for debugging (not expired) are still in the project',
+    criteria: ['C6'],
+    red: ['@c6-no-leftovers'],
+    says: /^(?=[\s\S]*scratch-rebuild \(no labels)(?=[\s\S]*cc-ci-throwaway-20261130-080000-beef \(run 20261130-080000-beef, expires \S+, kept: debugging a failed rebuild\))/,
+    async apply(lab) {
+      const { project, image } = lab.profile.incus!;
+      await launchInstance(lab.dir, { project, image, name: 'scratch-rebuild', vm: true, config: { 'limits.memory': '4GiB' } });
+      const runId = '20261130-080000-beef';
+      await launchInstance(lab.dir, {
+        project,
+        image,
+        name: `cc-ci-throwaway-${runId}`,
+        vm: true,
+        config: { 'limits.memory': '4GiB', ...Incus.labels(runId, 7 * 86_400_000), [`${LABEL}.keep`]: 'debugging a failed rebuild' },
+      });
+    },
+  },
+  {
+    name: 'live-size-needs-restart',
+    summary: 'cc-nix-test was set to 4 GiB but never restarted: it still runs with the 6 GiB it booted with',
+    criteria: ['C6'],
+    red: ['@c6-live-size'],
+    says: /it runs with 6\d{9} bytes \(state\.memory\.total\)/,
+    async apply(lab) {
+      const { project, liveInstance } = lab.profile.incus!;
+      await setBootMemory(lab.dir, project, liveInstance, '6GiB');
+    },
+  },
+  {
+    name: 'raw-qemu-memory',
+    summary: "the project's default profile passes qemu -m 6144 (raw.qemu): every new VM runs at 6 GiB whatever limits.memory says",
+    criteria: ['C6'],
+    red: ['@c6-throwaway-size'],
+    says: /the throwaway VM \S+ is sized at 4GiB[\s\S]*seen: +it runs with 6\d{9} bytes/,
+    async apply(lab) {
+      setProfileConfig(lab.dir, lab.profile.incus!.project, { 'raw.qemu': '-m 6144' });
+    },
+  },
+  {
     name: 'bridge-down',
-    summary: 'the comment-bridge is not running on cc-ci: nobody picks up !testme',
+    summary: 'the comment-bridge is not running on cc-ci: nobody picks up !testme, and a silence proves nothing',
     criteria: ['e2e'],
     red: ['@e2e-testme'],
-    says: /stage "picked up" did not happen/,
+    broken: ['@e2e-non-member', '@e2e-lookalike'],
+    says: /stage "picked up" did not happen[\s\S]*the bridge must be seen to work before a silence means anything/,
     async apply(lab) {
       await lab.exec('cc-ci', ['systemctl', 'stop', 'comment-bridge.service']);
+    },
+  },
+  {
+    name: 'deploys-default-branch',
+    summary: "the pipeline deploys the recipe's default branch, not the PR head: the app answers 200 and the test passes, on the wrong code",
+    criteria: ['e2e'],
+    red: ['@e2e-testme'],
+    says: /the deployed app is the PR head[\s\S]*app: the head's compose\.yml says nginx:1\.27, \S+_app runs nginx:1\.25[\s\S]*content: the head's index\.html/,
+    async apply(lab) {
+      await replaceInForge(lab, 'cc-ci', 'ci: test what is merged', 'ci/testme.sh', 'checkout --quiet "$REF"', 'checkout --quiet main');
+      await pullAndSwitch(lab);
+    },
+  },
+  {
+    name: 'docker-ls-fails',
+    summary: "docker on cc-ci cannot list volumes (the daemon errors): what is left after the undeploy cannot be seen",
+    criteria: ['e2e'],
+    red: [],
+    broken: ['@e2e-testme'],
+    says: /could not list what is left of \S+ on cc-ci[\s\S]*docker volume ls exited 1/,
+    async apply(lab) {
+      const real = join(LAB_ASSETS, 'standins', 'docker');
+      await lab.sh('cc-ci', ['cat > /run/docker-volume-ls-fails', 'chmod 0755 /run/docker-volume-ls-fails', 'mount --bind /run/docker-volume-ls-fails /usr/local/sbin/docker'].join('\n'), {
+        stdin: `#!/bin/bash\nif [ "\${1:-}" = volume ] && [ "\${2:-}" = ls ]; then echo "Error response from daemon: get local: volume plugin error" >&2; exit 1; fi\nexec ${real} "$@"\n`,
+      });
     },
   },
   {

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import http from 'node:http';
+import { spawnSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -23,6 +24,8 @@ export interface SeedRepo {
   branches?: Record<string, string>;
   tags?: Record<string, string>;
   commits?: string[];
+  /** The bare repository the files come from (for /raw), on the forge. */
+  gitDir?: string;
   collaborators?: Record<string, 'read' | 'write' | 'admin'>;
   issues?: { number?: number; title: string; body?: string; user: string; state?: 'open' | 'closed'; locked?: boolean }[];
   pulls?: SeedPull[];
@@ -48,7 +51,7 @@ export interface RunningGitea { url: string; close(): Promise<void> }
 type Visibility = 'public' | 'limited' | 'private';
 interface Member { uid: number; public: boolean; owner: boolean }
 interface UserRec { id: number; login: string; org: boolean; full_name: string; email: string; admin: boolean; keep_email_private: boolean; visibility: Visibility; created: number; members?: Member[] }
-interface RepoRec { id: number; owner_id: number; name: string; description: string; private: boolean; archived: boolean; default_branch: string; branches: Record<string, string>; tags: Record<string, string>; commits: string[]; collaborators: Record<string, number>; created: number; updated: number }
+interface RepoRec { id: number; owner_id: number; name: string; description: string; private: boolean; archived: boolean; default_branch: string; branches: Record<string, string>; tags: Record<string, string>; commits: string[]; collaborators: Record<string, number>; created: number; updated: number; git_dir?: string }
 interface PullRec { id: number; head_repo_id: number; head_branch: string; head_sha: string; base_branch: string; merge_base: string; merged: boolean; merged_at: number; mergeable: boolean; additions?: number; deletions?: number; changed_files?: number }
 interface IssueRec { id: number; repo_id: number; index: number; poster_id: number; title: string; body: string; closed: boolean; locked: boolean; created: number; updated: number; closed_at: number; num_comments: number; pull?: PullRec }
 interface CommentRec { id: number; issue_id: number; poster_id: number; body: string; created: number; updated: number }
@@ -122,6 +125,7 @@ export function seedGitea(statePath: string, seed: GiteaSeed, now: Date = new Da
     const repo: RepoRec = {
       id: ++st.seq.repo, owner_id: owner.id, name: r.name, description: r.description ?? '', private: r.private ?? false, archived: r.archived ?? false,
       default_branch: def, branches: { [def]: fakeSha(r.owner, r.name, def), ...r.branches }, tags: { ...r.tags }, commits: [...(r.commits ?? [])], collaborators: {}, created: t, updated: t,
+      ...(r.gitDir ? { git_dir: r.gitDir } : {}),
     };
     for (const [n, m] of Object.entries(r.collaborators ?? {})) repo.collaborators[String(user(n, 'collaborator').id)] = m === 'admin' ? ADMIN : m === 'write' ? WRITE : READ;
     st.repos.push(repo);
@@ -226,7 +230,7 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
   const hostName = (): string => new URL(appUrl).hostname;
 
   // -- responses (services/context/base.go, api.go) --
-  const send = (c: Ctx, status: number, body?: string, type?: string): never => {
+  const send = (c: Ctx, status: number, body?: string | Buffer, type?: string): never => {
     if (type) c.res.setHeader('Content-Type', type);
     c.res.statusCode = status;
     c.res.end(c.req.method === 'HEAD' ? undefined : body);
@@ -633,13 +637,33 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     return json(c, 200, { state: combine(list), sha, total_count: list.length, statuses: list.map(toStatus), repository: toRepo(repo, mode), commit_url: '', url: '' });
   });
 
+  // GET /repos/{owner}/{repo}/raw/{filepath} (routers/api/v1/repo/file.go GetRawFile): the file at
+  // ?ref= (a commit, branch or tag; default: the default branch), as stored.
+  on('GET', '/repos/{owner}/{repo}/raw/{filepath*}', (c) => {
+    const { repo } = repoAssignment(c);
+    const ref = formTrim(c, 'ref') || repo.default_branch;
+    if (!repo.git_dir) return notFound(c);
+    const git = (...args: string[]) => spawnSync('git', ['-C', repo.git_dir!, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    const commit = git('rev-parse', '--verify', '--quiet', `${ref}^{commit}`);
+    if (commit.status !== 0) return notFound(c, new Error(`object does not exist [id: ${ref}, rel_path: ]`));
+    const blob = git('cat-file', 'blob', `${commit.stdout.toString().trim()}:${c.params.filepath}`);
+    if (blob.status !== 0) return notFound(c, new Error(`object does not exist [id: , rel_path: ${c.params.filepath}]`));
+    c.res.setHeader('Content-Length', String(blob.stdout.length));
+    return send(c, 200, blob.stdout, 'text/plain; charset=utf-8');
+  });
+
   const match = (parts: string[]): { key: string; params: Record<string, string> } | undefined => {
     let best: { key: string; params: Record<string, string>; score: number } | undefined;
     for (const r of routes) {
-      if (r.parts.length !== parts.length) continue;
       const params: Record<string, string> = {};
       let score = 0;
+      const rest = r.parts.at(-1)?.endsWith('*}');
+      if (rest ? parts.length < r.parts.length : r.parts.length !== parts.length) continue;
       const ok = r.parts.every((p, i) => {
+        if (p.endsWith('*}')) {
+          params[p.slice(1, -2)] = parts.slice(i).join('/');
+          return parts[i] !== '';
+        }
         if (!p.startsWith('{')) {
           score += 2 ** (parts.length - i);
           return p === parts[i];

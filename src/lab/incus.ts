@@ -5,6 +5,7 @@ import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
 import { PROJECT_ROOT } from '../paths';
+import { parseIncusBytes } from '../drivers/incus';
 import { hostDir, killNamespaces, namespaceOf, processesIn, readLabIndex, removeHost, sleep, startInstance } from './hosts';
 import { LAB_SUBNET } from './net';
 
@@ -55,6 +56,8 @@ export interface InstanceRecord {
   createdAt: string;
   lastUsedAt: string;
   startedAt?: string;
+  /** The memory it booted with (limits.memory, or raw.qemu's -m, at the last start). */
+  bootMemory?: string;
 }
 
 export interface HostInstanceSpec {
@@ -68,6 +71,8 @@ export interface HostInstanceSpec {
   description?: string;
   /** Its lab-bridge address; defaults to the host's in lab.json. */
   address?: string;
+  /** The memory it booted with, when that is not what its config says now. */
+  bootMemory?: string;
 }
 
 export interface LaunchOptions {
@@ -295,8 +300,20 @@ export async function registerHostInstance(labDir: string, spec: HostInstanceSpe
     lastUsedAt: createdAt,
     startedAt: createdAt,
   };
+  rec.bootMemory = spec.bootMemory ?? bootMemoryOf(labDir, rec);
   await withLock(labDir, async () => saveInstance(labDir, rec));
   return rec;
+}
+
+/**
+ * What memory a VM gets when it starts: limits.memory, unless raw.qemu passes its own -m
+ * (qemu takes the last -m it is given, and raw.qemu comes after Incus's own arguments).
+ */
+export function bootMemoryOf(labDir: string, rec: InstanceRecord): string | undefined {
+  const config = expandedConfig(rec, labDir);
+  const m = /(?:^|\s)-m\s+(?:size=)?(\d+)([MG]?)\b/.exec(config['raw.qemu'] ?? '');
+  if (m) return `${m[1]}${m[2] === 'G' ? 'GiB' : 'MiB'}`;
+  return config['limits.memory'];
 }
 
 const ADJECTIVES = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucky', 'merry', 'noble', 'proud', 'quick', 'sunny', 'tidy', 'witty'];
@@ -320,6 +337,14 @@ function validName(name: string): void {
 export function validateConfig(config: Record<string, string>): void {
   for (const key of Object.keys(config).sort()) {
     if (!CONFIG_PREFIXES.some((p) => key.startsWith(p) && key.length > p.length)) throw new IncusError(`Invalid config: Unknown configuration key: ${key}`);
+  }
+  // internal/instance/config.go: a size by units.ParseByteSizeString, or a percentage; never 0.
+  const memory = config['limits.memory'];
+  if (memory !== undefined && memory !== '') {
+    const pct = /^(\d+)%$/.exec(memory);
+    const bytes = pct ? Number(pct[1]) : parseIncusBytes(memory);
+    if (bytes === undefined) throw new IncusError(`Invalid config: Invalid value for "limits.memory": Invalid value: ${memory}`);
+    if (bytes === 0) throw new IncusError(`Invalid config: Invalid value for "limits.memory": Memory limit can't be 0${pct ? '%' : ''}`);
   }
 }
 
@@ -421,6 +446,7 @@ async function boot(labDir: string, rec: InstanceRecord): Promise<void> {
     throw new IncusError(`Failed to start instance ${JSON.stringify(rec.name)}: ${(e as Error).message}`);
   }
   await cloudInit(labDir, rec);
+  rec.bootMemory = bootMemoryOf(labDir, rec);
   const now = nowIso();
   rec.startedAt = now;
   rec.lastUsedAt = now;
@@ -513,6 +539,15 @@ export async function updateInstanceConfig(labDir: string, project: string, name
     Object.assign(config, set);
     validateConfig(config);
     rec.config = config;
+    saveInstance(labDir, rec);
+  });
+}
+
+/** Lab-side: the memory a running instance booted with (a config change since needs a restart). */
+export async function setBootMemory(labDir: string, project: string, name: string, size: string): Promise<void> {
+  await withLock(labDir, async () => {
+    const rec = getInstance(labDir, project, name);
+    rec.bootMemory = size;
     saveInstance(labDir, rec);
   });
 }
@@ -669,20 +704,19 @@ async function renderState(labDir: string, rec: InstanceRecord, running: boolean
   };
 }
 
-const UNITS: Record<string, number> = { B: 1, kB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+export { parseIncusBytes as parseByteSize } from '../drivers/incus';
 
-export function parseByteSize(s: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(s.trim());
-  if (!m) return undefined;
-  const unit = m[2] || 'B';
-  return UNITS[unit] === undefined ? undefined : Math.round(Number(m[1]) * UNITS[unit]!);
-}
-
+/**
+ * The memory the running instance has: what limits.memory said when it booted (a VM takes a new
+ * size only when it restarts), less what the guest kernel keeps for itself, as the VM agent's
+ * MemTotal reads it. Without a limit a VM gets qemu's default of 1GiB.
+ */
 function memoryTotal(rec: InstanceRecord): number {
-  const limit = rec.config['limits.memory'];
-  const parsed = limit && !limit.endsWith('%') ? parseByteSize(limit) : undefined;
-  if (parsed) return parsed;
-  if (rec.type === 'virtual-machine') return 1024 ** 3;
+  const limit = rec.bootMemory ?? rec.config['limits.memory'];
+  const parsed = limit && !limit.endsWith('%') ? parseIncusBytes(limit) : undefined;
+  const reserved = (bytes: number) => (rec.type === 'virtual-machine' ? bytes - Math.round(bytes * 0.02) : bytes);
+  if (parsed) return reserved(parsed);
+  if (rec.type === 'virtual-machine') return reserved(1024 ** 3);
   const m = /MemTotal:\s+(\d+) kB/.exec(readFileSafe('/proc/meminfo'));
   return m ? Number(m[1]) * 1024 : 0;
 }

@@ -9,6 +9,7 @@ import type { Lab } from './lab';
 import { seedGitea } from './gitea';
 import { registerHostInstance } from './incus';
 import { issueWildcard, makeCa } from './tls';
+import { c4ScenarioTags } from '../checks/docs';
 
 // The lab's cc-ci world: a base repo (a flake) and a private secrets repo (sops, two age
 // recipients), bare on the forge, with the secrets repo as the base repo's submodule at
@@ -22,6 +23,8 @@ export interface LabWorld {
   keyFiles: { host: string; recovery: string; plaintexts: string; caCert: string };
   liveToplevel: string;
   e2e: E2eWorld;
+  /** The run the D8 evidence points at, and when it started. */
+  d8: { runId: string; startedAt: Date };
 }
 
 export const COMMIT_ENV = {
@@ -91,7 +94,9 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   );
   const path = 'secrets';
   writeFileSync(join(baseWork, '.gitmodules'), `[submodule "${path}"]\n\tpath = ${path}\n\turl = ${repos.secrets.url}\n`);
-  writeD8(baseWork, D8_RUN);
+  const d8Started = new Date(Date.now() - 2 * 86_400_000);
+  const d8Run = d8RunId(d8Started);
+  writeD8(baseWork, d8Evidence(d8Run, d8Started));
   await git(baseWork, 'init', '-q');
   await git(baseWork, 'add', '-A');
   await git(baseWork, 'update-index', '--add', '--cacheinfo', `160000,${secretsCommit},${path}`);
@@ -123,7 +128,8 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
     host: 'cc-ci',
     type: 'virtual-machine',
     createdAt: '2026-03-02T10:14:00Z',
-    config: { 'limits.memory': '4GiB', 'limits.cpu': '4', 'security.secureboot': 'false', 'user.owner': 'recipe-maintainers' },
+    // 4GiB, spelled as the operator set it: sizes compare as bytes.
+    config: { 'limits.memory': '4096MiB', 'limits.cpu': '4', 'security.secureboot': 'false', 'user.owner': 'recipe-maintainers' },
   });
   const liveToplevel = (await lab.exec('cc-ci', ['readlink', '-f', '/run/current-system'])).stdout.trim();
 
@@ -134,6 +140,7 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
     keyFiles: { host: hostKey, recovery: recoveryKey, plaintexts: plaintextsFile, caCert },
     liveToplevel,
     e2e,
+    d8: { runId: d8Run, startedAt: d8Started },
   };
 }
 
@@ -153,7 +160,9 @@ async function buildE2eWorld(lab: Lab, plaintexts: Record<string, string>): Prom
   const keys = join(lab.dir, 'keys');
   const work = join(lab.dir, 'seed', 'custom-html');
   mkdirSync(join(work, 'tests'), { recursive: true });
-  writeFileSync(join(work, 'compose.yml'), 'version: "3.8"\nservices:\n  app:\n    image: nginx:1.25\n');
+  const compose = (image: string) =>
+    `version: "3.8"\nservices:\n  app:\n    image: ${image}\n    deploy:\n      replicas: 1\n    volumes:\n      - content:/usr/share/nginx/html\nsecrets:\n  app_secret:\n    file: ./app_secret\nvolumes:\n  content:\n`;
+  writeFileSync(join(work, 'compose.yml'), compose('nginx:1.25'));
   writeFileSync(join(work, 'index.html'), '<!doctype html>\n<h1>custom-html</h1>\n<p>A Co-op Cloud recipe.</p>\n');
   writeFileSync(join(work, 'tests', 'expect.txt'), 'custom-html\n');
   await git(work, 'init', '-q');
@@ -161,7 +170,9 @@ async function buildE2eWorld(lab: Lab, plaintexts: Record<string, string>): Prom
   await git(work, 'commit', '-q', '-m', 'custom-html recipe');
   const main = await git(work, 'rev-parse', 'HEAD');
   await git(work, 'checkout', '-q', '-b', 'bump-nginx');
-  writeFileSync(join(work, 'compose.yml'), 'version: "3.8"\nservices:\n  app:\n    image: nginx:1.27\n');
+  // The PR changes what the E2E can see while the app is deployed: its image and its page.
+  writeFileSync(join(work, 'compose.yml'), compose('nginx:1.27'));
+  writeFileSync(join(work, 'index.html'), '<!doctype html>\n<h1>custom-html</h1>\n<p>A Co-op Cloud recipe, served by nginx 1.27.</p>\n');
   await git(work, 'commit', '-q', '-a', '-m', 'bump nginx to 1.27');
   const prHead = await git(work, 'rev-parse', 'HEAD');
   const bare = join(lab.forgeDir, 'custom-html.git');
@@ -186,6 +197,7 @@ async function buildE2eWorld(lab: Lab, plaintexts: Record<string, string>): Prom
       {
         owner: 'recipe-maintainers',
         name: 'custom-html',
+        gitDir: '/srv/git/custom-html.git',
         branches: { main, 'bump-nginx': prHead },
         commits: [main, prHead],
         pulls: [{ number: 1, title: 'Bump nginx to 1.27', user: 'alice', head: { ref: 'bump-nginx', sha: prHead }, base: { ref: 'main', sha: main } }],
@@ -241,8 +253,10 @@ creation_rules:
 `;
 }
 
-/** The run the lab's D8 evidence points at: an earlier live rebuild, attached to the base repo. */
-export const D8_RUN = '20260527-184500-c4d8';
+/** The run the lab's D8 evidence points at: an earlier live rebuild, two days ago, attached to the base repo. */
+export function d8RunId(started: Date): string {
+  return `${started.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}-c4d8`;
+}
 
 export function d8Text(runId: string): string {
   return `# D8: a reproducible server
@@ -261,19 +275,33 @@ the secrets repo.
 `;
 }
 
-/** The D8 doc and the attached evidence of the run it points at. */
-export function writeD8(work: string, runId: string, c4Status: 'passed' | 'failed' = 'passed'): void {
-  mkdirSync(join(work, 'docs'), { recursive: true });
-  writeFileSync(join(work, 'docs', 'D8.md'), d8Text(runId));
-  const dir = join(work, 'evidence', runId);
-  mkdirSync(dir, { recursive: true });
-  const names = ['Only the recovery key and the clone credentials are provisioned', 'One nixos-rebuild switch, as docs/install.md says, brings the VM up', "The VM runs the live host's system", 'Every stack is up on the VM', 'Every secret is decrypted with the recovery key', 'The VM serves the cert from git'];
-  const evidence = {
+/** What an attached evidence.json of a C4 run holds (lab data standing for the Builder's report). */
+export interface D8Evidence {
+  runId: string;
+  target: 'live' | 'lab';
+  startedAt: string;
+  faults: { name: string; kind: 'fault' | 'script' }[];
+  harness?: { commit: string; dirty: boolean };
+  scenarios: { name: string; tags: string[]; criteria: string[]; status: string }[];
+}
+
+/** A passing live C4 run, started at `started`: what D8 should point at. */
+export function d8Evidence(runId: string, started: Date): D8Evidence {
+  return {
     runId,
-    profile: { name: 'cc-ci', source: 'cc-ci', path: 'profiles/cc-ci.yaml' },
     target: 'live',
-    note: 'lab: an attached report of an earlier run, as the Builder attaches them',
-    scenarios: names.map((name, i) => ({ name, tags: ['@C4', '@mutating'], criteria: ['C4'], status: i === 1 ? c4Status : 'passed' })),
+    startedAt: started.toISOString(),
+    faults: [],
+    harness: { commit: '5cf6a54a1b2c3d4e5f60718293a4b5c6d7e8f901', dirty: false },
+    scenarios: c4ScenarioTags().map((tag) => ({ name: tag, tags: ['@C4', '@mutating', tag], criteria: ['C4'], status: 'passed' })),
   };
-  writeFileSync(join(dir, 'evidence.json'), JSON.stringify(evidence, null, 2) + '\n');
+}
+
+/** The D8 doc and the attached evidence of the run it points at. */
+export function writeD8(work: string, evidence: D8Evidence): void {
+  mkdirSync(join(work, 'docs'), { recursive: true });
+  writeFileSync(join(work, 'docs', 'D8.md'), d8Text(evidence.runId));
+  const dir = join(work, 'evidence', evidence.runId);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'evidence.json'), JSON.stringify({ ...evidence, note: 'lab: an attached report of an earlier run, as the Builder attaches them' }, null, 2) + '\n');
 }

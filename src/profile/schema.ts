@@ -3,10 +3,10 @@ import { z } from 'zod';
 // A profile says what to test and how to reach it. Credentials are never values here: only
 // references to environment variables or files, resolved at load time and redacted everywhere.
 
-const durationPattern = /^(\d+)(ms|s|m|h)$/;
-const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+const durationPattern = /^(\d+)(ms|s|m|h|d)$/;
+const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
-/** "90s", "20m", "1h", or a number of seconds. */
+/** "90s", "20m", "1h", "30d", or a number of seconds. */
 export const Duration = z
   .union([z.number().positive(), z.string().regex(durationPattern, 'expected a duration such as "90s", "20m" or "1h"')])
   .transform((v) => {
@@ -196,7 +196,13 @@ export const Profile = z
           /** The enrolled recipe's repo (owner/name) and the PR to test. */
           repo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'expected OWNER/NAME'),
           pr: z.number().int().positive(),
+          /** The org whose members may run !testme (default: the repo's owner). */
+          org: z.string().min(1).optional(),
         }),
+        /** The recipe's compose file, whose images the deployed app must run (at the PR head). */
+        compose: z.string().min(1).default('compose.yml'),
+        /** A file of the recipe the app serves at /, whose bytes the public answer must be (optional). */
+        content: z.string().min(1).optional(),
         drone: z.strictObject({
           url: z.url(),
           token: SecretRef,
@@ -204,7 +210,12 @@ export const Profile = z
           repo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'expected OWNER/NAME'),
         }),
         /** The public gateway: where <app>.<domain> resolves, as curl --resolve would. */
-        gateway: z.strictObject({ address: z.string().min(1), port: z.number().int().min(1).max(65535).default(443) }),
+        gateway: z.strictObject({
+          address: z.string().min(1),
+          port: z.number().int().min(1).max(65535).default(443),
+          /** The addresses the gateway's name must resolve to (optional pin). */
+          expect: z.array(z.string().min(1)).optional(),
+        }),
         context: z.string().min(1).default('cc-ci/testme'),
         deadlines: z
           .strictObject({
@@ -216,8 +227,8 @@ export const Profile = z
             reported: Duration.default(300_000),
           })
           .default({ pickup: 120_000, pending: 120_000, deployed: 600_000, finished: 1_800_000, undeployed: 300_000, reported: 300_000 }),
-        /** How long a comment that must start nothing is watched. */
-        quietWindow: Duration.default(60_000),
+        /** How long a comment that must start nothing is watched: at least the pickup deadline. */
+        quietWindow: Duration.default(120_000),
       })
       .optional(),
     docs: z
@@ -230,6 +241,8 @@ export const Profile = z
         decisions: z.string().default('DECISIONS.md'),
         /** Where attached harness reports live in the base repo: <dir>/<run-id>/evidence.json. */
         evidenceDir: z.string().default('evidence'),
+        /** How old the run D8 points at may be (its start time). */
+        d8MaxAge: Duration.default(30 * 86_400_000),
       })
       .default({
         install: 'docs/install.md',
@@ -238,10 +251,15 @@ export const Profile = z
         d8: ['docs/D8.md'],
         decisions: 'DECISIONS.md',
         evidenceDir: 'evidence',
+        d8MaxAge: 30 * 86_400_000,
       }),
     timeouts: Timeouts.default(Timeouts.parse({})),
   })
   .superRefine((p, ctx) => {
+    // A quiet window shorter than the pickup deadline would call a slow bridge a silent one.
+    if (p.e2e && p.e2e.quietWindow < p.e2e.deadlines.pickup) {
+      ctx.addIssue({ code: 'custom', path: ['e2e', 'quietWindow'], message: `is ${p.e2e.quietWindow / 1000}s, shorter than e2e.deadlines.pickup (${p.e2e.deadlines.pickup / 1000}s): a comment must be watched at least as long as a real !testme may take to be picked up` });
+    }
     const defined = new Set(Object.keys(p.hosts));
     const decryptOn = p.secrets.decryptOn ?? p.roles.live;
     if (!defined.has(decryptOn)) {

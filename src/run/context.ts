@@ -74,6 +74,11 @@ export class RunContext {
     return p;
   }
 
+  /** Whether `once(key)` was asked for in this run (its work started). */
+  started(key: string): boolean {
+    return this.memo.has(key);
+  }
+
   private readonly workDirs = new Map<string, Promise<string>>();
 
   /** This run's directory on a host (<flake.workDir>/<run-id>), made once, removed when the run ends. */

@@ -1,4 +1,9 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { Docker } from '../drivers/docker';
+import { lastLines } from '../drivers/host';
+import { HostBrokenError } from '../errors';
 import { claimThat } from '../claim';
 import { Drone, DRONE_DONE, type DroneBuild } from '../drivers/drone';
 import { Gitea, type GiteaComment, type GiteaStatus } from '../drivers/forge';
@@ -199,12 +204,19 @@ export async function askGateway(run: RunContext, url: string): Promise<PublicAn
   const g = e2eOf(run).gateway;
   const t0 = Date.now();
   const a = await getThroughGateway({ url, address: g.address, port: g.port, ca: caBundle(run), timeoutMs: run.profile.timeouts.connect });
-  const evidence = run.recorder.probe('runner', ['GET', url, `--resolve=${new URL(url).hostname}:${g.port}:${g.address}`], Date.now() - t0, JSON.stringify(a, null, 2), a.error);
+  const evidence = run.recorder.probe('runner', ['GET', url, `--resolve=${new URL(url).hostname}:${g.port}:${a.resolved ?? g.address}`], Date.now() - t0, JSON.stringify(a, null, 2), a.error);
   return { ...a, evidence };
 }
 
+/** The gateway's name resolved where the profile pins it: otherwise the answer came from elsewhere. */
+function gatewayElsewhere(run: RunContext, a: PublicAnswer): string | undefined {
+  const pins = e2eOf(run).gateway.expect;
+  if (!pins?.length || !a.resolved || pins.includes(a.resolved)) return undefined;
+  return `${a.address} resolved to ${a.resolved}, not to the pinned gateway (${pins.join(', ')})`;
+}
+
 /** reachable: the app answers 200 on its subdomain, through the public gateway. */
-export function reachable(run: RunContext): Promise<PublicAnswer> {
+export function reachable(run: RunContext): Promise<PublicAnswer & { evidence: string }> {
   return run.once('e2e reachable', async () => {
     const e = e2eOf(run);
     const url = await deployedUrl(run);
@@ -222,7 +234,62 @@ export function reachable(run: RunContext): Promise<PublicAnswer> {
       });
     }
     run.recorder.fact('e2e.publicAnswer', value);
+    const elsewhere = gatewayElsewhere(run, value);
+    if (elsewhere) stageFailed('reachable', { expected: `${url} answered by the gateway at ${e.gateway.expect!.join(' or ')}`, seen: elsewhere, host: 'gateway', evidence: last ? [last.evidence] : [] });
     return value;
+  });
+}
+
+/** Image references as docker prints them: no tag means :latest, a digest is dropped. */
+export function imageRef(image: string): string {
+  const name = image.split('@')[0]!;
+  return /:[^/]+$/.test(name) ? name : `${name}:latest`;
+}
+
+/** The images a compose file's services name. */
+export function composeImages(text: string): Record<string, string> {
+  const doc = YAML.parse(text) as { services?: Record<string, { image?: string }> } | null;
+  return Object.fromEntries(Object.entries(doc?.services ?? {}).map(([name, svc]) => [name, svc?.image ?? '']));
+}
+
+/**
+ * While deployed, the app is the PR head: its stack on the live host runs the images the head's
+ * compose file names (read through the forge API at the head commit), and where the recipe serves
+ * a file, the public answer is that file's bytes at the head.
+ */
+export function runsPrHead(run: RunContext): Promise<void> {
+  return run.once('e2e runs the head', async () => {
+    const e = e2eOf(run);
+    const url = await deployedUrl(run);
+    const answer = await reachable(run);
+    const { head } = await testme(run);
+    const app = new URL(url).hostname.split('.')[0]!;
+    const forge = gitea(run);
+    const compose = await forge.rawFile(e.compose, head);
+    const want = composeImages(compose.text);
+    const live = new Docker(run.pool.role('live'));
+    const deployed = await live.stackServices(app);
+    if (!deployed.result.ok) {
+      throw new HostBrokenError({ claim: `could not list the services of ${app} on ${live.host.name}`, expected: 'docker stack services to answer', seen: `exit ${deployed.result.exitCode}: ${lastLines(deployed.result.stderr, 2)}`, host: live.host.name, evidence: [deployed.result.evidence] });
+    }
+    const running = Object.fromEntries(deployed.services.map((s: { name: string; image: string }) => [s.name.startsWith(`${app}_`) ? s.name.slice(app.length + 1) : s.name, s.image]));
+    const differ = Object.entries(want).filter(([svc, image]) => imageRef(running[svc] ?? '(not running)') !== imageRef(image)).map(([svc, image]) => `${svc}: the head's ${e.compose} says ${image}, ${app}_${svc} runs ${running[svc] ?? 'nothing'}`);
+    let content: { path: string; headSha256: string; servedSha256?: string } | undefined;
+    const evidence = [compose.evidence, deployed.result.evidence, answer.evidence];
+    if (e.content) {
+      const file = await forge.rawFile(e.content, head);
+      evidence.push(file.evidence);
+      content = { path: e.content, headSha256: createHash('sha256').update(file.text).digest('hex'), servedSha256: answer.bodySha256 };
+      if (content.headSha256 !== content.servedSha256) differ.push(`content: the head's ${e.content} has sha256 ${content.headSha256.slice(0, 16)}…, ${url} answered with ${content.servedSha256?.slice(0, 16) ?? 'nothing'}…`);
+    }
+    run.recorder.fact('e2e.deployedHead', { head, compose: e.compose, images: want, running, content });
+    claimThat(Object.keys(want).length > 0 && differ.length === 0, {
+      claim: `the deployed app is the PR head ${head.slice(0, 12)}`,
+      expected: `${app}'s services run ${Object.entries(want).map(([k, v]) => `${k}=${v}`).join(', ') || '(the head compose file names no service)'}${content ? `, and ${url} serves the head's ${content.path}` : ''}`,
+      seen: differ.join('; ') || 'the head compose file names no service',
+      host: `${live.host.name} and gitea`,
+      evidence,
+    });
   });
 }
 
@@ -263,12 +330,9 @@ export function undeployed(run: RunContext): Promise<void> {
     let evidence = '';
     const { value, waited } = await waitFor(run, 'undeployed', e.deadlines.undeployed, async () => {
       last = await askGateway(run, url);
-      const r = await live.run([
-        'sh', '-c',
-        'for what in "stack ls" "service ls" "volume ls" "secret ls"; do docker $what --format "{{.Name}}" | sed "s/^/$what: /"; done',
-      ]);
-      evidence = r.evidence;
-      leftovers = r.stdout.split('\n').filter((l) => new RegExp(`: ${app}(_|$)`).test(l));
+      const found = await new Docker(live).leftoversOf(app);
+      evidence = found.evidence;
+      leftovers = found.leftovers;
       return last.status !== 200 && leftovers.length === 0 ? true : undefined;
     });
     run.recorder.fact('e2e.afterwards', { url, answer: last?.status ?? last?.error, leftovers });
@@ -310,9 +374,61 @@ export function reported(run: RunContext): Promise<{ status: GiteaStatus; commen
   });
 }
 
+const ALIVE = 'e2e bridge alive';
+const OUTSIDER = 'e2e outsider';
+
+/** Silence proves nothing unless the bridge answers a member's !testme in this same run. */
+export function bridgeAlive(run: RunContext): Promise<DroneBuild> {
+  return run.once(ALIVE, async () => {
+    const build = await pickedUp(run).catch((err: Error) => {
+      throw new HostBrokenError({
+        claim: 'the bridge must be seen to work before a silence means anything',
+        expected: "the bot's !testme of this run picked up",
+        seen: err.message.split('\n').slice(0, 3).join(' '),
+        host: 'drone',
+      });
+    });
+    run.recorder.fact('e2e.bridgeAlive', { build: build.number, link: build.link });
+    return build;
+  });
+}
+
+/** The non-member is not a member of the org, as the forge says (asked by the bot, a member). */
+export function claimOutsider(run: RunContext): Promise<void> {
+  return run.once(OUTSIDER, () => outsider(run));
+}
+
+async function outsider(run: RunContext): Promise<void> {
+  const e = e2eOf(run);
+  const org = e.gitea.org ?? e.gitea.repo.split('/')[0]!;
+  const outsider = await gitea(run, 'non-member').whoami();
+  const bot = gitea(run);
+  const m = await bot.isOrgMember(org, outsider);
+  run.recorder.fact('e2e.outsider', { login: outsider, org, status: m.status, member: m.member });
+  if (m.status !== 204 && m.status !== 404) {
+    throw new HostBrokenError({ claim: `could not tell whether ${outsider} is a member of ${org}`, expected: 'GET /orgs/{org}/members/{user} answers 204 or 404 to a member', seen: `HTTP ${m.status}`, host: 'gitea', evidence: [m.evidence] });
+  }
+  claimThat(!m.member, {
+    claim: `the non-member token's user (${outsider}) is not a member of ${org}`,
+    expected: `GET /orgs/${org}/members/${outsider} answers 404`,
+    seen: `${m.status}: ${outsider} is a member`,
+    host: 'gitea',
+    evidence: [m.evidence],
+  });
+}
+
 /** A comment that must start nothing: no new build for the PR within the quiet window. */
 export async function startsNothing(run: RunContext, as: 'bot' | 'non-member', body: string): Promise<void> {
   const e = e2eOf(run);
+  if (!run.started(ALIVE) || (as === 'non-member' && !run.started(OUTSIDER))) {
+    throw new HostBrokenError({
+      claim: 'a silence means something only after the bridge was seen to work (and the outsider shown to be one)',
+      expected: "the scenario's Given steps: a member's !testme picked up in this run, and the forge saying the outsider is not a member",
+      seen: 'they did not run before the comment',
+      host: 'runner',
+    });
+  }
+  await bridgeAlive(run);
   const posted = await postComment(run, as, body);
   const recipe = e.gitea.repo.split('/')[1]!;
   const d = drone(run);

@@ -23,21 +23,9 @@ fail() { echo "$*"; echo "::exit 1"; exit 1; }
 echo "::step deploy"
 git clone --quiet "$CI_FORGE/$RECIPE.git" "$work/recipe"
 git -C "$work/recipe" checkout --quiet "$REF"
-printf 'secret-for-%s\n' "$app" > "$work/app_secret"
-cat > "$work/compose.yml" <<YAML
-version: "3.8"
-services:
-  app:
-    image: nginx:1.27
-    deploy:
-      replicas: 1
-secrets:
-  app_secret:
-    file: $work/app_secret
-volumes:
-  content:
-YAML
-docker stack deploy -c "$work/compose.yml" "$app"
+# As abra does: the recipe's own compose file at REF, its secret generated for this app.
+printf 'secret-for-%s\n' "$app" > "$work/recipe/app_secret"
+(cd "$work/recipe" && docker stack deploy -c compose.yml "$app")
 mkdir -p /run/apps /var/lib/traefik/dynamic
 setsid node -e '
   const [root, port] = process.argv.slice(1);
