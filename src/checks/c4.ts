@@ -46,6 +46,18 @@ export async function claimLedger(run: RunContext): Promise<void> {
   const keys = vm.ledger.filter((l) => l.kind === 'recovery-key');
   const allowed = new Set(t.cloneCredentials.map((c) => c.path));
   const others = vm.ledger.filter((l) => l.kind !== 'recovery-key' && !allowed.has(l.path));
+  // The VM's own files, not only the harness's list: what appeared must be exactly what was pushed.
+  const pushed = new Set(vm.ledger.map((l) => l.path));
+  const unlisted = vm.appeared.filter((p) => !pushed.has(p));
+  const absent = [...pushed].filter((p) => !vm.appeared.includes(p));
+  run.recorder.fact('c4.appeared', { appeared: vm.appeared, unlisted, absent }, vm.name);
+  claimThat(unlisted.length === 0 && absent.length === 0, {
+    claim: 'what appeared on the VM while the harness provisioned it is exactly what its ledger lists',
+    expected: `new files under ${vm.scanned.join(' ')}: ${[...pushed].join(', ')}`,
+    seen: [unlisted.length ? `also: ${listed(unlisted)}` : '', absent.length ? `missing: ${absent.join(', ')}` : ''].filter(Boolean).join('; '),
+    host: vm.name,
+    evidence: [vm.baselineEvidence, vm.afterEvidence],
+  });
   claimThat(keys.length === 1 && keys[0]!.path === run.profile.secrets.keyFile && keys[0]!.mode === '0600' && others.length === 0, {
     claim: 'exactly one secret was provisioned, the recovery key, plus the clone credentials the profile names',
     expected: `the recovery key at ${run.profile.secrets.keyFile} (0600)${allowed.size ? ` and ${[...allowed].join(', ')}` : ''}`,

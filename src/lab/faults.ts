@@ -43,6 +43,17 @@ async function commitToForge(lab: Lab, repo: string, message: string, edit: (wor
   }
 }
 
+/** A file committed to the base repo on the forge, then removed in a later commit: it stays in history. */
+async function committedOnce(lab: Lab, file: string, content: string | Buffer, addMessage: string, removeMessage: string): Promise<void> {
+  await commitToForge(lab, 'cc-ci', addMessage, async (work) => {
+    writeFileSync(join(work, file), content);
+    await git(work, 'add', file);
+  });
+  await commitToForge(lab, 'cc-ci', removeMessage, async (work) => {
+    await git(work, 'rm', '-q', file);
+  });
+}
+
 /** Commits one text replacement in a forge repo's file; a fault whose text is gone must not apply silently. */
 async function replaceInForge(lab: Lab, repo: string, message: string, file: string, from: string, to: string): Promise<string> {
   return commitToForge(lab, repo, message, async (work) => {
@@ -166,13 +177,7 @@ export const FAULTS: Fault[] = [
     says: /seen: +secrets\.yaml in [0-9a-f]{12}/,
     async apply(lab) {
       const sopsFile = readFileSync(join(lab.dir, 'seed', 'cc-ci-secrets', lab.profile.secrets.file));
-      await commitToForge(lab, 'cc-ci', 'add secrets (oops)', async (work) => {
-        writeFileSync(join(work, lab.profile.secrets.file), sopsFile);
-        await git(work, 'add', lab.profile.secrets.file);
-      });
-      await commitToForge(lab, 'cc-ci', 'remove secrets again', async (work) => {
-        await git(work, 'rm', '-q', lab.profile.secrets.file);
-      });
+      await committedOnce(lab, lab.profile.secrets.file, sopsFile, 'add secrets (oops)', 'remove secrets again');
     },
   },
   {
@@ -342,14 +347,7 @@ export const FAULTS: Fault[] = [
     red: ['@c3-no-plaintext-in-repo'],
     says: /bridge_gitea_token in [0-9a-f]{40}:bridge\.env/,
     async apply(lab) {
-      const token = plaintexts(lab).bridge_gitea_token;
-      await commitToForge(lab, 'cc-ci', 'bridge: configure the gitea token', async (work) => {
-        writeFileSync(join(work, 'bridge.env'), `GITEA_TOKEN=${token}\n`);
-        await git(work, 'add', 'bridge.env');
-      });
-      await commitToForge(lab, 'cc-ci', 'bridge: the token comes from sops', async (work) => {
-        await git(work, 'rm', '-q', 'bridge.env');
-      });
+      await committedOnce(lab, 'bridge.env', `GITEA_TOKEN=${plaintexts(lab).bridge_gitea_token}\n`, 'bridge: configure the gitea token', 'bridge: the token comes from sops');
     },
   },
   {
@@ -361,13 +359,7 @@ export const FAULTS: Fault[] = [
     async apply(lab) {
       const value = `lab-backupbot_s3_secret-${randomBytes(18).toString('base64url')}`;
       await pushSecrets(lab, 'add the backup bucket key', { values: { backupbot_s3_secret: value } });
-      await commitToForge(lab, 'cc-ci', 'backupbot: bucket credentials', async (work) => {
-        writeFileSync(join(work, 'backup.env'), `S3_SECRET=${value}\n`);
-        await git(work, 'add', 'backup.env');
-      });
-      await commitToForge(lab, 'cc-ci', 'backupbot: the key comes from sops', async (work) => {
-        await git(work, 'rm', '-q', 'backup.env');
-      });
+      await committedOnce(lab, 'backup.env', `S3_SECRET=${value}\n`, 'backupbot: bucket credentials', 'backupbot: the key comes from sops');
     },
   },
   {
@@ -708,6 +700,7 @@ export const FAULTS: Fault[] = [
       await commitToForge(lab, 'cc-ci', 'D8: attach the rebuild run', async (work) => {
         rmSync(join(work, 'evidence'), { recursive: true, force: true });
         writeD8(work, e);
+        await git(work, 'add', '-A');
       });
     },
   },
@@ -763,8 +756,9 @@ export const FAULTS: Fault[] = [
     name: 'oversized-vm',
     summary: 'cc-nix-test was not resized: 6 GiB, and the Terraform of terraform-ci sizes every VM there at 6 GiB',
     criteria: ['C6'],
-    red: ['@c6-live-size', '@c6-throwaway-size'],
-    says: /limits\.memory = 6GiB/,
+    // The throwaway that failed its size is kept for debugging: a leftover, and the run says so.
+    red: ['@c6-live-size', '@c6-throwaway-size', '@c6-no-leftovers'],
+    says: /limits\.memory = 6GiB[\s\S]*kept: debugging a failed rebuild/,
     async apply(lab) {
       const { project, liveInstance } = lab.profile.incus!;
       mkdirSync(join(lab.dir, 'incus'), { recursive: true });
@@ -824,7 +818,7 @@ export const FAULTS: Fault[] = [
     name: 'raw-qemu-memory',
     summary: "the project's default profile passes qemu -m 6144 (raw.qemu): every new VM runs at 6 GiB whatever limits.memory says",
     criteria: ['C6'],
-    red: ['@c6-throwaway-size'],
+    red: ['@c6-throwaway-size', '@c6-no-leftovers'],
     says: /the throwaway VM \S+ is sized at 4GiB[\s\S]*seen: +it runs with 6\d{9} bytes/,
     async apply(lab) {
       setProfileConfig(lab.dir, lab.profile.incus!.project, { 'raw.qemu': '-m 6144' });

@@ -380,12 +380,13 @@ const OUTSIDER = 'e2e outsider';
 /** Silence proves nothing unless the bridge answers a member's !testme in this same run. */
 export function bridgeAlive(run: RunContext): Promise<DroneBuild> {
   return run.once(ALIVE, async () => {
-    const build = await pickedUp(run).catch((err: Error) => {
+    const build = await pickedUp(run).catch((err: Error & { detail?: { evidence?: string[] } }) => {
       throw new HostBrokenError({
         claim: 'the bridge must be seen to work before a silence means anything',
         expected: "the bot's !testme of this run picked up",
         seen: err.message.split('\n').slice(0, 3).join(' '),
         host: 'drone',
+        evidence: err.detail?.evidence ?? [drone(run).api.lastEvidence],
       });
     });
     run.recorder.fact('e2e.bridgeAlive', { build: build.number, link: build.link });

@@ -30,6 +30,9 @@ export interface ThrowawayVm {
   scanned: string[];
   baselineEvidence: string;
   ledger: LedgerEntry[];
+  /** Files in the writable directories after provisioning that were not there before: read from the VM. */
+  appeared: string[];
+  afterEvidence: string;
 }
 
 export interface InstallStep {
@@ -65,6 +68,7 @@ export interface Settled {
 }
 
 const WRITABLE_DIRS = ['/root', '/var/lib', '/srv', '/home', '/opt', '/etc/ssh'];
+const BASELINE_SCAN = 'for d in "$@"; do [ -d "$d" ] && find "$d" -mindepth 1 \\( -type f -o -type l \\); done; true';
 
 export function incusFor(profile: Profile, pool: HostPool): Incus {
   const cfg = profile.incus;
@@ -110,7 +114,7 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
     await waitForAgent(host, 120_000);
 
     // Whatever lies in the writable directories now came with the image or from elsewhere.
-    const scan = await host.succeed(['sh', '-c', 'for d in "$@"; do [ -d "$d" ] && find "$d" -mindepth 1 \\( -type f -o -type l \\); done; true', 'baseline', ...WRITABLE_DIRS]);
+    const scan = await host.succeed(['sh', '-c', BASELINE_SCAN, 'baseline', ...WRITABLE_DIRS]);
     const preexisting = scan.stdout.split('\n').filter(Boolean).filter((p) => !t.imageBaseline.includes(p));
 
     const ledger: LedgerEntry[] = [];
@@ -131,8 +135,12 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
     };
     await push('recovery key', 'recovery-key', t.recoveryKey.file, run.profile.secrets.keyFile, '0600', 'throwaway.recoveryKey.file');
     for (const [i, c] of t.cloneCredentials.entries()) await push(c.name, 'clone-credential', c.source.file, c.path, c.mode, `throwaway.cloneCredentials.${i}.source.file`);
+    // What the VM holds now, read from it: beyond the baseline, only what the ledger says was pushed.
+    const after = await host.succeed(['sh', '-c', BASELINE_SCAN, 'after-provisioning', ...WRITABLE_DIRS]);
+    const before = new Set(scan.stdout.split('\n').filter(Boolean));
+    const appeared = after.stdout.split('\n').filter(Boolean).filter((p) => !before.has(p));
     const listed = await incus.get(name);
-    return { name, host, incus, config: listed?.expanded_config ?? listed?.config ?? config, preexisting, scanned: WRITABLE_DIRS, baselineEvidence: scan.evidence, ledger };
+    return { name, host, incus, config: listed?.expanded_config ?? listed?.config ?? config, preexisting, scanned: WRITABLE_DIRS, baselineEvidence: scan.evidence, ledger, appeared, afterEvidence: after.evidence };
   });
 }
 

@@ -53,6 +53,10 @@ test('a role naming no host, a bad duration and a bad fingerprint are refused', 
   rejects(variant('fp', (p) => (p.hosts.forge.hostKey = { fingerprint: 'MD5:aa' })), /hosts\.forge\.hostKey/);
 });
 
+test('a quiet window shorter than the pickup deadline is refused: a slow bridge would pass for a silent one', () => {
+  rejects(variant('quiet', (p) => (p.e2e.quietWindow = '5s')), /e2e\.quietWindow: is 5s, shorter than e2e\.deadlines\.pickup \(10s\)/);
+});
+
 test('credentials come from the environment or files, and a missing one names its field', () => {
   assert.equal(readSecretRef({ env: 'CC_TEST_SECRET' }, 'f', { CC_TEST_SECRET: 'v' }), 'v');
   assert.throws(() => readSecretRef({ env: 'CC_TEST_SECRET' }, 'hosts.x.auth.passphrase', {}), /hosts\.x\.auth\.passphrase: environment variable CC_TEST_SECRET is not set/);

@@ -14,6 +14,7 @@ test('the README lists every fault with its criteria and the checks it turns red
     assert.ok(row, `README has a row for ${f.name}`);
     assert.match(row, new RegExp(`\\| ${f.criteria.join(', ')} \\|`));
     for (const tag of f.red) assert.ok(row.includes(`\`${tag}\``), `${f.name} row names ${tag}`);
+    for (const tag of f.broken ?? []) assert.ok(row.includes(`\`${tag}\` (broken)`), `${f.name} row names ${tag} as broken`);
   }
 });
 
