@@ -98,12 +98,13 @@ export async function claimSecretsInMemory(run: RunContext, host: Host = run.poo
   const { symlink, names } = run.profile.secrets;
   const r = await host.run([
     'sh', '-c',
-    's=$1; echo "real $(readlink -f "$s")"; echo "fs $(stat -f -L -c %T "$s/" 2>/dev/null || echo none)"; for f in "$s"/*; do [ -e "$f" ] && echo "file $(stat -L -c "%a %U %G %F" "$f") ${f##*/}"; done; true',
-    'secrets-check', symlink,
+    's=$1; m=$2; echo "real $(readlink -f "$s")"; echo "fs $(stat -f -L -c %T "$s/" 2>/dev/null || echo none)"; echo "generations $(ls -1 "$m" 2>/dev/null | grep -c "^[0-9][0-9]*$")"; for f in "$s"/*; do [ -e "$f" ] && echo "file $(stat -L -c "%a %U %G %F" "$f") ${f##*/}"; done; true',
+    'secrets-check', symlink, run.profile.secrets.mountPoint,
   ]);
   const lines = r.stdout.trim().split('\n');
   const fs = lines.find((l) => l.startsWith('fs '))?.slice(3) ?? 'none';
   const real = lines.find((l) => l.startsWith('real '))?.slice(5) ?? '';
+  const generations = Number(lines.find((l) => l.startsWith('generations '))?.slice(12) ?? 0);
   const files = new Map(
     lines
       .filter((l) => l.startsWith('file '))
@@ -118,12 +119,12 @@ export async function claimSecretsInMemory(run: RunContext, host: Host = run.poo
     const wrong = [f.mode !== '400' && `mode ${f.mode}`, f.owner !== 'root' && `owner ${f.owner}`, f.type !== 'regular file' && f.type].filter(Boolean);
     return wrong.length ? [`${n}: ${wrong.join(', ')}`] : [];
   });
-  run.recorder.fact(`${host.name}.secrets`, { path: symlink, realPath: real, filesystem: fs, files: Object.fromEntries(files) }, host.name);
+  run.recorder.fact(`${host.name}.secrets`, { path: symlink, realPath: real, filesystem: fs, generations, files: Object.fromEntries(files) }, host.name);
   const inMemory = fs === 'tmpfs' || fs === 'ramfs';
   claimThat(inMemory && problems.length === 0, {
     claim: `on ${host.name}, ${symlink} lives in memory and holds every secret, 0400 root`,
     expected: `${symlink} on tmpfs or ramfs, with ${names.join(', ')} each mode 0400 owned by root`,
-    seen: `${symlink} -> ${real || '(nothing)'} on ${fs}${problems.length ? `; ${problems.join('; ')}` : ''}`,
+    seen: `${symlink} -> ${real || '(nothing)'} on ${fs}${generations ? '' : ` (no generation in ${run.profile.secrets.mountPoint}: sops-nix's activation installed no secrets)`}${problems.length ? `; ${problems.join('; ')}` : ''}`,
     host: host.name,
     evidence: [r.evidence],
   });

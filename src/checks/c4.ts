@@ -79,7 +79,7 @@ export async function claimRunning(run: RunContext): Promise<void> {
   claimThat(!f, {
     claim: `every install step of ${i.doc} succeeds on the blank VM`,
     expected: 'every install step exits 0',
-    seen: f ? `\`${f.block.split('\n')[0]}\` exited ${f.result.exitCode}: ${f.result.stderr.trim().split('\n').slice(-2).join(' | ')}; then the VM was ${s.state}${s.failedUnits.length ? `, failed: ${s.failedUnits.join(', ')}` : ''}` : '',
+    seen: f ? `\`${f.block.split('\n')[0]}\` exited ${f.result.exitCode}: ${whyFailed(f.result)}; then the VM was ${s.state}${s.failedUnits.length ? `, failed: ${s.failedUnits.join(', ')}` : ''}` : '',
     host: i.vm.name,
     evidence: f ? [f.result.evidence, ...s.evidence] : [],
   });
@@ -104,6 +104,16 @@ export async function claimRunning(run: RunContext): Promise<void> {
     host: i.vm.name,
     evidence: s.evidence,
   });
+}
+
+/**
+ * Why a step failed, in the words that matter: an activation snippet that failed (sops-nix's
+ * setupSecrets shows only there, not as a failed unit), a decryption error, then the last lines.
+ */
+export function whyFailed(r: { stdout: string; stderr: string }): string {
+  const lines = `${r.stdout}\n${r.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
+  const notable = lines.filter((l) => /^Activation script snippet '.*' failed|failed to decrypt|^error:/i.test(l)).slice(0, 3);
+  return [...notable, ...lines.slice(-2).filter((l) => !notable.includes(l))].join(' | ') || '(no output)';
 }
 
 export async function claimSameToplevel(run: RunContext): Promise<void> {

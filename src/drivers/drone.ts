@@ -21,6 +21,11 @@ export interface DroneBuild {
   stages?: { number: number; name: string; status: string; steps?: DroneStep[] }[];
 }
 
+/** A build's page, as Drone makes it ({proto}://{host}/{owner}/{repo}/{number}): its `link` is the commit, not this. */
+export function buildPage(serverUrl: string, repo: string, number: number): string {
+  return `${serverUrl.replace(/\/+$/, '')}/${repo}/${number}`;
+}
+
 export const DRONE_DONE = new Set(['success', 'failure', 'killed', 'error', 'skipped', 'declined']);
 
 export class Drone {

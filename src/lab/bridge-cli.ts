@@ -7,22 +7,23 @@ import { startBridge, type BridgeOptions, type RunningBridge } from './bridge';
 const USAGE = `usage: comment-bridge --config FILE
 FILE is JSON:
   { "gitea": { "url": URL, "tokenFile": FILE },
-    "drone": { "url": URL, "tokenFile": FILE, "repo": "OWNER/NAME" },
+    "drone": { "url": URL, "tokenFile": FILE, "repo": "OWNER/NAME", "serverUrl"?: URL },
     "org": ORG, "repos": [{ "owner": O, "name": R, "pulls"?: [N, ...] }], "pollMs": N,
-    "trigger"?: REGEX, "requireMembership"?: BOOL, "report"?: BOOL }
+    "trigger"?: REGEX, "requireMembership"?: BOOL, "report"?: BOOL, "linkTo"?: "build"|"commit" }
 Token files hold the token alone; relative paths are relative to FILE.
 `;
 
 const Api = z.strictObject({ url: z.url(), tokenFile: z.string().min(1) });
 const Config = z.strictObject({
   gitea: Api,
-  drone: Api.extend({ repo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'expected OWNER/NAME') }),
+  drone: Api.extend({ repo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'expected OWNER/NAME'), serverUrl: z.url().optional() }),
   org: z.string().min(1),
   repos: z.array(z.strictObject({ owner: z.string().min(1), name: z.string().min(1), pulls: z.array(z.number().int().positive()).optional() })).min(1),
   pollMs: z.number().int().positive(),
   trigger: z.string().min(1).optional(),
   requireMembership: z.boolean().optional(),
   report: z.boolean().optional(),
+  linkTo: z.enum(['build', 'commit']).optional(),
 });
 
 class UsageError extends Error {}
@@ -60,13 +61,14 @@ function load(file: string): BridgeOptions {
   }
   return {
     gitea: { url: c.gitea.url, token: token(c.gitea.tokenFile) },
-    drone: { url: c.drone.url, token: token(c.drone.tokenFile), repo: c.drone.repo },
+    drone: { url: c.drone.url, token: token(c.drone.tokenFile), repo: c.drone.repo, ...(c.drone.serverUrl ? { serverUrl: c.drone.serverUrl } : {}) },
     org: c.org,
     repos: c.repos,
     pollMs: c.pollMs,
     ...(trigger ? { trigger } : {}),
     ...(c.requireMembership === undefined ? {} : { requireMembership: c.requireMembership }),
     ...(c.report === undefined ? {} : { report: c.report }),
+    ...(c.linkTo === undefined ? {} : { linkTo: c.linkTo }),
   };
 }
 

@@ -6,7 +6,8 @@ import { request } from 'undici';
 
 export interface BridgeOptions {
   gitea: { url: string; token: string };
-  drone: { url: string; token: string; /** owner/name of the CI repo */ repo: string };
+  /** url: where the bridge calls Drone; serverUrl: Drone's own DRONE_SERVER_PROTO://HOST, the base of its build pages. */
+  drone: { url: string; token: string; /** owner/name of the CI repo */ repo: string; serverUrl?: string };
   org: string;
   repos: { owner: string; name: string; pulls?: number[] }[];
   pollMs: number;
@@ -17,6 +18,8 @@ export interface BridgeOptions {
   requireMembership?: boolean;
   /** Default true: post commit statuses and the result comment. */
   report?: boolean;
+  /** What the status and the comment link: the build page (default, as cc-ci's bridge does), or the build's `link` (its commit). */
+  linkTo?: 'build' | 'commit';
 }
 
 export interface RunningBridge {
@@ -115,7 +118,8 @@ export function startBridge(opts: BridgeOptions): RunningBridge {
       await status('error', '', 'cc-ci could not start the Drone build');
       return;
     }
-    const link = build.link || `${opts.drone.url.replace(/\/+$/, '')}/${opts.drone.repo}/${build.number}`;
+    // The build page: {DRONE_SERVER_PROTO}://{DRONE_SERVER_HOST}/{owner}/{repo}/{number}. Drone's own `link` is the commit.
+    const link = opts.linkTo === 'commit' ? build.link : `${(opts.drone.serverUrl ?? opts.drone.url).replace(/\/+$/, '')}/${opts.drone.repo}/${build.number}`;
     log(`${where}: started Drone build #${build.number} for ${login} (REF=${sha} QUICK=${quick}): ${link}`);
     await status('pending', link, `Drone build #${build.number} is running`);
     while (RUNNING.includes(build.status)) {

@@ -6,6 +6,8 @@ const USAGE = `usage: drone-server --port N [--host H] --state FILE --server-url
                     --workdir DIR [--repo OWNER/NAME]... -- PIPELINE ARGV...
   --tokens-file   lines "login token" (blank lines and # comments ignored)
   --repo          an activated repository (repeatable; default: every repository)
+  --scm-url       the forge (Gitea) root URL: a build's link is its commit there
+  --scm-git       where the repos are cloned from ({url}/{name}.git), to find a branch's tip
 `;
 
 class UsageError extends Error {}
@@ -36,7 +38,7 @@ function parse(argv: string[]) {
     const a = flags[i]!;
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(0, eq) : a;
-    if (!['--port', '--host', '--state', '--server-url', '--tokens-file', '--workdir', '--repo'].includes(name)) throw new UsageError(`unknown argument: ${a}`);
+    if (!['--port', '--host', '--state', '--server-url', '--tokens-file', '--workdir', '--repo', '--scm-url', '--scm-git'].includes(name)) throw new UsageError(`unknown argument: ${a}`);
     const value = eq > 0 ? a.slice(eq + 1) : flags[++i];
     if (value === undefined) throw new UsageError(`${name} needs a value`);
     if (name === '--repo') repos.push(value);
@@ -53,6 +55,7 @@ function parse(argv: string[]) {
     tokens: readTokens(one['--tokens-file']!),
     workDir: one['--workdir']!,
     ...(repos.length ? { repos } : {}),
+    ...(one['--scm-url'] ? { scm: { api: one['--scm-url'], git: one['--scm-git'] } } : {}),
     pipeline,
   };
 }

@@ -2,7 +2,7 @@
 // for the subset it mirrors). Shapes and status codes follow drone/drone: handler/api/api.go,
 // handler/api/repos/builds/{create,list,find}.go, handler/api/repos/builds/logs/find.go,
 // handler/api/acl, session/session.go, core/{build,stage,step,repo,user}.go, trigger/trigger.go.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,8 +15,14 @@ export interface DroneOptions {
   host?: string;
   /** 0 (default) binds a free port. */
   port?: number;
-  /** DRONE_SERVER_PROTO://DRONE_SERVER_HOST: the base of every build link. */
+  /** DRONE_SERVER_PROTO://DRONE_SERVER_HOST: the base of every build page ({base}/{slug}/{number}). */
   serverUrl: string;
+  /**
+   * The SCM (Gitea): `api` makes a build's `link`, which is the commit's API URL as go-scm's Gitea
+   * driver gives it ({api}/api/v1/repos/{slug}/git/commits/{sha}), not the build page; `git`
+   * (a URL prefix, {git}/{name}.git) resolves a branch to its tip when no commit is given.
+   */
+  scm?: { api: string; git?: string };
   /** token -> login; every such user may read and build every repository. */
   tokens: Record<string, string>;
   /** The argv the runner executes for each build. */
@@ -194,6 +200,12 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
   if (opts.pipeline.length === 0) throw new Error('drone: the pipeline argv is empty');
   const log = opts.log ?? (() => {});
   const base = opts.serverUrl.replace(/\/+$/, '');
+  const commitLink = (slug: string, sha: string): string => (opts.scm && sha ? `${opts.scm.api.replace(/\/+$/, '')}/api/v1/repos/${slug}/git/commits/${sha}` : '');
+  const tipOf = (name: string, ref: string): string => {
+    if (!opts.scm?.git) return '';
+    const r = spawnSync('git', ['ls-remote', `${opts.scm.git.replace(/\/+$/, '')}/${name}.git`, ref], { encoding: 'utf8', timeout: 20_000 });
+    return r.status === 0 ? (r.stdout.split('\t')[0] ?? '').trim() : '';
+  };
   const serverUrl = new URL(base);
   const workDir = opts.workDir ?? join(dirname(opts.statePath), 'drone-workspace');
   const state = loadState(opts.statePath);
@@ -307,7 +319,7 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
       ...process.env,
       ...b.params,
       CI: 'true', DRONE: 'true',
-      DRONE_BUILD_NUMBER: String(b.number), DRONE_BUILD_EVENT: 'custom', DRONE_BUILD_LINK: b.link,
+      DRONE_BUILD_NUMBER: String(b.number), DRONE_BUILD_EVENT: 'custom', DRONE_BUILD_LINK: `${base}/${b.slug}/${b.number}`, DRONE_COMMIT_LINK: b.link,
       DRONE_BUILD_TRIGGER: b.trigger, DRONE_BUILD_CREATED: String(b.created), DRONE_BUILD_STARTED: String(t0),
       DRONE_REPO: b.slug, DRONE_REPO_OWNER: owner, DRONE_REPO_NAMESPACE: owner, DRONE_REPO_NAME: name, DRONE_REPO_BRANCH: 'main',
       DRONE_COMMIT: b.sha, DRONE_COMMIT_SHA: b.sha, DRONE_COMMIT_AFTER: b.sha, DRONE_COMMIT_BEFORE: b.sha,
@@ -420,6 +432,8 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
       const form = req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(await readBody(req)) : new URLSearchParams();
       const value = (k: string) => url.searchParams.get(k) ?? form.get(k) ?? '';
       const branch = value('branch') || 'main';
+      const ref = branch.startsWith('refs/') ? branch : `refs/heads/${branch}`;
+      const sha = value('commit') || tipOf(name, ref);
       const params: Record<string, string> = {};
       for (const [k, v] of url.searchParams) if (!['access_token', 'commit', 'branch'].includes(k) && !(k in params)) params[k] = v;
       const t = now();
@@ -427,8 +441,8 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
       touch(repo);
       const b: BuildRec = {
         id: ++state.ids.build, repoId: repo.id, slug, number: repo.counter, trigger: user.login, status: 'pending', error: '',
-        link: `${base}/${slug}/${repo.counter}`, message: value('message'), sha: value('commit'),
-        ref: branch.startsWith('refs/') ? branch : `refs/heads/${branch}`, branch, sender: user.login, params,
+        link: commitLink(slug, sha), message: value('message'), sha,
+        ref, branch, sender: user.login, params,
         started: 0, finished: 0, created: t, updated: t, version: 1,
         stages: [{ id: ++state.ids.stage, number: 1, name: 'default', status: 'pending', error: '', exitCode: 0, machine: '', started: 0, stopped: 0, created: t, updated: t, version: 1, steps: [] }],
       };

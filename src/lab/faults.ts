@@ -545,7 +545,7 @@ export const FAULTS: Fault[] = [
     summary: 'the recovery key given to the throwaway VM is not a recipient of the secrets file',
     criteria: ['C4'],
     red: ['@c4-running', '@c4-stacks', '@c4-secrets', '@c4-tls'],
-    says: /failed: sops-install-secrets\.service/,
+    says: /Activation script snippet 'setupSecrets' failed \(1\)[\s\S]*failed to decrypt/,
     async apply(lab) {
       await ageKeygen(join(lab.dir, 'keys', 'not-a-recipient.txt'));
       writeFileSync(lab.world.keyFiles.recovery, readFileSync(join(lab.dir, 'keys', 'not-a-recipient.txt')));
@@ -908,6 +908,16 @@ export const FAULTS: Fault[] = [
     says: /stage "reported \(pending\)" did not happen/,
     async apply(lab) {
       await bridgeConfig(lab, 'report = false;');
+    },
+  },
+  {
+    name: 'bridge-links-commit',
+    summary: "the comment-bridge links the build's `link` (its commit on the forge's API) instead of the build's page, in the status and the comment",
+    criteria: ['e2e'],
+    red: ['@e2e-testme'],
+    says: /stage "reported \(pending\)" did not happen[\s\S]*target_url https:\/\/drone\.ci\.lab\.test\/recipe-maintainers\/cc-ci\/\d+ \(the build's page\)[\s\S]*seen: +pending http:\/\/forge:3000\/api\/v1\/repos\/recipe-maintainers\/cc-ci\/git\/commits\/[0-9a-f]{40}/,
+    async apply(lab) {
+      await bridgeConfig(lab, 'linkTo = "commit";');
     },
   },
   {

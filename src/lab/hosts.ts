@@ -3,6 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import { LabError } from '../errors';
 import { LAB_ASSETS, PROJECT_ROOT } from '../paths';
+import { layImage } from './image';
 import { plugHost } from './net';
 
 // Lab hosts as Linux namespaces: shared by the lab (its fixed hosts) and the lab's Incus
@@ -128,6 +129,7 @@ export function exitOf(child: ChildProcess): string {
 export async function startInstance(labDir: string, name: string, labAddr: string, binds: string[] = []): Promise<Spawned> {
   const index = readLabIndex(labDir);
   makeHostDirs(hostDir(labDir, name), { etcHosts: etcHosts(index) });
+  layImage(hostDir(labDir, name));
   const spawned = await spawnHostInit(labDir, name, { sshd: false, binds });
   await plugHost(index.switchPid, spawned.pid, labAddr);
   return spawned;

@@ -176,6 +176,8 @@ export const Profile = z
           .default([]),
         /** Files a fresh image already holds in its writable directories; anything else there was provisioned. */
         imageBaseline: z.array(AbsolutePath).default([]),
+        /** Files the image makes later by itself (sshd's host keys at the first connection): not provisioning when they appear. */
+        imageLater: z.array(AbsolutePath).default([]),
         /** Placeholders in docs/install.md and their values. */
         placeholders: z.record(z.string(), z.string()).default({}),
         /** How long the first boot may take to reach `running`. */
@@ -205,6 +207,8 @@ export const Profile = z
         content: z.string().min(1).optional(),
         drone: z.strictObject({
           url: z.url(),
+          /** Drone's own server URL (DRONE_SERVER_PROTO://DRONE_SERVER_HOST), the base of its build pages; default: url. */
+          serverUrl: z.url().optional(),
           token: SecretRef,
           /** The CI repo whose custom builds run !testme. */
           repo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'expected OWNER/NAME'),

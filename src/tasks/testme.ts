@@ -5,7 +5,7 @@ import { Docker } from '../drivers/docker';
 import { lastLines } from '../drivers/host';
 import { HostBrokenError } from '../errors';
 import { claimThat } from '../claim';
-import { Drone, DRONE_DONE, type DroneBuild } from '../drivers/drone';
+import { buildPage, Drone, DRONE_DONE, type DroneBuild } from '../drivers/drone';
 import { Gitea, type GiteaComment, type GiteaStatus } from '../drivers/forge';
 import { JsonClient, sleep } from '../drivers/http';
 import { getThroughGateway, type PublicAnswer } from '../drivers/public';
@@ -131,7 +131,7 @@ export function pickedUp(run: RunContext): Promise<DroneBuild> {
         evidence: [d.api.lastEvidence],
       });
     }
-    run.recorder.fact('e2e.build', { number: value.number, link: value.link, params: value.params, event: value.event });
+    run.recorder.fact('e2e.build', { number: value.number, page: pageOf(run, value), link: value.link, params: value.params, event: value.event });
     claimThat(value.params?.REF === posted.head, {
       claim: 'the build tests the PR head',
       expected: `REF=${posted.head}`,
@@ -140,6 +140,12 @@ export function pickedUp(run: RunContext): Promise<DroneBuild> {
     });
     return value;
   });
+}
+
+/** The build's page as Drone makes it from its server URL: what the bridge must link, in the status and the comment. */
+function pageOf(run: RunContext, build: DroneBuild): string {
+  const d = e2eOf(run).drone;
+  return buildPage(d.serverUrl ?? d.url, d.repo, build.number);
 }
 
 /** The `cc-ci/testme` statuses on the PR head. */
@@ -152,13 +158,14 @@ export function pendingReported(run: RunContext): Promise<GiteaStatus> {
     const e = e2eOf(run);
     const build = await pickedUp(run);
     const { head } = await testme(run);
+    const page = pageOf(run, build);
     const { value, waited } = await waitFor(run, 'pending reported', e.deadlines.pending, async () =>
-      (await statuses(run, head)).find((s) => s.status === 'pending' && s.target_url === build.link),
+      (await statuses(run, head)).find((s) => s.status === 'pending' && s.target_url === page),
     );
     if (!value) {
       const seen = (await statuses(run, head)).map((s) => `${s.status} ${s.target_url}`);
       stageFailed('reported (pending)', {
-        expected: `status ${e.context} = pending on ${head.slice(0, 12)} with target_url ${build.link}, within ${waited.deadlineMs / 1000}s`,
+        expected: `status ${e.context} = pending on ${head.slice(0, 12)} with target_url ${page} (the build's page), within ${waited.deadlineMs / 1000}s`,
         seen: seen.length ? seen.join('; ') : 'no such status',
         host: 'gitea',
         evidence: [gitea(run).api.lastEvidence].filter(Boolean),
@@ -354,17 +361,18 @@ export function reported(run: RunContext): Promise<{ status: GiteaStatus; commen
     const build = await pickedUp(run);
     const posted = await testme(run);
     const forge = gitea(run);
+    const page = pageOf(run, build);
     let latest: GiteaStatus | undefined;
     let comment: GiteaComment | undefined;
     const { value, waited } = await waitFor(run, 'reported', e.deadlines.reported, async () => {
       latest = (await statuses(run, posted.head))[0];
-      comment = (await forge.comments(e.gitea.pr, posted.comment.created_at)).find((c) => c.id !== posted.comment.id && c.body.includes(build.link));
+      comment = (await forge.comments(e.gitea.pr, posted.comment.created_at)).find((c) => c.id !== posted.comment.id && c.body.includes(page));
       return latest && latest.status !== 'pending' && comment ? true : undefined;
     });
     run.recorder.fact('e2e.reported', { status: latest?.status, target_url: latest?.target_url, comment: comment?.html_url, commentBody: comment?.body });
-    if (!value || latest?.status !== 'success' || latest.target_url !== build.link) {
+    if (!value || latest?.status !== 'success' || latest.target_url !== page) {
       stageFailed('reported', {
-        expected: `status ${e.context} = success with ${build.link}, and a PR comment linking it, within ${waited.deadlineMs / 1000}s`,
+        expected: `status ${e.context} = success with ${page} (the build's page), and a PR comment linking it, within ${waited.deadlineMs / 1000}s`,
         seen: `status ${latest ? `${latest.status} ${latest.target_url}` : 'none'}; ${comment ? `comment ${comment.html_url}` : 'no comment linking the build'}`,
         host: 'gitea',
         evidence: [forge.api.lastEvidence],

@@ -138,7 +138,7 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
     // What the VM holds now, read from it: beyond the baseline, only what the ledger says was pushed.
     const after = await host.succeed(['sh', '-c', BASELINE_SCAN, 'after-provisioning', ...WRITABLE_DIRS]);
     const before = new Set(scan.stdout.split('\n').filter(Boolean));
-    const appeared = after.stdout.split('\n').filter(Boolean).filter((p) => !before.has(p));
+    const appeared = after.stdout.split('\n').filter(Boolean).filter((p) => !before.has(p) && !t.imageLater.includes(p));
     const listed = await incus.get(name);
     return { name, host, incus, config: listed?.expanded_config ?? listed?.config ?? config, preexisting, scanned: WRITABLE_DIRS, baselineEvidence: scan.evidence, ledger, appeared, afterEvidence: after.evidence };
   });

@@ -99,7 +99,9 @@ test('launch makes a running VM with the given config, listed as incus list --fo
 
 test('the VM is a blank machine of its own, reached with incus exec', async () => {
   assert.equal(await ok(['exec', VM, ...P, '--', 'hostname']), `${VM}\n`);
-  assert.equal(await ok(['exec', VM, ...P, '--', 'sh', '-c', 'ls -A /nix; ls /root; echo $HOME; pwd']), '/root\n/root\n');
+  assert.equal(await ok(['exec', VM, ...P, '--', 'sh', '-c', 'ls -A /nix; ls /root; echo $HOME; pwd']), 'store\nvar\n/root\n/root\n');
+  // As the NixOS 24.05 image has it: its system as generation 1, /var/lib/nixos, no SSH host keys yet.
+  assert.match(await ok(['exec', VM, ...P, '--', 'sh', '-c', 'readlink /nix/var/nix/profiles/system; readlink /nix/var/nix/profiles/system-1-link; ls /var/lib/nixos; ls /etc/ssh']), /^system-1-link\n\/nix\/store\/[0-9a-z]{32}-nixos-system-nixos-24\.05\.\S+\nauto-subuid-map\ndeclarative-groups\ndeclarative-users\ngid-map\nuid-map\nmoduli\nssh_config\nsshd_config\n$/);
   const env = await ok(['exec', VM, ...P, '--env', 'FOO=bar', '--cwd', '/tmp', '--', 'sh', '-c', 'echo "$PATH|$USER|$LANG|$FOO"; pwd']);
   assert.equal(env, '/run/current-system/sw/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|root|C.UTF-8|bar\n/tmp\n');
   assert.equal(await ok(['exec', VM, ...P, '--', 'sh', '-c', 'test -e /var/lib/sops-nix/key.txt || test -e /etc/ssh/ssh_host_ed25519_key || echo none']), 'none\n');

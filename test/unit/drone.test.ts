@@ -76,7 +76,7 @@ test('auth: bearer, access_token, guests and unknown tokens', async (t) => {
 });
 
 test('a custom build: params, the pipeline environment, ::step splitting, logs and success', async (t) => {
-  const d = await startDrone(options());
+  const d = await startDrone(options({ scm: { api: 'http://gitea.lab.test' } }));
   t.after(() => d.close());
   const created = await api(d.url, '/api/repos/recipe-maintainers/cc-ci/builds?branch=main&commit=abc123&PR=7&RECIPE=custom-html&REF=def456', { method: 'POST' });
   assert.equal(created.status, 200);
@@ -87,7 +87,8 @@ test('a custom build: params, the pipeline environment, ::step splitting, logs a
   assert.equal(b.after, 'abc123');
   assert.equal(b.ref, 'refs/heads/main');
   assert.equal(b.trigger, 'alice');
-  assert.equal(b.link, `${SERVER}/recipe-maintainers/cc-ci/1`);
+  // link is the commit, as go-scm's Gitea driver gives it (its API URL), not the build page (reference/drone.md §2, §4).
+  assert.equal(b.link, 'http://gitea.lab.test/api/v1/repos/recipe-maintainers/cc-ci/git/commits/abc123');
   assert.deepEqual(b.params, { PR: '7', RECIPE: 'custom-html', REF: 'def456' });
   assert.equal(b.stages, undefined);
 

@@ -31,6 +31,16 @@ let
     inherit hostName sopsManifest traefikDynamic;
     nixosVersion = "24.05.lab";
     units = tsv (map (u: [ u.name u.type u.description u.command ]) services.units);
+    # The activation script: each snippet wrapped as nixpkgs' activation-script.nix does.
+    activate = builtins.concatStringsSep "" (map (a: ''
+      #### Activation script snippet ${a.name}:
+      _localstatus=0
+      ${a.text} || _localstatus=$?
+      if (( _localstatus > 0 )); then
+        printf "Activation script snippet '%s' failed (%s)\n" "${a.name}" "$_localstatus"
+        _status=$_localstatus
+      fi
+    '') services.activation);
     stacks = tsv (map (s: [ s.name (toString s.replicas) ]) services.stacks);
     switchToConfiguration = ./lib/switch-to-configuration.sh;
   };

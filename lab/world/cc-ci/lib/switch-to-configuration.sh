@@ -19,7 +19,9 @@ mkdir -p /var/lib/traefik/dynamic
 dynamic=$(readlink -f "$toplevel/etc/traefik-dynamic.yml")
 [ "$(readlink /var/lib/traefik/dynamic/00-cc-ci.yml 2>/dev/null)" = "$dynamic" ] || ln -sfn "$dynamic" /var/lib/traefik/dynamic/00-cc-ci.yml
 
+# The activation script first (sops-nix's setupSecrets among its snippets); a failed one is exit 2.
 rc=0
+"$toplevel/activate" "$toplevel" >&2 || rc=2
 started=""
 while IFS="$tab" read -r unit rest; do
   [ -n "$unit" ] || continue
@@ -27,10 +29,7 @@ while IFS="$tab" read -r unit rest; do
   [ -n "$old" ] && [ -f "$old/etc/units.tsv" ] && before=$(grep -F "$unit$tab" "$old/etc/units.tsv" | head -n 1 || true)
   if [ "$before" = "$unit$tab$rest" ] && [ "$(systemctl is-active "$unit" 2>/dev/null)" = active ]; then continue; fi
   started="$started $unit"
-  systemctl restart "$unit" || rc=4
+  systemctl restart "$unit" || { [ "$rc" != 0 ] || rc=4; }
 done < "$toplevel/etc/units.tsv"
 [ -z "$started" ] || echo "starting the following units:$started" >&2
-if [ "$rc" != 0 ]; then
-  echo "warning: error(s) occurred while switching to the new configuration" >&2
-fi
 exit "$rc"

@@ -50,19 +50,21 @@ let
     "printf 'acceptance %s\\n' \"$(cat /var/lib/drone-lab/acceptance-token)\"; } > /run/drone-tokens;"
     "exec env CI_DOMAIN=${site.domain} CI_GATEWAY=${site.gateway} CI_FORGE=${site.forge} CI_CA=/var/lib/ci-certs/live/fullchain.pem"
     "drone-server --port 8080 --state /var/lib/drone-lab/state.json --server-url https://drone.${site.domain}"
+    "--scm-url ${site.gitea} --scm-git ${site.forge}"
     "--tokens-file /run/drone-tokens --workdir /var/lib/drone-lab/work --repo recipe-maintainers/cc-ci -- bash ${../ci/testme.sh}"
   ];
   bridgeConfig = builtins.toFile "comment-bridge.json" (builtins.toJSON {
     gitea = { url = site.gitea; tokenFile = "/run/secrets/bridge_gitea_token"; };
-    drone = { url = "http://127.0.0.1:8080"; tokenFile = "/run/secrets/bridge_drone_token"; repo = "recipe-maintainers/cc-ci"; };
+    drone = { url = "http://127.0.0.1:8080"; serverUrl = "https://drone.${site.domain}"; tokenFile = "/run/secrets/bridge_drone_token"; repo = "recipe-maintainers/cc-ci"; };
     org = "recipe-maintainers";
     repos = [ { owner = "recipe-maintainers"; name = "custom-html"; } ];
     pollMs = 500;
   });
 in
 {
+  # sops-nix's default (no systemd-sysusers): an activation-script snippet, not a unit.
+  activation = [ { name = "setupSecrets"; text = "sops-install-secrets ${sopsManifest}"; } ];
   units = [
-    { name = "sops-install-secrets.service"; type = "oneshot"; description = "sops-nix: decrypt the secrets into /run/secrets"; command = "sops-install-secrets ${sopsManifest}"; }
     { name = "docker.service"; type = "simple"; description = "Docker Application Container Engine"; command = "exec sleep infinity"; }
     { name = "traefik.service"; type = "simple"; description = "Traefik, the stacks' TLS proxy (wildcard cert from /var/lib/ci-certs/live)";
       command = "exec traefik --entrypoints.web.address=:80 --entrypoints.websecure.address=:443 --entrypoints.web.http.redirections.entrypoint.to=websecure --entrypoints.web.http.redirections.entrypoint.scheme=https --providers.file.directory=/var/lib/traefik/dynamic --providers.file.watch=true"; }
