@@ -1,14 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { loadConfiguration, runCucumber, type IRunConfiguration } from '@cucumber/cucumber/api';
-import { plannedScenarios } from '../src/cli/plan';
+import { runCucumber } from '@cucumber/cucumber/api';
+import { cucumberConfiguration, plannedScenarios } from '../src/cli/plan';
 import { execa } from 'execa';
 import { parseArgs, USAGE } from '../src/cli/args';
+import { doctorTable, preflightReason, runDoctor } from '../src/cli/doctor';
+import { Recorder } from '../src/evidence/recorder';
 import { HostPool } from '../src/drivers/pool';
 import { LabError, UsageError } from '../src/errors';
 import { Redactor } from '../src/evidence/redact';
 import { scrubRunDir, writeEvidence, type AppliedFault, type RunMeta } from '../src/evidence/report';
+import { writeManifest } from '../src/evidence/manifest';
+import { claimMarkdown } from '../src/gate/claim';
+import { coldness, harnessState } from '../src/gate/coldness';
+import { gateVerdict } from '../src/gate/verdict';
 import { FAULTS, faultNamed } from '../src/lab/faults';
 import { Lab } from '../src/lab/lab';
 import { PROJECT_ROOT, shownPath } from '../src/paths';
@@ -22,25 +28,9 @@ function newRunId(now: Date): string {
   return `${t}-${randomBytes(2).toString('hex')}`;
 }
 
-async function harnessCommit(): Promise<{ commit: string; dirty: boolean }> {
-  const head = await execa('git', ['-C', PROJECT_ROOT, 'rev-parse', 'HEAD'], { reject: false });
-  const status = await execa('git', ['-C', PROJECT_ROOT, 'status', '--porcelain'], { reject: false });
-  return { commit: head.exitCode === 0 ? String(head.stdout).trim() : 'unknown (not a git checkout)', dirty: String(status.stdout).trim() !== '' };
-}
-
 function listFaults(): string {
   const width = Math.max(...FAULTS.map((f) => f.name.length));
   return FAULTS.map((f) => `${f.name.padEnd(width)}  ${f.criteria.join(', ').padEnd(6)} ${f.summary}\n${' '.repeat(width + 2)}must turn red: ${[...f.red, ...(f.broken ?? []).map((b) => `${b} (broken)`)].join(' ')}`).join('\n');
-}
-
-async function cucumberConfiguration(cucumberArgs: string[]): Promise<IRunConfiguration> {
-  try {
-    const { runConfiguration } = await loadConfiguration({ file: 'cucumber.js', provided: cucumberArgs }, { cwd: PROJECT_ROOT });
-    return runConfiguration;
-  } catch (e) {
-    const cause = (e as Error).cause instanceof Error ? `: ${((e as Error).cause as Error).message}` : '';
-    throw new UsageError(`cucumber options: ${(e as Error).message}${cause}`);
-  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -57,7 +47,10 @@ async function main(argv: string[]): Promise<number> {
   const startedAt = new Date();
   const runId = newRunId(startedAt);
   const labDir = Lab.newDir(runId);
-  const loaded = loadProfile(args.profile, { LAB_DIR: labDir });
+  // A lab run makes its own lab in labDir; a live profile may name a lab already running (LAB_DIR), as the tests' live-shaped profile does.
+  const first = loadProfile(args.profile, { LAB_DIR: labDir });
+  const profileVars = { LAB_DIR: first.profile.target === 'live' && process.env.LAB_DIR ? process.env.LAB_DIR : labDir };
+  const loaded = profileVars.LAB_DIR === labDir ? first : loadProfile(args.profile, profileVars);
   const { profile } = loaded;
   const unknown = args.faults.filter((f) => !faultNamed(f));
   if (unknown.length) throw new UsageError(`--fault: unknown fault ${unknown.join(', ')} (known: ${FAULTS.map((f) => f.name).join(', ')})`);
@@ -65,7 +58,15 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`--fault and --fault-script change the lab; profile ${profile.name} targets live hosts, which the harness never faults`);
   }
 
-  const config = await cucumberConfiguration(args.cucumber);
+  let gateCriteria: string[] | undefined;
+  if (args.gate) {
+    gateCriteria = profile.gates[args.gate];
+    if (!gateCriteria) throw new UsageError(`--gate: profile ${profile.name} has no gate ${args.gate} (gates: ${Object.keys(profile.gates).join(', ')})`);
+    // A gate selects its scenarios itself: anything narrowing them would make a partial pass look whole.
+    const narrowing = args.cucumber.filter((a) => /^--(tags|name)(=|$)|^-t$/.test(a));
+    if (narrowing.length) throw new UsageError(`--gate ${args.gate} selects every scenario of ${gateCriteria.join(', ')}; it cannot be combined with ${narrowing.join(' ')}`);
+  }
+  const config = await cucumberConfiguration(gateCriteria ? [...args.cucumber, '--tags', gateCriteria.map((c) => `@${c}`).join(' or ')] : args.cucumber);
   if (config.runtime.parallel > 0) throw new UsageError('--parallel: the harness runs scenarios in one process, so that each host has one connection');
   const planned = await plannedScenarios(config);
   if (planned.length === 0) throw new UsageError(`no scenario matches the selection (tags: ${config.sources.tagExpression || 'none'}, names: ${config.sources.names.join(', ') || 'none'})`);
@@ -98,7 +99,8 @@ async function main(argv: string[]): Promise<number> {
   say(`run ${runId}: profile ${profile.name} (${profile.target}), ${planned.length} scenario(s); evidence in ${shownDir}/`);
 
   const dryRun = config.runtime.dryRun;
-  const harness = await harnessCommit();
+  const state = await harnessState();
+  const harness = { commit: state.commit, dirty: state.dirty || state.untracked > 0 };
   const faults: AppliedFault[] = [];
   let lab: Lab | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -130,12 +132,26 @@ async function main(argv: string[]): Promise<number> {
       }
     }
 
+    // A live run asks the doctor first: when something the selection needs is missing, no scenario runs.
+    let preflightFailure: RunParameters['preflightFailure'];
+    if (profile.target === 'live' && !dryRun) {
+      say('doctor: checking hosts, tools, credentials, tokens and names the selection needs');
+      const rows = await runDoctor(profile, planned, new Recorder(join(runDir, 'doctor'), `${shownDir}/doctor`, redactor, () => {}));
+      writeFileSync(join(runDir, 'doctor.md'), `# Doctor\n\n\`\`\`\n${doctorTable(rows)}\n\`\`\`\n`);
+      const reason = preflightReason(rows);
+      if (reason) {
+        say(`${doctorTable(rows)}\n\ndoctor: something the selection needs is missing; every selected scenario is broken with it`);
+        preflightFailure = { reason, evidence: `${shownDir}/doctor.md` };
+      }
+    }
+
     const parameters: RunParameters = {
+      preflightFailure,
       runId,
       runDir,
       shownDir,
       profilePath: loaded.path,
-      profileVars: { LAB_DIR: labDir },
+      profileVars,
       destroy: args.destroy,
       keep: args.keep,
     };
@@ -183,7 +199,11 @@ async function main(argv: string[]): Promise<number> {
     finishedAt: new Date().toISOString(),
     faults,
   };
-  const evidence = writeEvidence(runDir, meta);
+  const evidence = writeEvidence(runDir, meta, (e) => {
+    const cold = coldness(e, state);
+    const gate = args.gate ? gateVerdict(e, args.gate, gateCriteria!, { role: args.role, notCold: cold.cold ? undefined : cold.reasons.join('; ') }) : undefined;
+    return { coldness: cold, role: args.role, ...(gate ? { gate } : {}) };
+  });
   say('allure: generating the HTML report');
   const allure = await execa(join(PROJECT_ROOT, 'node_modules', '.bin', 'allure'), ['generate', join(runDir, 'allure-results'), '-o', join(runDir, 'allure-report')], {
     cwd: runDir,
@@ -191,7 +211,18 @@ async function main(argv: string[]): Promise<number> {
     all: true,
   });
   if (allure.exitCode !== 0) say(`allure: could not generate the report (exit ${allure.exitCode}): ${String(allure.all).trim().split('\n').slice(-3).join(' | ')}`);
+  if (evidence.gate && profile.target === 'live') {
+    writeFileSync(join(runDir, 'claim.md'), claimMarkdown(evidence, {
+      verdict: evidence.gate,
+      coldness: evidence.coldness!,
+      role: args.role,
+      who: await whoRuns(),
+      hosts: Object.entries(profile.hosts).map(([name, h]) => ({ name, reachedAs: h.transport === 'ssh' ? `${h.user}@${h.address}:${h.port} over ssh` : 'this machine' })),
+      rerun: await rerunCommand(args.gate!, loaded.source, planned.some((p) => p.tags.includes('@mutating'))),
+    }));
+  }
   scrubRunDir(runDir, redactor);
+  writeManifest(runDir);
 
   const t = evidence.totals;
   const allPassed = evidence.scenarios.length > 0 && t.passed === evidence.scenarios.length;
@@ -199,8 +230,32 @@ async function main(argv: string[]): Promise<number> {
     `\nrun ${runId}: ${Object.entries(t).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`).join(', ')}\n` +
       `  summary:  ${shownDir}/summary.md\n  evidence: ${shownDir}/evidence.json\n  report:   ${shownDir}/allure-report/index.html`,
   );
+  if (evidence.gate) {
+    say(`\n${evidence.gate.line}${evidence.gate.lab ? '' : `\n  counts until ${evidence.gate.validUntil}${profile.target === 'live' ? `; claim: ${shownDir}/claim.md` : ''}`}`);
+    return evidence.gate.pass && !dryRun ? 0 : 1;
+  }
   if (dryRun) return success ? 0 : 1;
   return allPassed && success ? 0 : 1;
+}
+
+/** Who runs the harness, for the claim file: CC_CI_WHO, else git's user. */
+async function whoRuns(): Promise<string> {
+  if (process.env.CC_CI_WHO) return process.env.CC_CI_WHO;
+  const get = async (k: string) => String((await execa('git', ['-C', PROJECT_ROOT, 'config', k], { reject: false })).stdout).trim();
+  const [name, email] = await Promise.all([get('user.name'), get('user.email')]);
+  return [name, email && `<${email}>`].filter(Boolean).join(' ') || 'unknown (set CC_CI_WHO or git config user.name)';
+}
+
+/** The command that reruns a gate cold: a fresh clone of this harness at this commit, its lockfile, the Adversary's role. */
+async function rerunCommand(gate: string, profileSource: string, mutating: boolean): Promise<string> {
+  const origin = String((await execa('git', ['-C', PROJECT_ROOT, 'remote', 'get-url', 'origin'], { reject: false })).stdout).trim() || '<this harness repo URL>';
+  const commit = String((await execa('git', ['-C', PROJECT_ROOT, 'rev-parse', 'HEAD'], { reject: false })).stdout).trim();
+  return [
+    `git clone ${origin} cc-ci-acceptance && cd cc-ci-acceptance`,
+    `git checkout ${commit}`,
+    `npm ci`,
+    `npm run acceptance -- --profile ${profileSource} --gate ${gate} --role adversary${mutating ? ' --allow-mutations' : ''}`,
+  ].join('\n');
 }
 
 main(process.argv.slice(2)).then(

@@ -10,8 +10,16 @@ const root = join(__dirname, '..');
 const lock = join(root, 'package-lock.json');
 const stamp = join(root, 'node_modules', '.cc-ci-deps-stamp');
 const want = createHash('sha256').update(readFileSync(lock)).digest('hex');
-if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === want) process.exit(0);
+// The stamp says which lockfile node_modules came from, and when: a run records it as its coldness.
+const installed = () => {
+  try {
+    return JSON.parse(readFileSync(stamp, 'utf8')).lock;
+  } catch {
+    return undefined;
+  }
+};
+if (existsSync(stamp) && installed() === want) process.exit(0);
 
 process.stderr.write('deps: installing npm packages (npm ci)\n');
 execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-writeFileSync(stamp, want + '\n');
+writeFileSync(stamp, JSON.stringify({ lock: want, installedAt: new Date().toISOString() }) + '\n');

@@ -1,4 +1,5 @@
 import { After, AfterAll, Before, setDefaultTimeout } from '@cucumber/cucumber';
+import { HostBrokenError } from '../../src/errors';
 import { RunContext } from '../../src/run/context';
 import type { AcceptanceWorld } from './world';
 
@@ -8,6 +9,16 @@ setDefaultTimeout(4 * 60 * 60 * 1000);
 
 Before(function (this: AcceptanceWorld, { pickle }) {
   this.run.recorder.enter({ pickleId: pickle.id, name: pickle.name, attach: (data, opts) => this.attach(data, opts) });
+  const pre = this.run.params.preflightFailure;
+  if (pre) {
+    throw new HostBrokenError({
+      claim: 'the doctor found something this scenario needs missing, so nothing was run',
+      expected: 'every host, tool, credential, token and name the selected checks need (npm run doctor)',
+      seen: pre.reason,
+      host: 'runner',
+      evidence: [pre.evidence],
+    });
+  }
 });
 
 After(function (this: AcceptanceWorld, { result }) {

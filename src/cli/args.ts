@@ -17,6 +17,10 @@ export interface AcceptanceArgs {
   keep: string[];
   /** Where run folders go: reports/ under the project unless given. */
   reportsDir: string;
+  /** A gate of the profile: runs exactly its criteria and ends with its verdict. */
+  gate?: string;
+  /** Who runs it, for the claim: the Builder claims, the Adversary reruns cold. */
+  role: 'builder' | 'adversary';
   /** Everything else goes to cucumber-js (--tags, --name, --dry-run, ...). */
   cucumber: string[];
 }
@@ -37,6 +41,9 @@ Options:
                         is kept for debugging, its name and expiry printed), always, never
   --keep NAME           an instance the operator keeps: never deleted, not a leftover (repeatable)
   --reports DIR         write run folders to DIR instead of reports/ (DIR/latest points at the run)
+  --gate ID             run exactly the criteria of a gate of the profile (W2, W4, W5, W6, E2E)
+                        and end with its verdict; a live gate run writes claim.md
+  --role ROLE           builder (default) or adversary: who the claim file says ran it
   -h, --help            this help
 cucumber-js options pass through, e.g. --tags "@C1", --name "byte for byte", --dry-run.
 
@@ -63,6 +70,7 @@ export function parseArgs(argv: string[]): AcceptanceArgs {
     destroy: 'passing',
     keep: [],
     reportsDir: REPORTS_DIR,
+    role: 'builder',
     cucumber: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -100,6 +108,15 @@ export function parseArgs(argv: string[]): AcceptanceArgs {
       case '--reports':
         args.reportsDir = resolve(value());
         break;
+      case '--gate':
+        args.gate = value();
+        break;
+      case '--role': {
+        const v = value();
+        if (v !== 'builder' && v !== 'adversary') throw new UsageError(`--role: expected builder or adversary, got ${v}`);
+        args.role = v;
+        break;
+      }
       case '-h':
       case '--help':
         args.help = true;

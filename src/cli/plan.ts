@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AstBuilder, compile, GherkinClassicTokenMatcher, Parser } from '@cucumber/gherkin';
 import { IdGenerator } from '@cucumber/messages';
-import { loadSources, type IRunConfiguration } from '@cucumber/cucumber/api';
+import { loadConfiguration, loadSources, type IRunConfiguration } from '@cucumber/cucumber/api';
 import { UsageError } from '../errors';
 import { PROJECT_ROOT } from '../paths';
 
@@ -29,4 +29,15 @@ export async function plannedScenarios(config: IRunConfiguration): Promise<Plann
     return byName.get(name) ?? [];
   };
   return sources.plan.map((p) => ({ name: p.name, uri: p.uri, tags: tagsOf(p.uri, p.name) }));
+}
+
+/** cucumber-js's configuration (cucumber.js) with the options given on the command line. */
+export async function cucumberConfiguration(cucumberArgs: string[]): Promise<IRunConfiguration> {
+  try {
+    const { runConfiguration } = await loadConfiguration({ file: 'cucumber.js', provided: cucumberArgs }, { cwd: PROJECT_ROOT });
+    return runConfiguration;
+  } catch (e) {
+    const cause = (e as Error).cause instanceof Error ? `: ${((e as Error).cause as Error).message}` : '';
+    throw new UsageError(`cucumber options: ${(e as Error).message}${cause}`);
+  }
 }

@@ -10,7 +10,9 @@ export interface GiteaComment {
   user: { login: string };
 }
 
+/** One commit status. Gitea names its state `status` here, but `state` in the combined status and the create body. */
 export interface GiteaStatus {
+  /** Counts per commit (1, 2, 3…), not across the repo. */
   id: number;
   status: string;
   context: string;
@@ -21,9 +23,17 @@ export interface GiteaStatus {
 
 export interface GiteaPull {
   number: number;
+  /** "open" or "closed" (a merged PR is "closed"). */
   state: string;
+  /** `ref` is the branch, or `refs/pull/{n}/head` once the branch is gone; `sha` is the head's tip. */
   head: { ref: string; sha: string };
   html_url: string;
+}
+
+export interface GiteaCombinedStatus {
+  /** The worst of the latest status per context (`error` reported as `failure`); "" when there is none. */
+  state: string;
+  statuses: GiteaStatus[];
 }
 
 export class Gitea {
@@ -64,10 +74,14 @@ export class Gitea {
     return { text: r.body, evidence: r.evidence };
   }
 
-  /** Whether a user is a member of an org: 204 yes, 404 no (as the bot asks: a member may see members). */
+  /**
+   * Whether a user is a member of an org: 204 yes, 404 no, as Gitea answers a member (or an admin). To anyone
+   * else it answers 303 to public_members, which only knows public members: that is reported as the 303, not followed.
+   */
   async isOrgMember(org: string, user: string): Promise<{ member: boolean; status: number; evidence: string }> {
     try {
-      const r = await this.api.get<unknown>(`api/v1/orgs/${encodeURIComponent(org)}/members/${encodeURIComponent(user)}`);
+      // As text: the 303's body is HTML, and a 204 has none.
+      const r = await this.api.getText(`api/v1/orgs/${encodeURIComponent(org)}/members/${encodeURIComponent(user)}`);
       return { member: r.status === 204, status: r.status, evidence: r.evidence };
     } catch (e) {
       const err = e as { status?: number; evidence?: string };
@@ -76,7 +90,9 @@ export class Gitea {
     }
   }
 
-  async combined(sha: string): Promise<{ state: string; statuses: GiteaStatus[] }> {
-    return (await this.api.get<{ state: string; statuses: GiteaStatus[] }>(this.path(`commits/${sha}/status`))).body;
+  /** The combined status; a commit without statuses comes back as Gitea's zero object, with `statuses: null`. */
+  async combined(sha: string): Promise<GiteaCombinedStatus> {
+    const body = (await this.api.get<{ state: string; statuses: GiteaStatus[] | null }>(this.path(`commits/${sha}/status`))).body;
+    return { state: body.state, statuses: body.statuses ?? [] };
   }
 }

@@ -50,13 +50,24 @@ export class JsonClient {
     return this.send<string>('GET', path, query, undefined, false);
   }
 
-  /** Every page of a list endpoint (page/limit style), up to `max` items. */
+  /**
+   * Every page of a list endpoint (page/limit style), up to `max` items. The server's own word
+   * decides when to stop (X-Total-Count, or a Link with rel="next"): a server that caps pages below
+   * the size asked for still gives every item. Without either header, a short page is the last.
+   */
   async all<T>(path: string, query: Record<string, string | number>, pageSize: number, sizeParam: string, max = 1000): Promise<T[]> {
     const items: T[] = [];
     for (let page = 1; items.length < max; page++) {
       const r = await this.get<T[]>(path, { ...query, page, [sizeParam]: pageSize });
       items.push(...r.body);
-      if (r.body.length < pageSize) break;
+      const total = Number(r.headers['x-total-count']);
+      const link = String(r.headers['link'] ?? '');
+      if (r.body.length === 0) break;
+      if (Number.isFinite(total) && r.headers['x-total-count'] !== undefined) {
+        if (items.length >= total) break;
+      } else if (link) {
+        if (!/rel="next"/.test(link)) break;
+      } else if (r.body.length < pageSize) break;
     }
     return items;
   }

@@ -133,10 +133,18 @@ export class Recorder {
     return this.facts.filter((f) => f.scenario === pickleId);
   }
 
+  private readonly connections = new Map<string, Record<string, unknown>>();
+
   /** Connections made (or refused) to hosts: address, transport, host key seen. */
   connection(entry: Record<string, unknown>): string {
+    if (typeof entry.host === 'string') this.connections.set(entry.host, entry);
     this.append('connections.ndjson', { ...entry, at: new Date().toISOString() });
     return `${this.shownDir}/evidence/connections.ndjson`;
+  }
+
+  /** The latest connection recorded to a host (its host key fingerprint, its result). */
+  lastConnection(host: string): { hostKeyFingerprint?: string; result?: string } | undefined {
+    return this.connections.get(host) as { hostKeyFingerprint?: string; result?: string } | undefined;
   }
 
   /** Progress on a long step, for the person watching the console. */

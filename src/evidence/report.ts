@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { FAILED_ERROR_NAMES } from '../errors';
 import type { Fact } from './recorder';
 import type { Redactor } from './redact';
+import type { Coldness } from '../gate/coldness';
+import type { GateVerdict } from '../gate/verdict';
 
 // After a run: evidence.json and summary.md from cucumber's messages and the recorder's files.
 
@@ -48,6 +50,11 @@ export interface RunMeta {
 }
 
 export interface RunEvidence extends RunMeta {
+  /** The gate's verdict, when the run was a gate run. */
+  gate?: GateVerdict;
+  /** How cold the run was (fresh clone, lockfile, throwaway made by it, a build that built). */
+  coldness?: Coldness;
+  role?: 'builder' | 'adversary';
   totals: Record<ScenarioStatus, number>;
   scenarios: ScenarioEvidence[];
   runFacts: Fact[];
@@ -137,7 +144,7 @@ export function scenarioResults(messagesFile: string): Omit<ScenarioEvidence, 'f
   return results;
 }
 
-export function writeEvidence(runDir: string, meta: RunMeta): RunEvidence {
+export function writeEvidence(runDir: string, meta: RunMeta, judge?: (e: RunEvidence) => Pick<RunEvidence, 'gate' | 'coldness' | 'role'>): RunEvidence {
   const facts = readNdjson<Fact>(join(runDir, 'evidence', 'facts.ndjson'));
   const commands = readNdjson<{ scenario?: string; file: string }>(join(runDir, 'evidence', 'commands.ndjson'));
   const scenarios: ScenarioEvidence[] = scenarioResults(join(runDir, 'messages.ndjson')).map((s) => ({
@@ -162,6 +169,7 @@ export function writeEvidence(runDir: string, meta: RunMeta): RunEvidence {
       commands: 'commands/',
     },
   };
+  if (judge) Object.assign(evidence, judge(evidence));
   writeFileSync(join(runDir, 'evidence.json'), JSON.stringify(evidence, null, 2) + '\n');
   writeFileSync(join(runDir, 'summary.md'), summaryMarkdown(evidence));
   return evidence;
@@ -194,10 +202,12 @@ export function summaryMarkdown(e: RunEvidence): string {
   const lines = [
     `# Acceptance run ${e.runId}`,
     '',
+    ...(e.gate ? [`**${e.gate.line}**${e.gate.lab ? '' : `: counts until ${e.gate.validUntil} (start + 24 h)`}`, ''] : []),
     `- Profile: **${e.profile.name}** (${e.target}) from \`${e.profile.source}\``,
     `- Harness: \`${e.harness.commit}\`${e.harness.dirty ? ' (working tree dirty)' : ''}`,
     `- Started ${e.startedAt}, finished ${e.finishedAt}`,
     `- Faults: ${e.faults.length ? e.faults.map((f) => `\`${f.name}\``).join(', ') : 'none'}`,
+    ...(e.coldness ? [`- Coldness${e.role ? ` (${e.role})` : ''}: ${e.coldness.line}`] : []),
     `- Result: ${Object.entries(e.totals).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`).join(', ') || 'no scenarios'}`,
     '',
     '| Criterion | Scenario | Status | Key facts |',

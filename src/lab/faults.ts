@@ -384,7 +384,7 @@ export const FAULTS: Fault[] = [
     summary: 'a commit message and an annotated tag message of the base repo carry secrets (drone_gitea_client_secret, test_secret)',
     criteria: ['C3'],
     red: ['@c3-no-plaintext-in-repo'],
-    says: /drone_gitea_client_secret in commit-message:[0-9a-f]{40}[\s\S]*test_secret in tag-message:v1\.0/,
+    says: /^(?=[\s\S]*drone_gitea_client_secret in commit-message:[0-9a-f]{40})(?=[\s\S]*test_secret in tag-message:v1\.0)/,
     async apply(lab) {
       const p = plaintexts(lab);
       const work = mkdtempSync(join(lab.dir, 'fault-cc-ci-'));

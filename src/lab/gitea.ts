@@ -328,7 +328,7 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
       created_at: rfc3339(r.created), updated_at: rfc3339(r.updated), archived_at: rfc3339(0),
       permissions: { admin: mode >= ADMIN, push: mode >= WRITE, pull: mode >= READ },
       has_issues: true, internal_tracker: { enable_time_tracker: true, allow_only_contributors_to_track_time: true, enable_issue_dependencies: true },
-      has_wiki: true, has_pull_requests: true, has_projects: true, has_releases: true, has_packages: true, has_actions: true,
+      has_wiki: true, has_pull_requests: true, has_projects: true, projects_mode: 'all', has_releases: true, has_packages: true, has_actions: true,
       ignore_whitespace_conflicts: false, allow_merge_commits: true, allow_rebase: true, allow_rebase_explicit: true, allow_squash_merge: true,
       allow_fast_forward_only_merge: false, allow_rebase_update: true, default_delete_branch_after_merge: false, default_merge_style: 'merge',
       default_allow_maintainer_edit: false, avatar_url: '', internal: false, mirror_interval: '', object_format_name: 'sha1',
@@ -345,7 +345,10 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
       created_at: rfc3339(cm.created), updated_at: rfc3339(cm.updated),
     };
   };
-  const toPull = (i: IssueRec, doer: UserRec | undefined, single: boolean): Record<string, unknown> => {
+  // 1.22 added draft, review_comments, additions, deletions and changed_files (reference §3).
+  const since122 = (): boolean => !st.version.startsWith('1.21.');
+  const isWip = (i: IssueRec): boolean => /^(wip:|\[wip\])/i.test(i.title);
+  const toPull = (i: IssueRec, doer: UserRec | undefined): Record<string, unknown> => {
     const p = i.pull!;
     const base = st.repos.find((r) => r.id === i.repo_id)!;
     const head = st.repos.find((r) => r.id === p.head_repo_id) ?? base;
@@ -353,13 +356,11 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     const headSha = head.branches[p.head_branch];
     return {
       id: p.id, url: html, number: i.index, user: toUser(userById(i.poster_id)!), title: i.title, body: i.body, labels: [], milestone: null,
-      assignee: null, assignees: null, requested_reviewers: null, requested_reviewers_teams: null, state: i.closed ? 'closed' : 'open',
-      draft: /^(wip:|\[wip\])/i.test(i.title), is_locked: i.locked, comments: i.num_comments,
-      ...(single && p.additions !== undefined ? { additions: p.additions } : {}),
-      ...(single && p.deletions !== undefined ? { deletions: p.deletions } : {}),
-      ...(single && p.changed_files !== undefined ? { changed_files: p.changed_files } : {}),
+      assignee: null, assignees: null, requested_reviewers: null, state: i.closed ? 'closed' : 'open',
+      ...(since122() ? { draft: isWip(i) } : {}), is_locked: i.locked, comments: i.num_comments,
+      ...(since122() ? { review_comments: 0, additions: p.additions ?? 0, deletions: p.deletions ?? 0, changed_files: p.changed_files ?? 0 } : {}),
       html_url: html, diff_url: `${html}.diff`, patch_url: `${html}.patch`,
-      mergeable: p.mergeable && !/^(wip:|\[wip\])/i.test(i.title), merged: p.merged, merged_at: p.merged ? rfc3339(p.merged_at) : null,
+      mergeable: p.mergeable && !isWip(i), merged: p.merged, merged_at: p.merged ? rfc3339(p.merged_at) : null,
       merge_commit_sha: p.merged ? fakeSha('merge', String(p.id)) : null, merged_by: null, allow_maintainer_edit: false,
       base: { label: p.base_branch, ref: p.base_branch, sha: base.branches[p.base_branch] ?? '', repo_id: base.id, repo: toRepo(base, accessMode(base, doer)) },
       head: { label: p.head_branch, ref: headSha ? p.head_branch : `refs/pull/${i.index}/head`, sha: headSha ?? p.head_sha, repo_id: head.id, repo: toRepo(head, accessMode(head, doer)) },
@@ -429,10 +430,12 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     if (st.issues.find((i) => i.id === cm.issue_id)?.repo_id !== repo.id) return status(c, 404);
     return cm;
   };
+  // utils.ResolveRefOrSha (reference §5): a branch, then a tag, then a full or short sha of a known commit.
   const resolveCommit = (repo: RepoRec, ref: string): string | undefined => {
+    if (Object.hasOwn(repo.branches, ref)) return repo.branches[ref];
+    if (Object.hasOwn(repo.tags, ref)) return repo.tags[ref];
     const known = new Set([...Object.values(repo.branches), ...Object.values(repo.tags), ...repo.commits, ...st.issues.filter((i) => i.pull && (i.repo_id === repo.id || i.pull.head_repo_id === repo.id)).map((i) => i.pull!.head_sha)]);
     if (/^[0-9a-f]{40}$/.test(ref)) return known.has(ref) ? ref : undefined;
-    if (repo.branches[ref] ?? repo.tags[ref]) return repo.branches[ref] ?? repo.tags[ref];
     if (/^[0-9a-f]{4,39}$/.test(ref)) {
       const hits = [...known].filter((s) => s.startsWith(ref));
       return hits.length === 1 ? hits[0] : undefined;
@@ -526,13 +529,13 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     list.sort(by[sort] ?? ((a, b) => b.created - a.created || b.id - a.id));
     setLinks(c, list.length, lo.size);
     setTotal(c, list.length);
-    json(c, 200, paginate(list, lo.page, lo.size).map((i) => toPull(i, c.doer, false)));
+    json(c, 200, paginate(list, lo.page, lo.size).map((i) => toPull(i, c.doer)));
   });
   on('GET', '/repos/{owner}/{repo}/pulls/{index}', (c) => {
     const { repo } = repoAssignment(c);
     const index = goAtoi(c.params.index!);
     const issue = st.issues.find((i) => i.repo_id === repo.id && i.index === index && i.pull) ?? notFound(c);
-    json(c, 200, toPull(issue, c.doer, true));
+    json(c, 200, toPull(issue, c.doer));
   });
   on('GET', '/repos/{owner}/{repo}/issues/comments', (c) => {
     const { repo } = repoAssignment(c);

@@ -257,6 +257,10 @@ export const Profile = z
         evidenceDir: 'evidence',
         d8MaxAge: 30 * 86_400_000,
       }),
+    /** Gate ids and the criteria each needs (C1 … C7, e2e): `--gate ID` runs exactly those and gives one verdict. */
+    gates: z
+      .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'expected a gate id such as W2'), z.array(z.enum(['C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'e2e'])).min(1))
+      .default({ W2: ['C1', 'C2', 'C3'], W4: ['C4'], W5: ['C4', 'C5'], W6: ['C6', 'C7'], E2E: ['e2e'] }),
     timeouts: Timeouts.default(Timeouts.parse({})),
   })
   .superRefine((p, ctx) => {

@@ -24,6 +24,8 @@ export interface RunParameters {
   destroy: 'passing' | 'always' | 'never';
   /** Instances the operator keeps. */
   keep: string[];
+  /** Set when the doctor's preflight found something the selection needs missing: every scenario is broken with it. */
+  preflightFailure?: { reason: string; evidence: string };
 }
 
 // Everything that lives for one run: the profile, the recorder, one connection per host, and

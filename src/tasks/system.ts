@@ -41,6 +41,9 @@ export function cleanBuild(run: RunContext, commandTemplate: string): Promise<Cl
       evidence: [result.evidence],
     });
     const [narHash, onDisk] = await Promise.all([nix.narHash(toplevel), nix.narHashOnDisk(toplevel)]);
+    // What Nix built, as it says ("these N derivations will be built"): none means the store already had it.
+    const m = /these (\d+) derivations? will be built/.exec(result.stderr);
+    run.recorder.fact('build.derivationsBuilt', m ? Number(m[1]) : /will be built/.test(result.stderr) ? null : 0, host.name);
     return { flakeRef, toplevel, narHash, narHashOnDisk: onDisk.hash, baseCommit, secretsCommit, evidence: result.evidence, hashEvidence: onDisk.evidence };
   });
 }

@@ -110,6 +110,7 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
       });
     }
     run.throwaways.add(name);
+    run.recorder.fact('throwaway.created', { name, createdAt: (await incus.get(name))?.created_at }, cfg.host);
     const host = run.pool.addHost(name, incus.execTransport(run.pool.transportOf(cfg.host), name));
     await waitForAgent(host, 120_000);
 
@@ -217,6 +218,11 @@ export async function generations(host: Host): Promise<Generations> {
   return { links, evidence: r.evidence };
 }
 
+/** The units `systemctl --failed --plain --no-legend` lists: each line's first column (nothing failed: no lines). */
+export function failedUnitsOf(stdout: string): string[] {
+  return stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean);
+}
+
 /**
  * Waits, with backoff and a deadline, until the system settles: running with no failed unit, or
  * a final state (degraded, …) that three polls in a row agree on. Starting states wait.
@@ -231,7 +237,7 @@ export async function settle(host: Host, deadlineMs: number): Promise<Settled> {
     const state = await host.run(['systemctl', 'is-system-running']);
     const failed = await host.run(['systemctl', '--failed', '--plain', '--no-legend']);
     const s = state.stdout.trim();
-    const failedUnits = failed.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean);
+    const failedUnits = failedUnitsOf(failed.stdout);
     const seen = `${s} ${failedUnits.join(',')}`;
     same = seen === last ? same + 1 : 1;
     last = seen;

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { RunEvidence } from '../evidence/report';
+import { PROJECT_ROOT } from '../paths';
+
+// How cold a run was: a fresh clone of the harness with nothing changed or added, node_modules
+// installed from the lockfile in this run, a throwaway made by this run, and a build that built.
+
+export interface HarnessState {
+  commit: string;
+  /** Tracked files changed. */
+  dirty: boolean;
+  untracked: number;
+  /** The checkout's reflog holds only its clone and checkouts: nothing committed, pulled or reset. */
+  freshClone: boolean;
+  reflog: string[];
+  nodeModules: { fromLockfile: boolean; installedAt?: string };
+}
+
+export interface Coldness {
+  cold: boolean;
+  /** Why not, in a few words each. */
+  reasons: string[];
+  line: string;
+  harness: HarnessState;
+  nodeModulesInThisRun: boolean;
+  throwaway?: { name: string; createdAt?: string; secondsAfterStart?: number };
+  build?: { derivationsBuilt: number | null };
+  ledger?: unknown;
+}
+
+async function git(...args: string[]): Promise<string | undefined> {
+  const r = await execa('git', ['-C', PROJECT_ROOT, ...args], { reject: false });
+  return r.exitCode === 0 ? String(r.stdout) : undefined;
+}
+
+/** The harness checkout as it is when a run starts. */
+export async function harnessState(): Promise<HarnessState> {
+  const [head, status, reflog] = await Promise.all([git('rev-parse', 'HEAD'), git('status', '--porcelain'), git('reflog', '--format=%gs', '-n', '50')]);
+  const lines = (status ?? '').split('\n').filter(Boolean);
+  const entries = (reflog ?? '').split('\n').filter(Boolean);
+  const stampFile = join(PROJECT_ROOT, 'node_modules', '.cc-ci-deps-stamp');
+  let nodeModules: HarnessState['nodeModules'] = { fromLockfile: false };
+  if (existsSync(stampFile)) {
+    const text = readFileSync(stampFile, 'utf8').trim();
+    const stamp = text.startsWith('{') ? (JSON.parse(text) as { lock: string; installedAt?: string }) : { lock: text };
+    const lock = createHash('sha256').update(readFileSync(join(PROJECT_ROOT, 'package-lock.json'))).digest('hex');
+    nodeModules = { fromLockfile: stamp.lock === lock, installedAt: stamp.installedAt };
+  }
+  return {
+    commit: head?.trim() ?? 'unknown (not a git checkout)',
+    dirty: lines.some((l) => !l.startsWith('??')),
+    untracked: lines.filter((l) => l.startsWith('??')).length,
+    freshClone: entries.length > 0 && entries.every((e) => /^(clone|checkout): /.test(e)),
+    reflog: entries.slice(0, 5),
+    nodeModules,
+  };
+}
+
+/** How long before the run's start node_modules may have been installed and still count as "this run". */
+const INSTALL_WINDOW_MS = 30 * 60_000;
+
+export function coldness(e: Pick<RunEvidence, 'scenarios' | 'runFacts' | 'startedAt'>, harness: HarnessState): Coldness {
+  const fact = (key: string): unknown => e.runFacts.find((f) => f.key === key)?.value ?? e.scenarios.map((s) => s.facts[key]?.value).find((v) => v !== undefined);
+  const start = Date.parse(e.startedAt);
+  const reasons: string[] = [];
+  if (!harness.freshClone) reasons.push(`the harness is not a fresh clone (its reflog: ${harness.reflog.slice(0, 2).join('; ') || 'none'})`);
+  if (harness.dirty) reasons.push('the harness has uncommitted changes');
+  if (harness.untracked) reasons.push(`the harness has ${harness.untracked} untracked file(s)`);
+  if (!harness.nodeModules.fromLockfile) reasons.push('node_modules does not match package-lock.json (no npm ci)');
+  const installed = harness.nodeModules.installedAt ? Date.parse(harness.nodeModules.installedAt) : NaN;
+  const nodeModulesInThisRun = !Number.isNaN(installed) && start - installed <= INSTALL_WINDOW_MS;
+  if (harness.nodeModules.fromLockfile && !nodeModulesInThisRun) reasons.push(`node_modules was installed ${harness.nodeModules.installedAt ?? 'at an unknown time'}, not for this run`);
+  const made = fact('throwaway.created') as { name: string; createdAt?: string } | undefined;
+  let throwaway: Coldness['throwaway'];
+  if (made) {
+    const at = made.createdAt ? Date.parse(made.createdAt) : NaN;
+    throwaway = { name: made.name, createdAt: made.createdAt, secondsAfterStart: Number.isNaN(at) ? undefined : Math.round((at - start) / 1000) };
+    if (Number.isNaN(at) || at < start) reasons.push(`the throwaway ${made.name} was not made by this run`);
+  }
+  const built = fact('build.derivationsBuilt') as number | null | undefined;
+  const build = built === undefined ? undefined : { derivationsBuilt: built };
+  if (built === 0) reasons.push('the build host built nothing: its store already held the toplevel');
+  const cold = reasons.length === 0;
+  const parts = [
+    `harness ${harness.commit.slice(0, 12)} ${harness.freshClone ? 'fresh clone' : 'not a fresh clone'}${harness.dirty || harness.untracked ? ', changed' : ', clean'}`,
+    `node_modules ${harness.nodeModules.fromLockfile ? (nodeModulesInThisRun ? 'from the lockfile in this run' : 'from the lockfile earlier') : 'not from the lockfile'}`,
+    ...(throwaway ? [`throwaway ${throwaway.name} made ${throwaway.secondsAfterStart ?? '?'}s after the start`] : []),
+    ...(build ? [`build host built ${build.derivationsBuilt ?? 'an unknown number of'} derivation(s)`] : []),
+  ];
+  return { cold, reasons, line: `${cold ? 'cold' : `not cold: ${reasons.join('; ')}`} (${parts.join('; ')})`, harness, nodeModulesInThisRun, throwaway, build, ledger: fact('c4.provisioningLedger') };
+}
