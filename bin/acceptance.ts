@@ -172,7 +172,23 @@ async function main(argv: string[]): Promise<number> {
           options: {
             ...config.formats.options,
             resultsDir: join(runDir, 'allure-results'),
-            environmentInfo: { run: runId, profile: profile.name, target: profile.target, faults: args.faults.join(' ') || 'none', harness: harness.commit },
+            // Grouped by criterion (C1 … C7, e2e), failed claims apart from a harness that could not look.
+            labels: [{ pattern: [/^@(C\d+|e2e)$/], name: 'parentSuite' }] as never,
+            categories: [
+              { name: 'Claims that do not hold (failed)', matchedStatuses: ['failed'] },
+              { name: 'The harness could not look (broken)', matchedStatuses: ['broken'] },
+            ],
+            environmentInfo: {
+              run: runId,
+              profile: profile.name,
+              target: profile.target,
+              gate: args.gate ?? 'none',
+              role: args.role,
+              faults: args.faults.join(' ') || 'none',
+              harness: `${state.commit}${harness.dirty ? ' (dirty)' : ''}`,
+              'base repo': profile.repos.base.url,
+              'harness coldness': `${state.freshClone ? 'fresh clone' : 'not a fresh clone'}, ${state.dirty || state.untracked ? 'changed' : 'clean'}, node_modules ${state.nodeModules.fromLockfile ? 'from the lockfile' : 'not from the lockfile'}`,
+            },
             junit: { suiteName: `cc-ci acceptance ${runId}` },
           },
         },
@@ -205,7 +221,13 @@ async function main(argv: string[]): Promise<number> {
     return { coldness: cold, role: args.role, ...(gate ? { gate } : {}) };
   });
   say('allure: generating the HTML report');
-  const allure = await execa(join(PROJECT_ROOT, 'node_modules', '.bin', 'allure'), ['generate', join(runDir, 'allure-results'), '-o', join(runDir, 'allure-report')], {
+  const reportName = `cc-ci acceptance: ${profile.name}${args.gate ? ` gate ${args.gate}` : ''} run ${runId}${profile.target === 'lab' ? ' (LAB, not evidence)' : ''}`;
+  const categories = [
+    { name: 'Claims that do not hold (failed)', matchedStatuses: ['failed'] },
+    { name: 'The harness could not look (broken)', matchedStatuses: ['broken'] },
+  ];
+  writeFileSync(join(runDir, 'allurerc.json'), JSON.stringify({ name: reportName, categories, plugins: { awesome: { options: { reportName, groupBy: ['parentSuite', 'feature'] } } } }, null, 2) + '\n');
+  const allure = await execa(join(PROJECT_ROOT, 'node_modules', '.bin', 'allure'), ['generate', join(runDir, 'allure-results'), '-o', join(runDir, 'allure-report'), '--config', join(runDir, 'allurerc.json'), '--name', reportName], {
     cwd: runDir,
     reject: false,
     all: true,

@@ -11,5 +11,15 @@ echo "== type check (tsc --noEmit)"
 npx tsc --noEmit -p .
 echo "== unit tests"
 "${node_ts[@]}" --test --test-reporter=spec test/unit/*.test.ts
+echo "== a browser for the report test (Debian's chromium)"
+if ! [ -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium > /dev/null \
+      || { apt-get update -q > /dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium > /dev/null; }
+  else
+    echo "the report test needs /usr/bin/chromium: apt-get install chromium" >&2
+    exit 1
+  fi
+fi
 echo "== lab tests: lab, ssh driver, acceptance runs and the fault matrix"
 "${node_ts[@]}" --test --test-concurrency=1 --test-reporter=spec test/lab/*.test.ts

@@ -65,3 +65,46 @@ export function statusByTag(e: RunEvidence): Map<string, string> {
   for (const s of e.scenarios) for (const t of s.tags) if (/^@(c\d+|e2e)-/.test(t)) m.set(t, s.status);
   return m;
 }
+
+/**
+ * An Allure report as a person sees it: served on loopback and rendered by headless Chromium
+ * (Debian's, offline flags). Returns the text of the report's first page, of the named test's
+ * page, and of that test's Attachments tab.
+ */
+export async function renderedReport(reportDir: string, testName: string): Promise<{ landing: string; overview: string; attachments: string }> {
+  const { createServer } = await import('node:http');
+  const { chromium } = await import('playwright-core');
+  const server = createServer((q, s) => {
+    let p = join(reportDir, decodeURIComponent((q.url ?? '/').split('?')[0]!));
+    if (p.endsWith('/')) p += 'index.html';
+    try {
+      const body = readFileSync(p);
+      s.writeHead(200);
+      s.end(body);
+    } catch {
+      s.writeHead(404);
+      s.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.getByText(testName).first().waitFor({ timeout: 15_000 });
+    const landing = await page.innerText('body');
+    await page.getByText(testName).first().click();
+    await page.getByText('expected:').first().waitFor({ timeout: 15_000 });
+    const overview = await page.innerText('body');
+    await page.getByRole('button', { name: /Attachments/ }).first().click();
+    await page.getByText(/\.log$/).first().waitFor({ timeout: 15_000 });
+    return { landing, overview, attachments: await page.innerText('body') };
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}

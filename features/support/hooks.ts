@@ -1,4 +1,5 @@
 import { After, AfterAll, Before, setDefaultTimeout } from '@cucumber/cucumber';
+import { ALLURE_RUNTIME_MESSAGE_CONTENT_TYPE } from 'allure-js-commons/sdk/reporter';
 import { HostBrokenError } from '../../src/errors';
 import { RunContext } from '../../src/run/context';
 import type { AcceptanceWorld } from './world';
@@ -8,7 +9,13 @@ import type { AcceptanceWorld } from './world';
 setDefaultTimeout(4 * 60 * 60 * 1000);
 
 Before(function (this: AcceptanceWorld, { pickle }) {
-  this.run.recorder.enter({ pickleId: pickle.id, name: pickle.name, attach: (data, opts) => this.attach(data, opts) });
+  this.run.recorder.enter({
+    pickleId: pickle.id,
+    name: pickle.name,
+    attach: (data, opts) => this.attach(data, opts),
+    // A fact shows in the report as a parameter of the Gherkin step that measured it (Allure's step metadata).
+    showFact: (key, value) => this.attach(JSON.stringify({ type: 'step_metadata', data: { parameters: [{ name: key, value }] } }), ALLURE_RUNTIME_MESSAGE_CONTENT_TYPE),
+  });
   const pre = this.run.params.preflightFailure;
   if (pre) {
     throw new HostBrokenError({

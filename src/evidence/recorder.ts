@@ -1,3 +1,4 @@
+import { showValue } from './show';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redactor } from './redact';
@@ -27,6 +28,8 @@ interface Scope {
   pickleId: string;
   name: string;
   attach?: Attach;
+  /** Shows a fact in the report, as a parameter of the step that measured it. */
+  showFact?: (key: string, value: string) => void;
 }
 
 export interface Fact {
@@ -127,6 +130,7 @@ export class Recorder {
     const f: Fact = { scenario: this.scope?.pickleId, key, value: this.redactDeep(value ?? null), host, at: new Date().toISOString() };
     this.facts.push(f);
     this.append('facts.ndjson', f);
+    this.scope?.showFact?.(key, showValue(f.value));
   }
 
   factsOf(pickleId: string): Fact[] {

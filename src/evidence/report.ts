@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { FAILED_ERROR_NAMES } from '../errors';
 import type { Fact } from './recorder';
 import type { Redactor } from './redact';
+import { codeSpan, showValue } from './show';
+export { codeSpan, showValue } from './show';
 import type { Coldness } from '../gate/coldness';
 import type { GateVerdict } from '../gate/verdict';
 
@@ -173,26 +175,6 @@ export function writeEvidence(runDir: string, meta: RunMeta, judge?: (e: RunEvid
   writeFileSync(join(runDir, 'evidence.json'), JSON.stringify(evidence, null, 2) + '\n');
   writeFileSync(join(runDir, 'summary.md'), summaryMarkdown(evidence));
   return evidence;
-}
-
-function clip(s: string, max: number): string {
-  return s.length > max ? s.slice(0, max - 1) + '…' : s;
-}
-
-/** A fact as a table cell: an object as key=value pairs so that a URL or a fingerprint shows whole. */
-export function showValue(v: unknown): string {
-  if (v && typeof v === 'object' && !Array.isArray(v)) {
-    const pairs = Object.entries(v as Record<string, unknown>)
-      .filter(([, x]) => x !== undefined)
-      .map(([k, x]) => `${k}=${clip(typeof x === 'string' ? x : JSON.stringify(x), 100)}`);
-    return clip(pairs.join(', '), 400);
-  }
-  return clip(typeof v === 'string' ? v : JSON.stringify(v), 120);
-}
-
-/** Markdown inline code that survives backticks in the value. */
-export function codeSpan(s: string): string {
-  return s.includes('`') ? `\`\` ${s} \`\`` : `\`${s}\``;
 }
 
 const ICON: Record<ScenarioStatus, string> = { passed: '✅', failed: '❌', broken: '💥', skipped: '⏭', undefined: '❔', pending: '⏸' };

@@ -54,7 +54,7 @@ export async function harnessState(): Promise<HarnessState> {
     dirty: lines.some((l) => !l.startsWith('??')),
     untracked: lines.filter((l) => l.startsWith('??')).length,
     freshClone: entries.length > 0 && entries.every((e) => /^(clone|checkout): /.test(e)),
-    reflog: entries.slice(0, 5),
+    reflog: entries.slice(0, 5).map((e) => (e.length > 60 ? `${e.slice(0, 59)}…` : e)),
     nodeModules,
   };
 }

@@ -40,9 +40,11 @@ const BY_NATURE = [
 /** Inside a stable fact, fields that vary by nature (times, durations, counts of polls). */
 const VOLATILE_FIELDS = /^(at|.*At|.*Ms|.*Seconds|seconds|durationMs|polls|history)$/;
 
-function stripVolatile(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(stripVolatile);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !VOLATILE_FIELDS.test(k)).map(([k, x]) => [k, stripVolatile(x)]));
+/** A value with what varies by nature taken out: volatile fields, and the run's own id (in its work paths). */
+function stripVolatile(v: unknown, runId: string): unknown {
+  if (typeof v === 'string') return v.split(runId).join('<run-id>');
+  if (Array.isArray(v)) return v.map((x) => stripVolatile(x, runId));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !VOLATILE_FIELDS.test(k)).map(([k, x]) => [k, stripVolatile(x, runId)]));
   return v;
 }
 
@@ -71,7 +73,7 @@ export function compareRuns(a: RunEvidence, b: RunEvidence): Comparison {
   for (const key of [...new Set([...fa.keys(), ...fb.keys()])].sort()) {
     const inA = fa.has(key);
     const inB = fb.has(key);
-    const row: FactRow = { key, a: fa.get(key), b: fb.get(key), state: !inA ? 'only in B' : !inB ? 'only in A' : isDeepStrictEqual(stripVolatile(fa.get(key)), stripVolatile(fb.get(key))) ? 'equal' : 'different' };
+    const row: FactRow = { key, a: fa.get(key), b: fb.get(key), state: !inA ? 'only in B' : !inB ? 'only in A' : isDeepStrictEqual(stripVolatile(fa.get(key), a.runId), stripVolatile(fb.get(key), b.runId)) ? 'equal' : 'different' };
     (BY_NATURE.some((re) => re.test(key)) ? byNature : stable).push(row);
   }
   const problems: string[] = [];

@@ -78,8 +78,9 @@ export async function spawnNamespace(labDir: string, name: string, argv: string[
     try {
       const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
       if (ns !== mine.mnt && readlinkSync(`/proc/${pid}/ns/net`) !== mine.net) {
-        writeFileSync(join(dir, 'mntns'), `${ns}\n`);
-        return { pid, mntns: ns, child };
+        const id = nsIdentity(pid)!;
+        writeFileSync(join(dir, 'mntns'), `${id}\n`);
+        return { pid, mntns: id, child };
       }
     } catch {
       /* not yet */
@@ -153,18 +154,33 @@ export function namespacesOf(labDir: string): string[] {
     .filter((ns): ns is string => !!ns);
 }
 
+/**
+ * A host's identity: its mount and its network namespace together. A namespace's number is
+ * reused once it is gone, so one alone could name another run's processes (a scan's private
+ * mount namespace has been seen to get a dead instance's number); both together do not.
+ */
+export function nsIdentity(pid: number | string): string | undefined {
+  try {
+    return `${readlinkSync(`/proc/${pid}/ns/mnt`)} ${readlinkSync(`/proc/${pid}/ns/net`)}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The processes of hosts: those in a host's mount and network namespace, and, while such a host
+ * lives, those that left its mount namespace for one of their own but share its network (a
+ * plaintext scan in its private mount namespace).
+ */
 export function processesIn(namespaces: string[]): number[] {
   const wanted = new Set(namespaces);
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (wanted.has(readlinkSync(`/proc/${entry}/ns/mnt`))) pids.push(Number(entry));
-    } catch {
-      /* gone */
-    }
-  }
-  return pids;
+  const all = readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map((e) => ({ pid: Number(e), id: nsIdentity(e) }))
+    .filter((p): p is { pid: number; id: string } => !!p.id);
+  const members = all.filter((p) => wanted.has(p.id));
+  const liveNets = new Set(members.map((p) => p.id.split(' ')[1]));
+  return all.filter((p) => wanted.has(p.id) || liveNets.has(p.id.split(' ')[1])).map((p) => p.pid);
 }
 
 /** Every process in these namespaces is ended; with the last one, their mounts go too. */

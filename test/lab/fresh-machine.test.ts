@@ -4,7 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join, sep } from 'node:path';
 import { after, test } from 'node:test';
 import { execa } from 'execa';
-import { exited, hostDir, hostLog, killNamespaces, makeHostDirs, NIX_CONF, sleep } from '../../src/lab/hosts';
+import { exited, hostDir, hostLog, killNamespaces, makeHostDirs, NIX_CONF, nsIdentity, sleep } from '../../src/lab/hosts';
 import { sshdConfig } from '../../src/lab/lab';
 import { LAB_ASSETS, LAB_ROOT, PROJECT_ROOT } from '../../src/paths';
 import { acceptance } from '../helpers';
@@ -72,7 +72,7 @@ test('a lab host comes up on a machine that lacks every mount point host-init us
     assert.equal(exited(child), false, `host-init exited: ${hostLog(labDir, 'bare')}`);
     // Seen from here, through the host's root.
     assert.equal(readlinkSync(`/proc/${pid}/exe`), join(root, 'usr/sbin/sshd'), `host-init became sshd: ${hostLog(labDir, 'bare')}`);
-    mntns = readlinkSync(`/proc/${pid}/ns/mnt`);
+    mntns = nsIdentity(pid)!;
     const mountPoints = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' ')[4]);
     for (const p of HOST_INIT_MOUNTS) assert.ok(mountPoints.includes(p), `${p} is mounted in the host`);
     const inHost = (script: string) => execa('nsenter', ['--target', String(pid), '--mount', '--net', '--root', '--wd', '--', 'bash', '-c', script]);

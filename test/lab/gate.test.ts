@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { execa } from 'execa';
 import { gateVerdict } from '../../src/gate/verdict';
 import { faultNamed } from '../../src/lab/faults';
 import { Lab } from '../../src/lab/lab';
 import { PROJECT_ROOT } from '../../src/paths';
 import { loadProfile } from '../../src/profile/load';
-import { acceptance, testReportsDir } from '../helpers';
+import { acceptance, renderedReport, testReportsDir } from '../helpers';
 
 // The gate protocol: a verdict that never passes vacuously, a claim file from a live run, the
 // claim and its rerun compared, and the evidence attached to DECISIONS.md.
@@ -32,10 +32,22 @@ test('a lab gate says so, passes when every scenario of its criteria passes, and
   assert.match(readFileSync(join(testReportsDir(), r.runId!, 'summary.md'), 'utf8'), /\*\*GATE W2: PASS — LAB — not evidence\*\*/);
 });
 
-test('a gate fails naming the criterion that did not hold', async () => {
+let faultRunId = '';
+test('a gate fails naming the criterion that did not hold; its report shows the claim that failed and the commands behind it', async () => {
   const r = await acceptance(['--gate', 'W2', '--fault', 'cert-mismatch']);
   assert.equal(r.exitCode, 1, r.output);
+  faultRunId = r.runId!;
   assert.match(r.output, /^GATE W2: FAIL \(C2: 1 failed\) — LAB — not evidence$/m);
+  // The Allure report, rendered in headless Chromium as a person would open it.
+  const page = await renderedReport(join(testReportsDir(), r.runId!, 'allure-report'), 'Git, disk and port 443 hold one certificate');
+  assert.match(page.landing, /cc-ci acceptance: lab gate W2 run \S+ \(LAB, not evidence\)/);
+  assert.match(page.landing, /^gate\nW2$/m, 'the environment widget names the gate');
+  assert.match(page.landing, /^@C1\n[\s\S]*^@C2\n/m, 'grouped by criterion');
+  assert.match(page.overview, /Category: Claims that do not hold \(failed\)/);
+  assert.match(page.overview, /the cert decrypted from git, the cert on disk and the leaf served on 443 are one certificate\n {2}expected: one SHA-256 fingerprint in all four places[^\n]*\n {2}seen: +git ([0-9A-F:]{95})[^\n]*served to the runner (?!\1)[0-9A-F:]{95}/);
+  assert.match(page.overview, /parentSuite\n@C2/);
+  assert.match(page.overview, /^cert\.servedToRunner\nfingerprint=[0-9A-F:]{95}, via=127\.0\.10\.3:443$/m, 'a fact is a parameter of the step that measured it');
+  assert.match(page.attachments, /\$ cc-ci: bash -c set -o pipefail; openssl s_client -connect 127\.0\.0\.1:443 [^\n]* — \d{4}-cc-ci\.log/);
 });
 
 test('a gate cannot be narrowed: --tags or --name with --gate is refused before anything runs', async () => {
@@ -59,17 +71,19 @@ test('a gate of criteria with no scenario selected fails as incomplete, never a 
   assert.equal(adversary.line, 'GATE W4: PASS (not cold: the harness has uncommitted changes)');
 });
 
-test.describe('a live gate (a live-declared profile on a lab of its own)', () => {
-  let lab: Lab;
-  before(async () => {
-    lab = await Lab.start(dir, loadProfile('lab', { LAB_DIR: dir }).profile, () => {});
-  });
-  after(async () => {
-    await lab?.stop();
-  });
+// The live part: a live-declared profile on a lab of this file's own, started once the lab runs
+// above are done (two labs at once would share the loopback addresses).
+let lab: Lab | undefined;
+const liveLab = async (): Promise<Lab> => (lab ??= await Lab.start(dir, loadProfile('lab', { LAB_DIR: dir }).profile, () => {}));
+after(async () => {
+  await lab?.stop();
+});
+
+{
 
   let claim: { runId: string; runDir: string };
-  test('writes claim.md with every field, ready to paste', async () => {
+  test('a live gate writes claim.md with every field, ready to paste', async () => {
+    await liveLab();
     const r = await acceptance(['--profile', LIVE_SHAPED, '--gate', 'W2'], { LAB_DIR: dir, CC_CI_WHO: 'Builder Bea <bea@lab.test>' });
     assert.equal(r.exitCode, 0, r.output);
     assert.match(r.output, /^GATE W2: PASS$/m);
@@ -97,7 +111,7 @@ test.describe('a live gate (a live-declared profile on a lab of its own)', () =>
 
   let rerunId = '';
   test('compare: a claim and its rerun on the same system back each other; the by-nature differences are listed apart', async () => {
-    const r = await acceptance(['--profile', LIVE_SHAPED, '--gate', 'W2', '--role', 'adversary'], { LAB_DIR: dir });
+    const r = await acceptance(['--profile', LIVE_SHAPED, '--gate', 'W2'], { LAB_DIR: dir });
     assert.equal(r.exitCode, 0, r.output);
     rerunId = r.runId!;
     const c = await bin('compare', [claim.runId, rerunId, '--reports', testReportsDir()]);
@@ -111,7 +125,7 @@ test.describe('a live gate (a live-declared profile on a lab of its own)', () =>
   });
 
   test('compare: the live toplevel changed between the claim and the rerun, side by side, exit 1', async () => {
-    await faultNamed('toplevel-drift')!.apply(lab);
+    await faultNamed('toplevel-drift')!.apply(await liveLab());
     const r = await acceptance(['--profile', LIVE_SHAPED, '--tags', '@c1-toplevel-identical'], { LAB_DIR: dir });
     const c = await bin('compare', [claim.runId, r.runId!, '--reports', testReportsDir()]);
     assert.equal(c.exitCode, 1, c.out);
@@ -138,10 +152,9 @@ test.describe('a live gate (a live-declared profile on a lab of its own)', () =>
     const changed = await bin('attach', [rerunId, '--to', checkout, '--reports', testReportsDir()]);
     assert.equal(changed.exitCode, 1);
     assert.match(changed.out, /its files changed after it ended: summary\.md changed/);
-    const labRun = await acceptance(['--gate', 'W2', '--fault', 'stray-key']);
-    const refused = await bin('attach', [labRun.runId!, '--to', checkout, '--reports', testReportsDir()]);
+    const refused = await bin('attach', [faultRunId, '--to', checkout, '--reports', testReportsDir()]);
     assert.equal(refused.exitCode, 1);
-    assert.match(refused.out, /it is a lab run: not evidence[\s\S]*it had faults applied \(stray-key\)/);
+    assert.match(refused.out, /it is a lab run: not evidence[\s\S]*it had faults applied \(cert-mismatch\)/);
     assert.equal(existsSync(join(checkout, 'evidence', rerunId)), false);
   });
-});
+}
