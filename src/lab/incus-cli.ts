@@ -12,6 +12,7 @@ import {
   INCUS_VERSION,
   IncusError,
   deleteIncusInstance,
+  execStatusError,
   getInstance,
   launchInstance,
   listInstances,
@@ -24,6 +25,7 @@ import {
   stopIncusInstance,
   updateInstanceConfig,
   type InstanceFull,
+  imageConfig,
 } from './incus';
 
 type Kind = 'bool' | 'string' | 'strings' | 'int' | 'uint' | 'optstring';
@@ -71,7 +73,7 @@ const GLOBAL_FLAGS: Flag[] = [
 
 /** Real commands outside the mirrored subset. */
 const NOT_MIRRORED = [
-  'admin', 'alias', 'cluster', 'console', 'copy', 'cp', 'debug', 'export', 'image', 'import', 'manpage', 'monitor', 'move', 'mv', 'network',
+  'admin', 'alias', 'cluster', 'console', 'copy', 'cp', 'debug', 'export', 'import', 'manpage', 'monitor', 'move', 'mv', 'network',
   'operation', 'pause', 'profile', 'project', 'publish', 'query', 'rebuild', 'remote', 'rename', 'resume', 'snapshot', 'storage', 'top', 'warning', 'webui',
 ];
 
@@ -189,6 +191,42 @@ function strings(c: Ctx, name: string): string[] {
 
 function num(c: Ctx, name: string): number {
   return c.flags.get(name) as number;
+}
+
+/** `incus image info`: cmd/incus/image.go's layout, for the images the lab knows (a NixOS image). */
+async function imageInfo(c: Ctx): Promise<number> {
+  const image = c.args[0]!;
+  const type = bool(c, 'vm') ? 'virtual-machine' : 'container';
+  const props = imageConfig(image, type);
+  if (!props) throw new IncusError('Image not found');
+  const fp = props['volatile.base_image']!;
+  const alias = image.replace(/^[^:]*:/, '');
+  out(
+    [
+      `Fingerprint: ${fp}`,
+      'Size: 512.34MiB',
+      `Architecture: ${props['image.architecture'] === 'arm64' ? 'aarch64' : 'x86_64'}`,
+      `Type: ${type}`,
+      'Public: yes',
+      'Timestamps:',
+      '    Created: 2025/06/01 00:00 UTC',
+      '    Uploaded: 2025/06/01 00:00 UTC',
+      '    Expires: never',
+      '    Last used: never',
+      'Properties:',
+      ...Object.entries(props)
+        .filter(([k]) => k.startsWith('image.'))
+        .map(([k, v]) => `    ${k.slice(6)}: ${v}`),
+      'Aliases:',
+      `    - ${alias}`,
+      'Cached: no',
+      'Auto update: disabled',
+      'Profiles:',
+      '    - default',
+      '',
+    ].join('\n'),
+  );
+  return 0;
 }
 
 function notMirrored(what: string): never {
@@ -312,6 +350,8 @@ function naturalCompare(a: string[], b: string[]): number {
 interface Column {
   name: string;
   data: (i: InstanceFull) => string;
+  /** The column reads the instance's state or snapshots (list.go's NeedsState/NeedsSnapshots). */
+  needsData?: true;
 }
 
 function ipColumn(family: string): (i: InstanceFull) => string {
@@ -329,20 +369,21 @@ function ipColumn(family: string): (i: InstanceFull) => string {
 const active = (i: InstanceFull) => i.status_code !== 102 && i.status_code !== 112 && i.state !== null;
 
 const COLUMNS: Record<string, Column> = {
-  '4': { name: 'IPV4', data: ipColumn('inet') },
-  '6': { name: 'IPV6', data: ipColumn('inet6') },
+  '4': { name: 'IPV4', needsData: true, data: ipColumn('inet') },
+  '6': { name: 'IPV6', needsData: true, data: ipColumn('inet6') },
   a: { name: 'ARCHITECTURE', data: (i) => i.architecture },
   b: { name: 'STORAGE POOL', data: (i) => Object.values(i.expanded_devices).find((d) => d.type === 'disk' && d.path === '/')?.pool ?? '' },
   c: { name: 'CREATED AT', data: (i) => (isZero(i.created_at) ? '' : localDate(i.created_at)) },
   d: { name: 'DESCRIPTION', data: (i) => i.description },
-  D: { name: 'DISK USAGE', data: () => '' },
+  D: { name: 'DISK USAGE', needsData: true, data: () => '' },
   e: { name: 'PROJECT', data: (i) => i.project },
   f: { name: 'BASE IMAGE', data: (i) => (i.config['volatile.base_image'] ?? '').slice(0, 12) },
   F: { name: 'BASE IMAGE', data: (i) => i.config['volatile.base_image'] ?? '' },
   l: { name: 'LAST USED AT', data: (i) => (isZero(i.last_used_at) ? '' : localDate(i.last_used_at)) },
-  m: { name: 'MEMORY USAGE', data: (i) => (active(i) && i.state!.memory.usage > 0 ? byteSize(i.state!.memory.usage, true) : '') },
+  m: { name: 'MEMORY USAGE', needsData: true, data: (i) => (active(i) && i.state!.memory.usage > 0 ? byteSize(i.state!.memory.usage, true) : '') },
   M: {
     name: 'MEMORY USAGE%',
+    needsData: true,
     data: (i) => {
       const limit = i.expanded_config['limits.memory'];
       const total = limit && !limit.includes('%') ? parseByteSize(limit) : undefined;
@@ -350,14 +391,14 @@ const COLUMNS: Record<string, Column> = {
     },
   },
   n: { name: 'NAME', data: (i) => i.name },
-  N: { name: 'PROCESSES', data: (i) => (active(i) ? String(i.state!.processes) : '') },
-  p: { name: 'PID', data: (i) => (active(i) ? String(i.state!.pid) : '') },
+  N: { name: 'PROCESSES', needsData: true, data: (i) => (active(i) ? String(i.state!.processes) : '') },
+  p: { name: 'PID', needsData: true, data: (i) => (active(i) ? String(i.state!.pid) : '') },
   P: { name: 'PROFILES', data: (i) => i.profiles.join('\n') },
-  S: { name: 'SNAPSHOTS', data: () => '0' },
+  S: { name: 'SNAPSHOTS', needsData: true, data: () => '0' },
   s: { name: 'STATE', data: (i) => i.status.toUpperCase() },
   t: { name: 'TYPE', data: (i) => i.type.toUpperCase() + (i.ephemeral ? ' (EPHEMERAL)' : '') },
-  u: { name: 'CPU USAGE', data: (i) => (active(i) && i.state!.cpu.usage > 0 ? `${Math.floor(i.state!.cpu.usage / 1e9)}s` : '') },
-  U: { name: 'STARTED AT', data: (i) => (i.state && !isZero(i.state.started_at) ? localDate(i.state.started_at) : '') },
+  u: { name: 'CPU USAGE', needsData: true, data: (i) => (active(i) && i.state!.cpu.usage > 0 ? `${Math.floor(i.state!.cpu.usage / 1e9)}s` : '') },
+  U: { name: 'STARTED AT', needsData: true, data: (i) => (i.state && !isZero(i.state.started_at) ? localDate(i.state.started_at) : '') },
 };
 
 function parseColumns(spec: string, isDefault: boolean): Column[] {
@@ -499,7 +540,9 @@ async function list(c: Ctx): Promise<number> {
   const all = await Promise.all(records.map((r) => renderInstance(c.labDir, r)));
   const shown = all.filter((i) => shouldShow(filters, i));
   const rows = shown.map((i) => columns.map((col) => col.data(i))).sort(naturalCompare);
-  out(render(format, columns.map((col) => col.name), rows, shown, shown.map(yamlInstance)));
+  // Without a column that needs them, the client asks for recursion=1 objects: no state, snapshots or backups.
+  const raw = columns.some((col) => col.needsData) ? shown : shown.map((i) => ({ ...i, state: null }));
+  out(render(format, columns.map((col) => col.name), rows, raw, raw.map(yamlInstance)));
   return 0;
 }
 
@@ -565,7 +608,7 @@ async function info(c: Ctx): Promise<number> {
   if (str(c, 'target')) throw new IncusError('--target cannot be used with instances');
   const i = await renderInstance(c.labDir, getInstance(c.labDir, c.project, remoteName(c.args[0]!)));
   const s = i.state!;
-  let t = `Name: ${i.name}\nStatus: ${i.status.toUpperCase()}\nType: ${i.type}${i.ephemeral ? ' (ephemeral)' : ''}\nArchitecture: ${i.architecture}\n`;
+  let t = `Name: ${i.name}\nDescription: ${i.description}\nStatus: ${i.status.toUpperCase()}\nType: ${i.type}${i.ephemeral ? ' (ephemeral)' : ''}\nArchitecture: ${i.architecture}\n`;
   if (s.pid) t += `PID: ${s.pid}\n`;
   if (!isZero(i.created_at)) t += `Created: ${localDate(i.created_at)}\n`;
   if (!isZero(i.last_used_at)) t += `Last Used: ${localDate(i.last_used_at)}\n`;
@@ -608,7 +651,12 @@ async function exec(c: Ctx): Promise<number> {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => child.kill(sig));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+    child.on('exit', (code, signal) => {
+      const status = code ?? 128 + (signal ? constants.signals[signal] : 0);
+      const error = execStatusError(status);
+      if (error) process.stderr.write(`Error: ${error}\n`);
+      resolve(status);
+    });
   });
 }
 
@@ -853,6 +901,11 @@ const COMMANDS: Cmd[] = [
       },
       ...['create', 'delete', 'edit', 'mount', 'pull'].map((name) => ({ name, use: name, min: 0, max: -1, run: async () => notMirrored(`incus file ${name}`) })),
     ],
+  },
+  {
+    name: 'image',
+    use: 'image [command]',
+    sub: [{ name: 'info', use: 'info [<remote>:]<image> [flags]', flags: [{ name: 'vm', kind: 'bool' }], min: 1, max: 1, run: imageInfo }],
   },
   {
     name: 'config',

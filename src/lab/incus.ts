@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
@@ -19,6 +20,8 @@ export const INCUS_PROJECTS = ['default', 'terraform-ci'];
 export const INCUS_VERSION = '6.0.4';
 const FIRST_ADDRESS = 100;
 const ZERO_TIME = '0001-01-01T00:00:00Z';
+/** last_used_at of an instance that never started (upstream test/suites/basic.sh). */
+const NEVER_USED = '1970-01-01T00:00:00Z';
 const NIXOS_PATH = '/run/current-system/sw/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEFAULT_PROFILE_DEVICES: Record<string, Record<string, string>> = {
   eth0: { name: 'eth0', network: 'incusbr0', type: 'nic' },
@@ -113,8 +116,9 @@ export interface InstanceState {
   network: Record<string, StateNetwork> | null;
   pid: number;
   processes: number;
-  cpu: { usage: number };
+  cpu: { usage: number; allocated_time: number };
   started_at: string;
+  os_info: null;
 }
 
 /** api.InstanceFull, in Go's field order (encoding/json keeps struct order). */
@@ -349,7 +353,7 @@ export function validateConfig(config: Record<string, string>): void {
 }
 
 /** The images this lab knows: NixOS, on the images: remote (or cached locally). */
-function imageConfig(image: string, type: InstanceType): Record<string, string> | undefined {
+export function imageConfig(image: string, type: InstanceType): Record<string, string> | undefined {
   if (!/nixos/i.test(image)) return undefined;
   const release = /(\d{2}\.\d{2}|unstable)/.exec(image)?.[1] ?? 'unstable';
   const serial = '20250601_01:02';
@@ -415,7 +419,7 @@ export async function launchInstance(labDir: string, opts: LaunchOptions): Promi
       description: opts.description ?? '',
       ephemeral: !!opts.ephemeral,
       createdAt,
-      lastUsedAt: ZERO_TIME,
+      lastUsedAt: NEVER_USED,
     };
     saveInstance(labDir, rec);
     if (opts.start !== false) await boot(labDir, rec);
@@ -652,8 +656,9 @@ async function renderState(labDir: string, rec: InstanceRecord, running: boolean
       network: null,
       pid: 0,
       processes: 0,
-      cpu: { usage: 0 },
+      cpu: { usage: 0, allocated_time: 0 },
       started_at: ZERO_TIME,
+      os_info: null,
     };
   }
   const pid = hostPid(labDir, rec);
@@ -699,12 +704,20 @@ async function renderState(labDir: string, rec: InstanceRecord, running: boolean
     network: sorted(network),
     pid,
     processes: pids.length,
-    cpu: { usage: Math.round((ticks / 100) * 1e9) },
+    cpu: { usage: Math.round((ticks / 100) * 1e9), allocated_time: cpuCount(rec) * 1e9 },
     started_at: goTime(rec.startedAt),
+    os_info: null,
   };
 }
 
 export { parseIncusBytes as parseByteSize } from '../drivers/incus';
+
+/** The CPUs the instance may use: limits.cpu as a count, else a VM's default of 1 or the host's. */
+function cpuCount(rec: InstanceRecord): number {
+  const limit = rec.config['limits.cpu'];
+  if (limit && /^\d+$/.test(limit)) return Number(limit);
+  return rec.type === 'virtual-machine' ? 1 : cpus().length;
+}
 
 /**
  * The memory the running instance has: what limits.memory said when it booted (a VM takes a new
@@ -750,6 +763,14 @@ export function execEnvironment(rec: InstanceRecord, req: ExecRequest, labDir?: 
 }
 
 /**
+ * What incusd makes of a command's exit status (Wait in driver_lxc_cmd.go and driver_qemu_cmd.go):
+ * 127 and 126 are also errors, which the client prints; the status itself is passed on either way.
+ */
+export function execStatusError(exitCode: number): string | undefined {
+  return exitCode === 127 ? 'Command not found' : exitCode === 126 ? 'Command not executable' : undefined;
+}
+
+/**
  * Checks the instance runs and the command can start (as the agent's exec.Command would), and
  * returns the argv that runs it inside the instance's namespaces.
  */
@@ -762,14 +783,13 @@ export async function prepareExec(labDir: string, project: string, name: string,
   const enter = ['nsenter', '--target', String(hostPid(labDir, rec)), '--mount', '--uts', '--net', ...ids, '--'];
   const envArgs = ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
   const cmd = req.argv[0]!;
-  const check = await execa(enter[0]!, [...enter.slice(1), ...envArgs, 'sh', '-c', 'cd -- "$1" 2>/dev/null || exit 3; command -v -- "$2" >/dev/null 2>&1 || exit 4', 'sh', cwd, cmd], {
+  const check = await execa(enter[0]!, [...enter.slice(1), ...envArgs, 'sh', '-c', 'cd -- "$1" 2>/dev/null || exit 3; case $2 in */*) [ -e "$2" ] || exit 4; [ -f "$2" ] && [ -x "$2" ] || exit 5 ;; *) command -v -- "$2" >/dev/null 2>&1 || exit 4 ;; esac', 'sh', cwd, cmd], {
     reject: false,
     stdin: 'ignore',
   });
   if (check.exitCode === 3) throw new IncusError(`chdir ${cwd}: no such file or directory`, 255);
-  if (check.exitCode === 4) {
-    throw new IncusError(cmd.includes('/') ? `fork/exec ${cmd}: no such file or directory` : `exec: ${JSON.stringify(cmd)}: executable file not found in $PATH`, 127);
-  }
+  if (check.exitCode === 4) throw new IncusError(execStatusError(127)!, 127);
+  if (check.exitCode === 5) throw new IncusError(execStatusError(126)!, 126);
   if (check.exitCode !== 0) throw new IncusError(`Failed to connect to instance: ${String(check.stderr).trim()}`);
   return [...enter, ...envArgs.slice(0, 2), `--chdir=${cwd}`, ...envArgs.slice(2), ...req.argv];
 }

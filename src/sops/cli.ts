@@ -113,12 +113,12 @@ function ageIdentities(env: NodeJS.ProcessEnv): Identities {
   const files: string[] = [];
   const errors: string[] = [];
   let tmp: string | undefined;
-  const readable = (f: string, what: string) => {
+  const readable = (f: string, what?: string) => {
     try {
       accessSync(f, constants.R_OK);
       files.push(f);
     } catch (e) {
-      errors.push(`failed to open ${what} file: open ${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : 'permission denied'}`);
+      errors.push(`failed to open ${what ? `${what} file` : 'file'}: ${goFsError(e, 'open', f)}`);
     }
   };
   const ssh = env['SOPS_AGE_SSH_PRIVATE_KEY_FILE'];
@@ -135,15 +135,24 @@ function ageIdentities(env: NodeJS.ProcessEnv): Identities {
   if (keyFile !== undefined) readable(keyFile, 'SOPS_AGE_KEY_FILE');
   const configDir = env['XDG_CONFIG_HOME'] || join(env['HOME'] || homedir(), '.config');
   const userFile = join(configDir, 'sops', 'age', 'keys.txt');
-  if (existsSync(userFile)) readable(userFile, userFile);
+  // The user's key file must exist only when nothing else gave a key (3.9 loadIdentities).
+  if (existsSync(userFile) || (files.length === 0 && errors.length === 0)) readable(userFile);
   return { files, errors, cleanup: () => tmp && rmSync(tmp, { recursive: true, force: true }) };
+}
+
+/** An *fs.PathError's text, as Go prints it: "open /x: no such file or directory". */
+function goFsError(e: unknown, op: string, path: string): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EISDIR') return `read ${path}: is a directory`;
+  const why = ({ ENOENT: 'no such file or directory', EACCES: 'permission denied', ENOTDIR: 'not a directory' } as Record<string, string>)[code ?? ''];
+  return `${op} ${path}: ${why ?? (e as Error).message}`;
 }
 
 function readInput(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
-    throw new SopsError(`Error reading file: ${(e as Error).message}`, SopsExit.couldNotReadInputFile);
+    throw new SopsError(`Error reading file: ${goFsError(e, 'open', path)}`, SopsExit.couldNotReadInputFile);
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -8,7 +8,7 @@ import YAML from 'yaml';
 import { hostDir, killNamespaces, namespaceOf, namespacesOf, processesIn, spawnNamespace, startInstance, writeLabIndex } from '../../src/lab/hosts';
 import { registerHostInstance, type InstanceFull } from '../../src/lab/incus';
 import { makeBridge } from '../../src/lab/net';
-import { LAB_ASSETS, LAB_ROOT } from '../../src/paths';
+import { LAB_ASSETS, LAB_ROOT, PROJECT_ROOT } from '../../src/paths';
 
 // A minimal lab of our own (a switch namespace with the bridge, and lab.json): no fixed loopback
 // addresses, so it runs beside a full lab.
@@ -16,6 +16,13 @@ const labDir = join(LAB_ROOT, `test-incus-${process.pid}`);
 const tmp = mkdtempSync(join(tmpdir(), 'incus-test-'));
 const VM = 'throwaway-1';
 const P = ['--project', 'terraform-ci'];
+/** The real answers (test/fixtures/reference/incus, from ../shared/reference/incus.md). */
+const REFERENCE = join(PROJECT_ROOT, 'test', 'fixtures', 'reference', 'incus');
+const referenceRows = (name: string): string[][] =>
+  readFileSync(join(REFERENCE, name), 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split('\t'));
 
 interface Run {
   exitCode: number;
@@ -78,7 +85,8 @@ test('launch makes a running VM with the given config, listed as incus list --fo
   const state = i!.state!;
   assert.equal(state.status, 'Running');
   assert.ok(state.pid > 0 && state.processes >= 1);
-  assert.equal(state.memory.total, 4 * 1024 ** 3);
+  // What the guest's MemTotal reads: the limit less what its kernel keeps (never more than the limit).
+  assert.ok(state.memory.total <= 4 * 1024 ** 3 && state.memory.total > 0.9 * 4 * 1024 ** 3, String(state.memory.total));
   const eth0 = state.network!.eth0!;
   const inet = eth0.addresses.find((a) => a.family === 'inet')!;
   assert.match(inet.address, /^10\.77\.0\.\d+$/);
@@ -119,11 +127,55 @@ test('exec passes stdin, stdout, stderr and the exit code through', async () => 
   assert.equal(r.exitCode, 7);
   assert.deepEqual(Buffer.from(r.stdout), bytes);
   assert.equal(Buffer.from(r.stderr).toString(), 'oops\n');
+  // incusd turns a command's 127 and 126 into errors the client prints (incus.md §7).
+  const says = Object.fromEntries(referenceRows('exec-exit-status.tsv').map(([, code, line]) => [code, line ? `${line}\n` : '']));
   const missing = await incus(['exec', VM, ...P, '--', 'no-such-command']);
-  assert.equal(missing.exitCode, 127);
-  assert.equal(missing.stderr, 'Error: exec: "no-such-command": executable file not found in $PATH\n');
+  assert.deepEqual([missing.exitCode, missing.stderr], [127, says['127']]);
+  const by127 = await incus(['exec', VM, ...P, '--', 'sh', '-c', 'echo gone >&2; exit 127']);
+  assert.deepEqual([by127.exitCode, by127.stderr], [127, `gone\n${says['127']}`]);
+  const notExecutable = await incus(['exec', VM, ...P, '--', '/etc/hosts']);
+  assert.deepEqual([notExecutable.exitCode, notExecutable.stderr], [126, says['126']]);
+  const killed = await incus(['exec', VM, ...P, '--', 'sh', '-c', 'kill -TERM $$']);
+  assert.deepEqual([killed.exitCode, killed.stderr], [128 + 15, '']);
   const gone = await incus(['exec', 'nope', ...P, '--', 'true']);
   assert.deepEqual([gone.exitCode, gone.stderr], [1, 'Error: Instance not found\n']);
+});
+
+test("a running instance as the reference lists it: keys in struct order, their types, status words and codes", async () => {
+  const [real] = JSON.parse(readFileSync(join(REFERENCE, 'list-format-json.json'), 'utf8')) as Record<string, any>[];
+  const [i] = (await listed()) as unknown as Record<string, any>[];
+  const keys = (o: object) => Object.keys(o);
+  const types = (o: Record<string, unknown>) => Object.values(o).map((v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v));
+  assert.deepEqual(keys(i!), keys(real!));
+  assert.deepEqual(types(i!), types(real!));
+  assert.deepEqual(keys(i!.state), keys(real!.state));
+  assert.deepEqual(types(i!.state), types(real!.state), 'os_info null in both');
+  for (const k of ['memory', 'cpu']) assert.deepEqual(keys(i!.state[k]), keys(real!.state[k]), k);
+  const [net] = Object.values(real!.state.network) as Record<string, any>[];
+  for (const n of Object.values(i!.state.network) as Record<string, any>[]) {
+    assert.deepEqual([keys(n), keys(n.counters)], [keys(net!), keys(net!.counters)]);
+    for (const a of n.addresses) assert.deepEqual(keys(a), keys(net!.addresses[0]));
+  }
+  const codes = Object.fromEntries(referenceRows('status-codes.tsv').map(([status, code]) => [status, Number(code)]));
+  assert.deepEqual([i!.status, i!.status_code, i!.state.status, i!.state.status_code, i!.location], ['Running', codes.Running, 'Running', codes.Running, 'none']);
+  assert.match(await ok(['info', VM, ...P]), /^Status: RUNNING$/m);
+  const [brief] = JSON.parse(await ok(['list', '-c', 'ns', '--format', 'json', ...P])) as Record<string, unknown>[];
+  assert.deepEqual([brief!.state, brief!.snapshots, brief!.backups], [null, null, null], 'no column needs the state');
+});
+
+test("file push without --mode, --uid or --gid keeps the local file's; 3 digits are octal, 4 need their own base", async () => {
+  const f = join(tmp, 'owned.txt');
+  writeFileSync(f, 'x\n');
+  chmodSync(f, 0o640);
+  chownSync(f, 1234, 2345);
+  await ok(['file', 'push', f, `${VM}/root/owned.txt`, ...P]);
+  await ok(['file', 'push', f, `${VM}/root/octal.txt`, '--mode', '644', ...P]);
+  await ok(['file', 'push', f, `${VM}/root/decimal.txt`, '--mode', '1777', ...P]);
+  const modes = await ok(['exec', VM, ...P, '--', 'stat', '-c', '%a %u %g', '/root/owned.txt', '/root/octal.txt', '/root/decimal.txt']);
+  assert.equal(modes, `640 1234 2345\n644 1234 2345\n${(1777 & 0o777).toString(8)} 1234 2345\n`);
+  const recursive = await incus(['file', 'push', '-r', tmp, `${VM}/root/`, '--mode', '0644', ...P]);
+  const refused = referenceRows('file-push-flags.tsv').find(([flag]) => flag!.startsWith('-r'))![2];
+  assert.deepEqual([recursive.exitCode, recursive.stderr], [1, `${refused}\n`]);
 });
 
 test('file push writes the file inside the instance with the mode and owner asked for', async () => {
@@ -192,7 +244,7 @@ test('stop ends the instance, start boots it again with its disk but a fresh /ru
   assert.deepEqual([twice.exitCode, twice.stderr], [1, `Error: The instance is already stopped\nTry \`incus info --show-log ${VM}\` for more info\n`]);
   await ok(['start', VM, ...P]);
   assert.equal(await ok(['exec', VM, ...P, '--', 'sh', '-c', 'cat /var/lib/marker; cat /run/marker 2>/dev/null || echo no-run-marker']), 'kept\nno-run-marker\n');
-  assert.match(await ok(['info', VM, ...P]), new RegExp(`^Name: ${VM}\nStatus: RUNNING\nType: virtual-machine\n`));
+  assert.match(await ok(['info', VM, ...P]), new RegExp(`^Name: ${VM}\nDescription: \nStatus: RUNNING\nType: virtual-machine\nArchitecture: \\S+\n`));
 });
 
 test('delete refuses a running instance without --force; with it, nothing of the instance is left', async () => {
