@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NIX_CONF } from './hosts';
@@ -28,7 +28,8 @@ export const IMAGE_LATER = ['/etc/ssh/ssh_host_ed25519_key', '/etc/ssh/ssh_host_
 /** Lays the image into a blank instance's host directory (once: a restart keeps its disk). */
 export function layImage(hostDir: string): void {
   const profiles = join(hostDir, 'nix', 'var', 'nix', 'profiles');
-  if (existsSync(join(profiles, 'system-1-link'))) return;
+  // The link points into the instance's own store, which is not there from outside: look at the link itself.
+  if (isLink(join(profiles, 'system-1-link'))) return;
   const src = mkdtempSync(join(tmpdir(), 'nixos-image-'));
   try {
     const system = join(src, 'nixos-system-nixos-24.05.20240601.image');
@@ -56,6 +57,14 @@ export function layImage(hostDir: string): void {
   file('/etc/ssh/sshd_config', '# sshd, socket-activated (services.openssh.startWhenNeeded)\nPermitRootLogin prohibit-password\nAuthorizedKeysFile .ssh/authorized_keys /etc/ssh/authorized_keys.d/%u\n');
   file('/etc/ssh/ssh_config', '# ssh client defaults\n');
   file('/etc/ssh/moduli', '# moduli\n');
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /** A path inside an instance, as the parts of its host directory ('/var/lib/x' is var-lib/x, '/etc/ssh/x' is etc-ssh/x). */

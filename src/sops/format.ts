@@ -607,7 +607,8 @@ export async function decryptDataKey(meta: SopsMetadata, opts: DataKeyOptions): 
   const attempts: KeyAttempt[] = [];
   for (const k of meta.age) {
     if (opts.identityFiles.length === 0) {
-      const extra = opts.identityErrors?.length ? `. Errors while loading age identities: ${opts.identityErrors.join('; ')}` : '';
+      // sops 3.9 stops at the first identity it cannot load (reference/sops.md §2).
+      const extra = opts.identityErrors?.length ? `: ${opts.identityErrors[0]}` : '';
       attempts.push({ key: k.recipient, error: `failed to load age identities${extra}` });
       continue;
     }

@@ -80,7 +80,7 @@ test('each missing piece is a FAIL row that says what to do, and exit 1', async 
       'a host key that is not the host\'s',
       ['--profile', variant('pinned', (p) => (p.hosts['cc-ci'].hostKey = { fingerprint: `SHA256:${'A'.repeat(43)}` })), '--tags', '@C1'],
       /^reachable, host key verified +cc-ci/,
-      /FAIL: .*host key.*check the host key/,
+      /FAIL: .*HOST KEY MISMATCH.*the server presented ssh-ed25519 SHA256:\S{43}.*check the host key/,
     ],
     [
       'a bad token',
