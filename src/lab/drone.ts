@@ -126,7 +126,8 @@ function loadState(path: string): State {
 
 function renderStep(s: StepRec, stageId: number): object {
   return {
-    id: s.id, stage_id: stageId, number: s.number, name: s.name, status: s.status,
+    id: s.id, // core/step.go serialises the parent stage as `step_id` (an upstream typo kept for compatibility).
+    step_id: stageId, number: s.number, name: s.name, status: s.status,
     ...(s.error ? { error: s.error } : {}), exit_code: s.exitCode,
     ...(s.started ? { started: s.started } : {}), ...(s.stopped ? { stopped: s.stopped } : {}), version: s.version,
   };
