@@ -3,14 +3,16 @@
 # matrix (every fault turns its named checks red, and only those). Needs root for the lab.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-node_ts=(node --disable-warning=ExperimentalWarning -r ts-node/register/transpile-only)
+started=$(date +%s)
+trap 'echo "== npm test: $(( $(date +%s) - started )) s wall time"' EXIT
+node_ts=(node --disable-warning=ExperimentalWarning -r ./scripts/register.cjs)
 
 echo "== lab prerequisites"
 "${node_ts[@]}" -e 'require("./src/lab/preflight").labPreflight((l) => console.error(l))'
 echo "== type check (tsc --noEmit)"
 npx tsc --noEmit -p .
 echo "== unit tests"
-"${node_ts[@]}" --test --test-reporter=spec test/unit/*.test.ts
+"${node_ts[@]}" --test --test-concurrency=2 --test-reporter=spec test/unit/*.test.ts
 echo "== a browser for the report test (Debian's chromium)"
 if ! [ -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then

@@ -39,7 +39,7 @@ export interface BareRoot {
 
 /** Runs `npm run acceptance -- ARGS` the way a user does (minus the npm wrapper). */
 export async function acceptance(args: string[], env: Record<string, string> = {}, opts: { bareRoot?: BareRoot } = {}): Promise<AcceptanceRun> {
-  let argv = [process.execPath, '--disable-warning=ExperimentalWarning', '-r', 'ts-node/register/transpile-only', join(PROJECT_ROOT, 'bin', 'acceptance.ts'), '--reports', testReportsDir(), ...args];
+  let argv = [process.execPath, '--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'acceptance.ts'), '--reports', testReportsDir(), ...args];
   if (opts.bareRoot) {
     const { root, hide, files } = opts.bareRoot;
     mkdirSync(root, { recursive: true });
@@ -107,4 +107,65 @@ export async function renderedReport(reportDir: string, testName: string): Promi
     await browser.close();
     server.close();
   }
+}
+
+export interface LiveRun {
+  pid: number;
+  /** Everything printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves when the output matches, with the match; rejects after timeoutMs. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  /** Signals the run's process group (as Ctrl-C does), or only its process. */
+  signal(sig: NodeJS.Signals, opts?: { group?: boolean }): void;
+}
+
+/** `npm run acceptance -- ARGS` started in its own process group, watched while it runs. */
+export function startAcceptance(args: string[], env: Record<string, string> = {}): LiveRun {
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const argv = ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'acceptance.ts'), '--reports', testReportsDir(), ...args];
+  const child = spawn(process.execPath, argv, { cwd: PROJECT_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, FORCE_COLOR: '0' } });
+  let text = '';
+  const waiters: (() => void)[] = [];
+  const onData = (d: Buffer) => {
+    text += d.toString();
+    for (const w of [...waiters]) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      for (const w of [...waiters]) w();
+      resolve({ code, signal, at: Date.now() });
+    }),
+  );
+  let done = false;
+  void exited.then(() => (done = true));
+  return {
+    pid: child.pid!,
+    output: () => text,
+    waitFor(pattern, timeoutMs = 240_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(check), 1);
+          reject(new Error(`never printed ${pattern} in ${timeoutMs / 1000}s:\n${text.slice(-3000)}`));
+        }, timeoutMs);
+        const check = () => {
+          const m = pattern.exec(text);
+          if (m || done) {
+            clearTimeout(timer);
+            waiters.splice(waiters.indexOf(check), 1);
+            if (m) resolve(m);
+            else reject(new Error(`exited before printing ${pattern}:\n${text.slice(-3000)}`));
+          }
+        };
+        waiters.push(check);
+        check();
+      });
+    },
+    exited,
+    signal(sig, opts = { group: true }) {
+      process.kill(opts.group === false ? child.pid! : -child.pid!, sig);
+    },
+  };
 }

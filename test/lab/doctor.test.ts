@@ -27,7 +27,7 @@ after(async () => {
 });
 
 async function doctor(args: string[]): Promise<{ exitCode: number; out: string }> {
-  const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '-r', 'ts-node/register/transpile-only', join(PROJECT_ROOT, 'bin', 'doctor.ts'), ...args], {
+  const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'doctor.ts'), ...args], {
     cwd: PROJECT_ROOT,
     reject: false,
     all: true,

@@ -19,7 +19,7 @@ const dir = Lab.newDir(`test-gate-${process.pid}`);
 const tmp = mkdtempSync(join(tmpdir(), 'gate-'));
 
 async function bin(name: string, args: string[]): Promise<{ exitCode: number; out: string }> {
-  const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '-r', 'ts-node/register/transpile-only', join(PROJECT_ROOT, 'bin', `${name}.ts`), ...args], { cwd: PROJECT_ROOT, reject: false, all: true, env: { FORCE_COLOR: '0' } });
+  const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', `${name}.ts`), ...args], { cwd: PROJECT_ROOT, reject: false, all: true, env: { FORCE_COLOR: '0' } });
   return { exitCode: r.exitCode ?? -1, out: String(r.all ?? '') };
 }
 

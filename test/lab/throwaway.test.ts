@@ -40,7 +40,7 @@ test('the harness never changes or deletes an instance it did not create', async
   const i = incus();
   await assert.rejects(i.delete('cc-nix-test'), (e: unknown) => e instanceof RefusedError && /does not carry user\.cc-ci-acceptance\.creator/.test(e.message));
   await assert.rejects(i.setConfig('cc-nix-test', 'limits.memory', '8GiB'), RefusedError);
-  assert.equal(await i.configGet('cc-nix-test', 'limits.memory'), '4GiB');
+  assert.equal(await i.configGet('cc-nix-test', 'limits.memory'), '4096MiB');
   await assert.rejects(i.launch('x', 'images:nixos/24.05', { vm: true, config: {} }), /without the harness's labels/);
 });
 
@@ -52,7 +52,7 @@ test('the janitor deletes expired labelled instances only: not unlabelled, not u
   await launch('fresh-one', Incus.labels('r4', 6 * HOUR));
   await launch('someone-elses', { 'user.owner': 'ops' });
   const janitor = (...args: string[]) =>
-    execa(process.execPath, ['--disable-warning=ExperimentalWarning', '-r', 'ts-node/register/transpile-only', join(PROJECT_ROOT, 'bin', 'janitor.ts'), ...args], {
+    execa(process.execPath, ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'janitor.ts'), ...args], {
       cwd: PROJECT_ROOT,
       env: { LAB_DIR: dir },
       reject: false,
