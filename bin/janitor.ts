@@ -17,7 +17,8 @@ import { Lab } from '../src/lab/lab';
 const USAGE = `Usage: npm run janitor -- [--profile NAME|PATH] [--dry-run] [--keep NAME]...
 Deletes expired throwaway VMs that carry this harness's labels (user.cc-ci-acceptance.*), in the
 profile's Incus project. Unlabelled instances and kept ones (--keep, or labelled keep=operator)
-are never touched. With the lab profile it needs LAB_DIR, the running lab's directory.`;
+are never touched. With the lab profile it first stops and removes the labs of runs that were
+killed (never a live run's), then, with LAB_DIR naming a running lab, its expired instances.`;
 
 async function main(argv: string[]): Promise<number> {
   let profileArg = 'lab';
@@ -36,6 +37,12 @@ async function main(argv: string[]): Promise<number> {
   const labDir = process.env.LAB_DIR ?? Lab.newDir('none');
   const { profile } = loadProfile(profileArg, { LAB_DIR: labDir });
   if (!profile.incus) throw new UsageError(`profile ${profile.name} has no incus section`);
+  if (profile.target === 'lab') {
+    // Labs of runs that were killed: their processes, mounts and directories.
+    const reaped = await Lab.reapStale((l) => console.log(l), { dryRun });
+    if (!reaped.length) console.log('lab: no lab of a dead run is left');
+    if (!process.env.LAB_DIR) return 0;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'janitor-'));
   const recorder = new Recorder(dir, dir, new Redactor(), (l) => process.stderr.write(l + '\n'));
   const pool = new HostPool(profile, recorder);

@@ -466,7 +466,7 @@ async function cloudInit(labDir: string, rec: InstanceRecord): Promise<void> {
   const doc = parseYaml(data) as { write_files?: { path: string; content?: string; permissions?: string }[] } | null;
   const pid = Number(readFileSafe(join(hostDir(labDir, rec.host), 'pid')));
   for (const f of doc?.write_files ?? []) {
-    await execa('nsenter', ['--target', String(pid), '--mount', '--', 'sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"', 'write', f.path, f.permissions ?? '0644'], {
+    await execa('nsenter', ['--target', String(pid), '--mount', '--root', '--', 'sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"', 'write', f.path, f.permissions ?? '0644'], {
       input: f.content ?? '',
     });
   }
@@ -780,7 +780,7 @@ export async function prepareExec(labDir: string, project: string, name: string,
   const env = execEnvironment(rec, req, labDir);
   const cwd = req.cwd || env.HOME || '/';
   const ids = req.user || req.group ? ['--setuid', String(req.user ?? 0), '--setgid', String(req.group ?? 0)] : [];
-  const enter = ['nsenter', '--target', String(hostPid(labDir, rec)), '--mount', '--uts', '--net', ...ids, '--'];
+  const enter = ['nsenter', '--target', String(hostPid(labDir, rec)), '--mount', '--root', '--uts', '--net', ...ids, '--'];
   const envArgs = ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
   const cmd = req.argv[0]!;
   const check = await execa(enter[0]!, [...enter.slice(1), ...envArgs, 'sh', '-c', 'cd -- "$1" 2>/dev/null || exit 3; case $2 in */*) [ -e "$2" ] || exit 4; [ -f "$2" ] && [ -x "$2" ] || exit 5 ;; *) command -v -- "$2" >/dev/null 2>&1 || exit 4 ;; esac', 'sh', cwd, cmd], {
@@ -852,7 +852,7 @@ export async function pushFile(labDir: string, project: string, name: string, re
       const base = posix.basename(req.source.replace(/\/+$/, '')) || '.';
       const dir = posix.dirname(req.source.replace(/\/+$/, '')) || '.';
       const inner = `${dest ? `mkdir -p -- "$1" && ` : ''}[ -d "$1" ] || { echo "$1: file does not exist" >&2; exit 4; }; exec tar -C "$1" --same-owner -xpf -`;
-      await pipe(['tar', '-C', dir, '-cf', '-', base], ['nsenter', '--target', pid, '--mount', '--', 'sh', '-c', inner, 'sh', req.target]);
+      await pipe(['tar', '-C', dir, '-cf', '-', base], ['nsenter', '--target', pid, '--mount', '--root', '--', 'sh', '-c', inner, 'sh', req.target]);
       return;
     }
     if (st.isDirectory()) throw new IncusError(`read ${req.source === '-' ? '/dev/stdin' : req.source}: is a directory`);
@@ -863,7 +863,7 @@ export async function pushFile(labDir: string, project: string, name: string, re
     const mode = (req.mode ?? st.mode) & 0o777;
     const mkd = req.createDirs ? posix.dirname(path) : '';
     await new Promise<void>((resolve, reject) => {
-      const child = spawn('nsenter', ['--target', pid, '--mount', '--', 'sh', '-c', PUSH_SCRIPT, 'sh', mkd === '/' ? '' : mkd, path, String(uid), String(gid), '0755', mode.toString(8)], {
+      const child = spawn('nsenter', ['--target', pid, '--mount', '--root', '--', 'sh', '-c', PUSH_SCRIPT, 'sh', mkd === '/' ? '' : mkd, path, String(uid), String(gid), '0755', mode.toString(8)], {
         stdio: [fd, 'ignore', 'pipe'],
       });
       let err = '';

@@ -1,6 +1,6 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { LabError } from '../errors';
 import type { Profile } from '../profile/schema';
@@ -43,7 +43,7 @@ export type LabLog = (line: string) => void;
 export class Lab {
   readonly hosts = new Map<string, LabHost>();
   world!: LabWorld;
-  private stopped = false;
+  private stopping?: Promise<void>;
 
   private constructor(
     readonly dir: string,
@@ -66,9 +66,10 @@ export class Lab {
 
   static async start(dir: string, profile: Profile, log: LabLog): Promise<Lab> {
     labPreflight(log);
-    await Lab.reapStale(log);
+    await acquireLabLock(dir, log, Object.values(profile.hosts).flatMap((h) => (h.transport === 'ssh' ? [h.address] : [])));
     const lab = new Lab(dir, profile, log);
     try {
+      await Lab.reapStale(log);
       await lab.boot();
       return lab;
     } catch (e) {
@@ -77,18 +78,39 @@ export class Lab {
     }
   }
 
+  /**
+   * Stops a lab that is still starting (an interrupt): no host starts after this, and what has
+   * started is ended. Returns what could not be stopped, by name.
+   */
+  static async abortStart(dir: string): Promise<string[]> {
+    aborting.add(dir);
+    const left: string[] = [];
+    for (let pass = 0; pass < 2; pass++) {
+      await killNamespaces(namespacesOf(dir)).catch((e: Error) => left.push(e.message));
+      await sleep(200);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    releaseLabLock(dir);
+    return left;
+  }
+
   /** Stops labs left running by an earlier run that was killed: only labs, never another's. */
-  static async reapStale(log: LabLog): Promise<void> {
-    if (!existsSync(LAB_ROOT)) return;
+  static async reapStale(log: LabLog, opts: { dryRun?: boolean } = {}): Promise<string[]> {
+    const holder = readLock();
+    if (holder && !alive(holder.pid) && !opts.dryRun) {
+      log(`lab: removing the lab lock of run ${holder.runId}: its holder (pid ${holder.pid}) is gone`);
+      rmSync(LAB_LOCK, { force: true });
+    }
+    if (!existsSync(LAB_ROOT)) return [];
+    const reaped: string[] = [];
     for (const run of readdirSync(LAB_ROOT)) {
       const dir = join(LAB_ROOT, run);
       // A lab writes its owner first; a directory without one is not a lab's (a test's own).
       if (!existsSync(join(dir, 'owner')) || ownerAlive(dir)) continue;
-      const namespaces = namespacesOf(dir);
-      if (namespaces.length && processesIn(namespaces).length) log(`lab: stopping a lab left running at ${dir}`);
-      await killNamespaces(namespaces);
-      rmSync(dir, { recursive: true, force: true });
+      reaped.push(run);
+      await reapLab(dir, log, opts.dryRun);
     }
+    return reaped;
   }
 
   /** Runs a command as root inside a lab host, like lab-exec. */
@@ -134,11 +156,23 @@ export class Lab {
     }
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    await killNamespaces(namespacesOf(this.dir));
-    rmSync(this.dir, { recursive: true, force: true });
+  /** Stops the lab, once: a second caller waits for the first. */
+  stop(): Promise<void> {
+    return (this.stopping ??= this.stopOnce());
+  }
+
+  private async stopOnce(): Promise<void> {
+    aborting.add(this.dir);
+    try {
+      await killNamespaces(namespacesOf(this.dir));
+      rmSync(this.dir, { recursive: true, force: true });
+    } finally {
+      releaseLabLock(this.dir);
+    }
+  }
+
+  private checkNotAborted(): void {
+    if (aborting.has(this.dir)) throw new LabError('lab: the start was interrupted');
   }
 
   private appendLog(text: string): void {
@@ -192,11 +226,16 @@ export class Lab {
     }
 
     this.log(`lab: starting ${specs.length} hosts (${specs.map((s) => `${s.name} ${s.address}`).join(', ')})`);
+    this.checkNotAborted();
     const sw = await spawnNamespace(this.dir, 'switch', ['sleep', 'infinity']);
     await makeBridge(sw.pid);
     writeLabIndex(this.dir, { switchPid: sw.pid, ...index });
-    for (const s of specs) this.hosts.set(s.name, await this.spawnHost(s.name, s.address, s.port, sw.pid));
+    for (const s of specs) {
+      this.checkNotAborted();
+      this.hosts.set(s.name, await this.spawnHost(s.name, s.address, s.port, sw.pid));
+    }
 
+    this.checkNotAborted();
     this.log('lab: creating the forge repos (cc-ci, cc-ci-secrets) and installing cc-ci');
     this.world = await buildWorld(this);
     this.log(`lab: up in ${((performance.now() - t0) / 1000).toFixed(1)}s at ${this.dir}`);
@@ -288,4 +327,97 @@ function ownerAlive(dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Stops and removes the lab of a run whose owner is gone, saying so. */
+async function reapLab(dir: string, log: LabLog, dryRun = false): Promise<void> {
+  const namespaces = namespacesOf(dir);
+  const left = namespaces.length ? processesIn(namespaces).length : 0;
+  const owner = readFileSync(join(dir, 'owner'), 'utf8').trim();
+  log(`lab: ${dryRun ? 'would stop' : 'stopping'} the lab of run ${basename(dir)} at ${dir}: its owner (pid ${owner}) is gone${left ? `, ${left} of its processes still run` : ', nothing of it runs'}`);
+  if (dryRun) return;
+  await killNamespaces(namespaces);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Labs being stopped while they start: no host is spawned for them any more. */
+const aborting = new Set<string>();
+
+/**
+ * Every lab listens on the profile's addresses (127.0.10.N): one lab at a time per machine, from
+ * whichever checkout of the harness. The lock lives in /run, so a reboot clears it.
+ */
+export const LAB_LOCK = '/run/cc-ci-acceptance/lab.lock';
+
+interface LockHolder {
+  runId: string;
+  pid: number;
+  since: string;
+  /** The holder's lab, which may be another checkout's: reaped when the holder is gone. */
+  labDir?: string;
+}
+
+function readLock(): LockHolder | null {
+  try {
+    return JSON.parse(readFileSync(LAB_LOCK, 'utf8')) as LockHolder;
+  } catch {
+    return null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the lab lock for the lab in `dir`, waiting (with a message) while another live run holds
+ * it. A holder that is gone (killed) does not keep it: its lab is stale, and is reaped next.
+ */
+export async function acquireLabLock(dir: string, log: LabLog, addresses: string[], pollMs = 1000): Promise<void> {
+  mkdirSync(dirname(LAB_LOCK), { recursive: true });
+  const me: LockHolder = { runId: basename(dir), pid: process.pid, since: new Date().toISOString(), labDir: dir };
+  let told = 0;
+  for (;;) {
+    try {
+      writeFileSync(LAB_LOCK, JSON.stringify(me) + '\n', { flag: 'wx' });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = readLock();
+    if (holder && holder.pid === process.pid) {
+      if (holder.runId === me.runId) return;
+      throw new LabError(`lab: this process already runs the lab of run ${holder.runId}; stop it before starting another`);
+    }
+    if (holder && !alive(holder.pid)) {
+      log(`lab: the lab lock of run ${holder.runId} (pid ${holder.pid}) is stale (that process is gone): taking it`);
+      // Its lab may be another checkout's, still holding the addresses: stop it too.
+      if (holder.labDir && dirname(holder.labDir) !== LAB_ROOT && existsSync(join(holder.labDir, 'owner')) && !ownerAlive(holder.labDir)) await reapLab(holder.labDir, log);
+      rmSync(LAB_LOCK, { force: true });
+      continue;
+    }
+    // A lock file being written reads empty for a moment; one that stays unreadable is stale.
+    if (!holder) {
+      await sleep(100);
+      if (!readLock() && existsSync(LAB_LOCK) && Date.now() - statSync(LAB_LOCK).mtimeMs > 5000) rmSync(LAB_LOCK, { force: true });
+      continue;
+    }
+    const now = Date.now();
+    if (!told || now - told > 30_000) {
+      log(`lab: waiting for run ${holder.runId} (pid ${holder.pid}, since ${holder.since}) to stop its lab: every lab listens on ${addresses.join(', ')}, so one runs at a time`);
+      told = now;
+    }
+    await sleep(pollMs);
+  }
+}
+
+/** Gives the lock back, if this lab holds it. */
+export function releaseLabLock(dir: string): void {
+  const holder = readLock();
+  if (holder && holder.pid === process.pid && holder.runId === basename(dir)) rmSync(LAB_LOCK, { force: true });
 }

@@ -48,7 +48,7 @@ export async function openRelay(hostPid: number, address: string, port: number, 
     );
     server.listen({ host: address, port, exclusive: true }, resolve);
   });
-  const relay = spawn('nsenter', ['--target', String(hostPid), '--net', '--mount', '--', process.execPath, join(LAB_ASSETS, 'bin', 'relay.js')], {
+  const relay = spawn('nsenter', ['--target', String(hostPid), '--net', '--mount', '--root', '--', process.execPath, join(LAB_ASSETS, 'bin', 'relay.js')], {
     stdio: ['ignore', 'ignore', log, 'ipc'],
   });
   try {
