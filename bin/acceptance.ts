@@ -1,17 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { runCucumber } from '@cucumber/cucumber/api';
 import { cucumberConfiguration, plannedScenarios } from '../src/cli/plan';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { parseArgs, USAGE } from '../src/cli/args';
 import { doctorTable, preflightReason, runDoctor } from '../src/cli/doctor';
 import { Recorder } from '../src/evidence/recorder';
 import { HostPool } from '../src/drivers/pool';
 import { LabError, UsageError } from '../src/errors';
 import { Redactor } from '../src/evidence/redact';
-import { scrubRunDir, writeEvidence, type AppliedFault, type RunMeta } from '../src/evidence/report';
+import { writeFileAtomic } from '../src/evidence/atomic';
+import { writeEvidence, type AppliedFault, type Interruption, type RunMeta } from '../src/evidence/report';
 import { writeManifest } from '../src/evidence/manifest';
+import { describeLeak, scanForLeaks } from '../src/evidence/leak-scan';
 import { claimMarkdown } from '../src/gate/claim';
 import { coldness, harnessState } from '../src/gate/coldness';
 import { gateVerdict } from '../src/gate/verdict';
@@ -19,9 +21,24 @@ import { FAULTS, faultNamed } from '../src/lab/faults';
 import { Lab } from '../src/lab/lab';
 import { PROJECT_ROOT, shownPath } from '../src/paths';
 import { loadProfile, referenceProblems } from '../src/profile/load';
-import type { RunParameters } from '../src/run/context';
+import { describeActivity, markInterrupted, runningScenario, setStage } from '../src/run/activity';
+import { RunContext, type RunParameters } from '../src/run/context';
 
 const say = (line: string) => process.stderr.write(line + '\n');
+
+/** Everything the CLI prints (its own lines, cucumber's, the recorder's), kept for the leak scan. */
+const consoleCapture: string[] = [];
+let consoleBytes = 0;
+const CONSOLE_CAP = 64 * 1024 * 1024;
+for (const stream of [process.stdout, process.stderr]) {
+  const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString() : String(chunk);
+    if (consoleBytes < CONSOLE_CAP) consoleCapture.push(text);
+    consoleBytes += text.length;
+    return write(chunk, ...rest);
+  }) as typeof stream.write;
+}
 
 function newRunId(now: Date): string {
   const t = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -102,31 +119,108 @@ async function main(argv: string[]): Promise<number> {
   const state = await harnessState();
   const harness = { commit: state.commit, dirty: state.dirty || state.untracked > 0 };
   const faults: AppliedFault[] = [];
-  let lab: Lab | null = null;
-  const onSignal = (signal: NodeJS.Signals) => {
-    say(`\n${signal}: stopping${lab ? ' the lab' : ''}…`);
-    void (lab ? lab.stop() : Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  /**
+   * The run's files and console, searched for every secret the run learned in every form; a hit
+   * is scrubbed from the file and fails the run, named by file and secret, never by value. Then
+   * the manifest. Returns whether anything leaked or could not be searched.
+   */
+  const sealRun = (): boolean => {
+    const leaks = scanForLeaks(runDir, redactor, [{ name: 'console', text: consoleCapture.join('') }]);
+    writeFileAtomic(join(runDir, 'leak-scan.json'), JSON.stringify({ hits: leaks.hits, errors: leaks.errors, coverage: leaks.coverage }, null, 2) + '\n');
+    writeManifest(runDir);
+    for (const h of leaks.hits) say(`LEAK: ${describeLeak(h)}`);
+    for (const e of leaks.errors) say(`leak scan: could not read ${e.file}: ${e.message}`);
+    const leaked = leaks.hits.length > 0 || leaks.errors.length > 0;
+    if (leaked) say(`leak scan: ${leaks.hits.length} secret(s) found in the run's files or console${leaks.errors.length ? `, ${leaks.errors.length} file(s) unreadable` : ''}: the run fails (see ${shownDir}/leak-scan.json)`);
+    return leaked;
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const finishEvidence = (why?: Interruption) => {
+    const meta: RunMeta = {
+      runId,
+      profile: { name: profile.name, source: loaded.source, path: relative(PROJECT_ROOT, loaded.path) },
+      target: profile.target,
+      harness,
+      argv: argv.map((a) => redactor.redact(a)),
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      faults,
+      ...(why ? { interrupted: why } : {}),
+    };
+    const evidence = writeEvidence(runDir, meta, (e) => {
+      const cold = coldness(e, state);
+      const gate = args.gate ? gateVerdict(e, args.gate, gateCriteria!, { role: args.role, notCold: cold.cold ? undefined : cold.reasons.join('; ') }) : undefined;
+      return { coldness: cold, role: args.role, ...(gate ? { gate } : {}) };
+    });
+    if (why) sealRun();
+    return evidence;
+  };
+  let lab: Lab | null = null;
+  let labStarting = false;
+  /** A child the CLI waits on (a fault script, Allure): ended on an interrupt. */
+  let child: ResultPromise | undefined;
+  let interrupted: Interruption | undefined;
+  const exitCodeOf = (signal: NodeJS.Signals) => (signal === 'SIGINT' ? 130 : 143);
+  /** What is still to clean, by name, for a second signal to print. */
+  const pending = () => [
+    ...(RunContext.current?.pendingCleanup() ?? []),
+    ...(lab || labStarting ? [`the lab at ${shownPath(labDir)} (its hosts, mounts and relays; npm run janitor stops it)`] : []),
+  ];
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) {
+      const left = pending();
+      say(`\n${signal} again: exiting now.${left.length ? ` Not cleaned:\n${left.map((l) => `  - ${l}`).join('\n')}` : ' Nothing was left to clean.'}`);
+      process.exit(exitCodeOf(signal));
+    }
+    markInterrupted();
+    interrupted = { signal, at: new Date().toISOString(), during: describeActivity(), scenarioId: runningScenario()?.id };
+    say(`\n${signal} during ${interrupted.during}: stopping (a second ${signal} exits at once)…`);
+    void stopInterrupted(interrupted).finally(() => process.exit(exitCodeOf(signal)));
+  };
+  /** An interrupted run cleans what it made, and still writes its evidence, marked interrupted. */
+  const stopInterrupted = async (why: Interruption) => {
+    child?.kill('SIGTERM');
+    const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<void>((r) => setTimeout(r, ms).unref())]);
+    try {
+      // The throwaway (deleted unless --destroy never or --keep) and the build host's work dir.
+      await within(RunContext.current?.interrupt() ?? Promise.resolve(), 6000).catch((e: Error) => say(`could not finish the run's cleanup: ${e.message}`));
+      if (lab) await lab.stop();
+      else if (labStarting) {
+        const left = await Lab.abortStart(labDir);
+        if (left.length) say(`lab: could not stop: ${left.join('; ')}`);
+      }
+    } finally {
+      for (const l of RunContext.current?.pendingCleanup() ?? []) say(`not cleaned: ${l}`);
+      finishEvidence(why);
+      say(`run ${runId}: INTERRUPTED by ${why.signal} during ${why.during}\n  summary:  ${shownDir}/summary.md\n  evidence: ${shownDir}/evidence.json`);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   let success = false;
   try {
     if (profile.target === 'lab' && !dryRun) {
+      setStage('lab start');
+      labStarting = true;
       lab = await Lab.start(labDir, profile, say);
+      labStarting = false;
       checkInputs();
       for (const name of args.faults) {
         const f = faultNamed(name)!;
         say(`fault: applying ${f.name}: ${f.summary}`);
+        setStage(`fault ${f.name}`);
         await f.apply(lab);
         faults.push({ name: f.name, kind: 'fault', summary: f.summary, criteria: f.criteria, red: f.red, broken: f.broken ?? [], appliedAt: new Date().toISOString() });
       }
       for (const [i, script] of args.faultScripts.entries()) {
         say(`fault: running script ${script}`);
-        const r = await execa(script, [], { env: { ...process.env, ...lab.scriptEnv }, reject: false, all: true, cwd: lab.dir });
+        setStage(`fault script ${basename(script)}`);
+        child = execa(script, [], { env: { ...process.env, ...lab.scriptEnv }, reject: false, all: true, cwd: lab.dir });
+        const r = await child;
+        child = undefined;
         const output = join(runDir, 'faults', `${i + 1}-${basename(script)}.log`);
         mkdirSync(join(runDir, 'faults'), { recursive: true });
-        writeFileSync(output, redactor.redact(String(r.all ?? '')));
+        writeFileAtomic(output, redactor.redact(String(r.all ?? '')));
         faults.push({ name: basename(script), kind: 'script', exitCode: r.exitCode ?? -1, output: relative(runDir, output), appliedAt: new Date().toISOString() });
         if (r.exitCode !== 0) throw new UsageError(`--fault-script ${script} exited ${r.exitCode ?? r.signal}; see ${shownPath(output)}`);
       }
@@ -136,8 +230,9 @@ async function main(argv: string[]): Promise<number> {
     let preflightFailure: RunParameters['preflightFailure'];
     if (profile.target === 'live' && !dryRun) {
       say('doctor: checking hosts, tools, credentials, tokens and names the selection needs');
+      setStage('the doctor');
       const rows = await runDoctor(profile, planned, new Recorder(join(runDir, 'doctor'), `${shownDir}/doctor`, redactor, () => {}));
-      writeFileSync(join(runDir, 'doctor.md'), `# Doctor\n\n\`\`\`\n${doctorTable(rows)}\n\`\`\`\n`);
+      writeFileAtomic(join(runDir, 'doctor.md'), `# Doctor\n\n\`\`\`\n${doctorTable(rows)}\n\`\`\`\n`);
       const reason = preflightReason(rows);
       if (reason) {
         say(`${doctorTable(rows)}\n\ndoctor: something the selection needs is missing; every selected scenario is broken with it`);
@@ -155,6 +250,8 @@ async function main(argv: string[]): Promise<number> {
       destroy: args.destroy,
       keep: args.keep,
     };
+    setStage('the scenarios');
+    RunContext.sharedRedactor = redactor;
     const result = await runCucumber(
       {
         ...config,
@@ -196,45 +293,40 @@ async function main(argv: string[]): Promise<number> {
       { cwd: PROJECT_ROOT },
     );
     success = result.success;
+  } catch (e) {
+    // An interrupt makes what was running fail; the interrupt's own path ends the run.
+    if (interrupted) await new Promise(() => {});
+    throw e;
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    if (lab) {
+    if (lab && !interrupted) {
+      setStage('the lab stop');
       say('lab: stopping');
       await lab.stop();
     }
   }
+  if (interrupted) await new Promise(() => {});
 
-  const meta: RunMeta = {
-    runId,
-    profile: { name: profile.name, source: loaded.source, path: relative(PROJECT_ROOT, loaded.path) },
-    target: profile.target,
-    harness,
-    argv: argv.map((a) => redactor.redact(a)),
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    faults,
-  };
-  const evidence = writeEvidence(runDir, meta, (e) => {
-    const cold = coldness(e, state);
-    const gate = args.gate ? gateVerdict(e, args.gate, gateCriteria!, { role: args.role, notCold: cold.cold ? undefined : cold.reasons.join('; ') }) : undefined;
-    return { coldness: cold, role: args.role, ...(gate ? { gate } : {}) };
-  });
+  const evidence = finishEvidence();
+  setStage('the Allure report');
   say('allure: generating the HTML report');
   const reportName = `cc-ci acceptance: ${profile.name}${args.gate ? ` gate ${args.gate}` : ''} run ${runId}${profile.target === 'lab' ? ' (LAB, not evidence)' : ''}`;
   const categories = [
     { name: 'Claims that do not hold (failed)', matchedStatuses: ['failed'] },
     { name: 'The harness could not look (broken)', matchedStatuses: ['broken'] },
   ];
-  writeFileSync(join(runDir, 'allurerc.json'), JSON.stringify({ name: reportName, categories, plugins: { awesome: { options: { reportName, groupBy: ['parentSuite', 'feature'] } } } }, null, 2) + '\n');
-  const allure = await execa(join(PROJECT_ROOT, 'node_modules', '.bin', 'allure'), ['generate', join(runDir, 'allure-results'), '-o', join(runDir, 'allure-report'), '--config', join(runDir, 'allurerc.json'), '--name', reportName], {
+  writeFileAtomic(join(runDir, 'allurerc.json'), JSON.stringify({ name: reportName, categories, plugins: { awesome: { options: { reportName, groupBy: ['parentSuite', 'feature'] } } } }, null, 2) + '\n');
+  child = execa(join(PROJECT_ROOT, 'node_modules', '.bin', 'allure'), ['generate', join(runDir, 'allure-results'), '-o', join(runDir, 'allure-report'), '--config', join(runDir, 'allurerc.json'), '--name', reportName], {
     cwd: runDir,
     reject: false,
     all: true,
   });
+  const allure = await child;
+  child = undefined;
+  if (interrupted) await new Promise(() => {});
   if (allure.exitCode !== 0) say(`allure: could not generate the report (exit ${allure.exitCode}): ${String(allure.all).trim().split('\n').slice(-3).join(' | ')}`);
+  setStage('the claim and the manifest');
   if (evidence.gate && profile.target === 'live') {
-    writeFileSync(join(runDir, 'claim.md'), claimMarkdown(evidence, {
+    writeFileAtomic(join(runDir, 'claim.md'), claimMarkdown(evidence, {
       verdict: evidence.gate,
       coldness: evidence.coldness!,
       role: args.role,
@@ -243,8 +335,7 @@ async function main(argv: string[]): Promise<number> {
       rerun: await rerunCommand(args.gate!, loaded.source, planned.some((p) => p.tags.includes('@mutating'))),
     }));
   }
-  scrubRunDir(runDir, redactor);
-  writeManifest(runDir);
+  const leaked = sealRun();
 
   const t = evidence.totals;
   const allPassed = evidence.scenarios.length > 0 && t.passed === evidence.scenarios.length;
@@ -254,8 +345,9 @@ async function main(argv: string[]): Promise<number> {
   );
   if (evidence.gate) {
     say(`\n${evidence.gate.line}${evidence.gate.lab ? '' : `\n  counts until ${evidence.gate.validUntil}${profile.target === 'live' ? `; claim: ${shownDir}/claim.md` : ''}`}`);
-    return evidence.gate.pass && !dryRun ? 0 : 1;
+    return evidence.gate.pass && !dryRun && !leaked ? 0 : 1;
   }
+  if (leaked) return 1;
   if (dryRun) return success ? 0 : 1;
   return allPassed && success ? 0 : 1;
 }

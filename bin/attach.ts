@@ -38,6 +38,10 @@ function main(argv: string[]): number {
   if (e.target !== 'live') refusals.push(`it is a ${e.target} run: not evidence`);
   if (e.faults?.length) refusals.push(`it had faults applied (${e.faults.map((f) => f.name).join(', ')})`);
   if (!existsSync(join(dir, 'claim.md'))) refusals.push('it has no claim.md (run it with --gate)');
+  const leakScan = join(dir, 'leak-scan.json');
+  const leaks = existsSync(leakScan) ? (JSON.parse(readFileSync(leakScan, 'utf8')) as { hits: unknown[]; errors: unknown[] }) : undefined;
+  if (!leaks) refusals.push('it has no leak-scan.json: its files were never searched for secrets');
+  else if (leaks.hits.length || leaks.errors.length) refusals.push(`its leak scan found ${leaks.hits.length} secret(s) and ${leaks.errors.length} unreadable file(s) (leak-scan.json)`);
   const changes = manifestChanges(dir);
   if ('error' in changes) refusals.push(changes.error);
   else {
@@ -50,7 +54,7 @@ function main(argv: string[]): number {
   }
   const dest = join(checkout, 'evidence', e.runId);
   mkdirSync(dest, { recursive: true });
-  for (const f of ['summary.md', 'evidence.json', 'claim.md', 'manifest.json']) cpSync(join(dir, f), join(dest, f));
+  for (const f of ['summary.md', 'evidence.json', 'claim.md', 'manifest.json', 'leak-scan.json']) cpSync(join(dir, f), join(dest, f));
   if (existsSync(join(dir, 'allure-report')) && statSync(join(dir, 'allure-report')).isDirectory()) cpSync(join(dir, 'allure-report'), join(dest, 'allure-report'), { recursive: true });
   const decisions = join(checkout, 'DECISIONS.md');
   const rel = relative(checkout, dest);

@@ -17,7 +17,18 @@ function oneLine(s: string): string {
   return s.replace(/\r?\n/g, '\\n');
 }
 
+let redactMessage: (text: string) => string = (t) => t;
+
+/** Red messages carry command output: the run's redactor blanks known secrets in them as they are made. */
+export function setMessageRedaction(redact: (text: string) => string): void {
+  redactMessage = redact;
+}
+
 export function formatRed(d: RedDetail): string {
+  return redactMessage(formatRedRaw(d));
+}
+
+function formatRedRaw(d: RedDetail): string {
   const lines = [
     d.claim,
     `  expected: ${oneLine(d.expected)}`,
@@ -37,8 +48,8 @@ export class ClaimAssertionError extends Error {
   readonly showDiff = false;
   constructor(readonly detail: RedDetail) {
     super(formatRed(detail));
-    this.expected = detail.expected;
-    this.actual = detail.seen;
+    this.expected = redactMessage(detail.expected);
+    this.actual = redactMessage(detail.seen);
     this.host = detail.host;
   }
 }

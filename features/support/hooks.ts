@@ -1,6 +1,7 @@
-import { After, AfterAll, Before, setDefaultTimeout } from '@cucumber/cucumber';
+import { After, AfterAll, Before, BeforeStep, setDefaultTimeout } from '@cucumber/cucumber';
 import { ALLURE_RUNTIME_MESSAGE_CONTENT_TYPE } from 'allure-js-commons/sdk/reporter';
 import { HostBrokenError } from '../../src/errors';
+import { enterScenario, enterStep, isInterrupted, leaveScenario } from '../../src/run/activity';
 import { RunContext } from '../../src/run/context';
 import type { AcceptanceWorld } from './world';
 
@@ -9,6 +10,9 @@ import type { AcceptanceWorld } from './world';
 setDefaultTimeout(4 * 60 * 60 * 1000);
 
 Before(function (this: AcceptanceWorld, { pickle }) {
+  // After an interrupt nothing new starts: the run is being stopped.
+  if (isInterrupted()) return 'skipped';
+  enterScenario(pickle.id, pickle.name);
   this.run.recorder.enter({
     pickleId: pickle.id,
     name: pickle.name,
@@ -31,6 +35,11 @@ Before(function (this: AcceptanceWorld, { pickle }) {
 After(function (this: AcceptanceWorld, { result }) {
   if (this.usedThrowaway && result?.status !== 'PASSED') this.run.throwawayFailed = true;
   this.run.recorder.leave();
+  leaveScenario();
+});
+
+BeforeStep(function ({ pickleStep }) {
+  enterStep(pickleStep.text);
 });
 
 AfterAll(async function () {

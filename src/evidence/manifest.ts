@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from './atomic';
 import { join, relative } from 'node:path';
 
 // The SHA-256 of every file of a run folder, written when the run ends: a file changed after the
@@ -19,7 +20,7 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 
 export function writeManifest(runDir: string): void {
   const files = Object.fromEntries(filesOf(runDir).filter((f) => f !== MANIFEST).sort().map((f) => [f, sha256(join(runDir, f))]));
-  writeFileSync(join(runDir, MANIFEST), JSON.stringify({ files }, null, 2) + '\n');
+  writeFileAtomic(join(runDir, MANIFEST), JSON.stringify({ files }, null, 2) + '\n');
 }
 
 /** Files that differ from the manifest: changed, missing, or added since the run ended. */

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { writeFileAtomic } from './atomic';
 import { join } from 'node:path';
 import { FAILED_ERROR_NAMES } from '../errors';
 import type { Fact } from './recorder';
@@ -49,6 +50,17 @@ export interface RunMeta {
   finishedAt: string;
   faults: AppliedFault[];
   lab?: Record<string, unknown>;
+  /** Set when a signal stopped the run: what was running then. */
+  interrupted?: Interruption;
+}
+
+export interface Interruption {
+  signal: string;
+  at: string;
+  /** The stage or the scenario and step that was running. */
+  during: string;
+  /** The scenario that was running, if any: it is broken, and those not yet run are skipped. */
+  scenarioId?: string;
 }
 
 export interface RunEvidence extends RunMeta {
@@ -69,6 +81,7 @@ interface Envelope {
   pickle?: { id: string; uri: string; name: string; tags: { name: string }[]; steps: { id: string; text: string }[] };
   testCase?: { id: string; pickleId: string; testSteps: { id: string; pickleStepId?: string; hookId?: string }[] };
   testCaseStarted?: { id: string; testCaseId: string; attempt: number };
+  testCaseFinished?: { testCaseStartedId: string };
   testStepFinished?: {
     testCaseStartedId: string;
     testStepId: string;
@@ -78,14 +91,21 @@ interface Envelope {
 
 function readNdjson<T>(file: string): T[] {
   if (!existsSync(file)) return [];
+  // A stream cut by an interrupt may end in half a line: what is whole is read, the rest dropped.
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as T);
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as T];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** Scenario results from cucumber's message stream, sorted into failed and broken. */
-export function scenarioResults(messagesFile: string): Omit<ScenarioEvidence, 'facts' | 'commands'>[] {
+export function scenarioResults(messagesFile: string, interrupted?: Interruption): Omit<ScenarioEvidence, 'facts' | 'commands'>[] {
   const envelopes = readNdjson<Envelope>(messagesFile);
   const features = new Map<string, string>();
   const pickles = new Map<string, NonNullable<Envelope['pickle']>>();
@@ -117,7 +137,11 @@ export function scenarioResults(messagesFile: string): Omit<ScenarioEvidence, 'f
     let status: ScenarioStatus;
     let message: string | undefined;
     let failedStep: string | undefined;
-    if (red) {
+    if (interrupted && interrupted.scenarioId === pickle.id) {
+      status = 'broken';
+      message = `interrupted by ${interrupted.signal} at ${interrupted.at} during ${interrupted.during}: the claim was not checked to the end`;
+      failedStep = /step "(.*)"$/.exec(interrupted.during)?.[1] ?? 'a hook';
+    } else if (red) {
       const r = red.testStepResult;
       status = r.exception && FAILED_ERROR_NAMES.test(r.exception.type) ? 'failed' : 'broken';
       message = r.exception?.message ?? r.message;
@@ -149,7 +173,7 @@ export function scenarioResults(messagesFile: string): Omit<ScenarioEvidence, 'f
 export function writeEvidence(runDir: string, meta: RunMeta, judge?: (e: RunEvidence) => Pick<RunEvidence, 'gate' | 'coldness' | 'role'>): RunEvidence {
   const facts = readNdjson<Fact>(join(runDir, 'evidence', 'facts.ndjson'));
   const commands = readNdjson<{ scenario?: string; file: string }>(join(runDir, 'evidence', 'commands.ndjson'));
-  const scenarios: ScenarioEvidence[] = scenarioResults(join(runDir, 'messages.ndjson')).map((s) => ({
+  const scenarios: ScenarioEvidence[] = scenarioResults(join(runDir, 'messages.ndjson'), meta.interrupted).map((s) => ({
     ...s,
     facts: Object.fromEntries(facts.filter((f) => f.scenario === s.id).map((f) => [f.key, { value: f.value, host: f.host }])),
     commands: commands.filter((c) => c.scenario === s.id).map((c) => c.file),
@@ -172,8 +196,8 @@ export function writeEvidence(runDir: string, meta: RunMeta, judge?: (e: RunEvid
     },
   };
   if (judge) Object.assign(evidence, judge(evidence));
-  writeFileSync(join(runDir, 'evidence.json'), JSON.stringify(evidence, null, 2) + '\n');
-  writeFileSync(join(runDir, 'summary.md'), summaryMarkdown(evidence));
+  writeFileAtomic(join(runDir, 'evidence.json'), JSON.stringify(evidence, null, 2) + '\n');
+  writeFileAtomic(join(runDir, 'summary.md'), summaryMarkdown(evidence));
   return evidence;
 }
 
@@ -184,6 +208,7 @@ export function summaryMarkdown(e: RunEvidence): string {
   const lines = [
     `# Acceptance run ${e.runId}`,
     '',
+    ...(e.interrupted ? [`**INTERRUPTED** by ${e.interrupted.signal} at ${e.interrupted.at} during ${e.interrupted.during}: this run proves nothing it did not finish.`, ''] : []),
     ...(e.gate ? [`**${e.gate.line}**${e.gate.lab ? '' : `: counts until ${e.gate.validUntil} (start + 24 h)`}`, ''] : []),
     `- Profile: **${e.profile.name}** (${e.target}) from \`${e.profile.source}\``,
     `- Harness: \`${e.harness.commit}\`${e.harness.dirty ? ' (working tree dirty)' : ''}`,
@@ -223,7 +248,7 @@ export function scrubRunDir(dir: string, redactor: Redactor): string[] {
         const text = readFileSync(p, 'utf8');
         const clean = redactor.redact(text);
         if (clean !== text) {
-          writeFileSync(p, clean);
+          writeFileAtomic(p, clean);
           changed.push(p);
         }
       }

@@ -6,6 +6,7 @@ import type { Host } from '../drivers/host';
 import { finishThrowaways } from '../tasks/throwaway';
 import { Recorder } from '../evidence/recorder';
 import { Redactor } from '../evidence/redact';
+import { setMessageRedaction } from '../errors';
 import { loadProfile } from '../profile/load';
 import type { Profile } from '../profile/schema';
 
@@ -32,6 +33,8 @@ export interface RunParameters {
 // results computed once and shared by the scenarios that need them (a clone, a build).
 export class RunContext {
   private static instance: RunContext | null = null;
+  /** The CLI's redactor: every secret the run learns joins it, for the end-of-run leak scan. */
+  static sharedRedactor?: Redactor;
   readonly profile: Profile;
   readonly recorder: Recorder;
   readonly pool: HostPool;
@@ -43,7 +46,8 @@ export class RunContext {
 
   private constructor(readonly params: RunParameters) {
     this.profile = loadProfile(params.profilePath, params.profileVars).profile;
-    this.recorder = new Recorder(params.runDir, params.shownDir, new Redactor());
+    this.recorder = new Recorder(params.runDir, params.shownDir, RunContext.sharedRedactor ?? new Redactor());
+    setMessageRedaction((t) => this.recorder.redact(t));
     this.pool = new HostPool(this.profile, this.recorder);
   }
 
@@ -112,7 +116,29 @@ export class RunContext {
     return new Nix(this.pool.role(role), this.profile.timeouts.build);
   }
 
-  async close(): Promise<void> {
+  /** Set by an interrupt: no scenario starts after it. */
+  interrupted = false;
+
+  /** What this run still has to clean, by name: for a second interrupt to print. */
+  pendingCleanup(): string[] {
+    return [...[...this.throwaways].map((t) => `the throwaway VM ${t}`), ...[...this.workDirs.keys()].map((h) => `this run's work dir ${this.profile.flake.workDir}/${this.params.runId} on ${h}`)];
+  }
+
+  /** After a signal: throwaways go under the destroy policy as if the run had passed (kept only by --destroy never or --keep), work dirs are removed. */
+  async interrupt(): Promise<void> {
+    this.interrupted = true;
+    this.throwawayFailed = false;
+    await this.close();
+  }
+
+  private closing?: Promise<void>;
+
+  /** Ends the run's hold on the world, once (the end of the run and an interrupt may both ask). */
+  close(): Promise<void> {
+    return (this.closing ??= this.closeOnce());
+  }
+
+  private async closeOnce(): Promise<void> {
     try {
       if (this.throwaways.size) await finishThrowaways(this, this.params.destroy, this.throwawayFailed);
     } catch (e) {
@@ -122,6 +148,7 @@ export class RunContext {
       for (const [name, dir] of this.workDirs) {
         const path = await dir.catch(() => null);
         if (path) await this.pool.get(name).run(['rm', '-rf', path]).catch((e: Error) => this.recorder.progress(`could not remove ${path} on ${name}: ${e.message}`));
+        this.workDirs.delete(name);
       }
     } finally {
       this.recorder.fact('run.sshConnections', this.pool.sshConnectionCounts());

@@ -1,3 +1,4 @@
+import { shellQuote } from '../drivers/host';
 import { claimThat } from '../claim';
 import { HostBrokenError } from '../errors';
 import type { CommandResult, Host } from '../drivers/host';
@@ -99,6 +100,8 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
       ...Incus.labels(run.params.runId, t.ttl),
     };
     run.recorder.progress(`[${cfg.host}] creating the throwaway VM ${name} (${t.memory}, ${t.cpu} CPU) in project ${cfg.project}`);
+    // Counted before it exists: an interrupt during the launch still deletes (or names) it.
+    run.throwaways.add(name);
     const launched = await incus.launch(name, cfg.image, { vm: cfg.vm, config });
     if (!launched.ok) {
       throw new HostBrokenError({
@@ -109,7 +112,6 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
         evidence: [launched.evidence],
       });
     }
-    run.throwaways.add(name);
     run.recorder.fact('throwaway.created', { name, createdAt: (await incus.get(name))?.created_at }, cfg.host);
     const host = run.pool.addHost(name, incus.execTransport(run.pool.transportOf(cfg.host), name));
     await waitForAgent(host, 120_000);
@@ -121,7 +123,8 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
     const ledger: LedgerEntry[] = [];
     const push = async (what: string, kind: LedgerEntry['kind'], file: string, path: string, mode: string, field: string) => {
       const content = readCredentialFile(file, field);
-      run.recorder.redactor.add(what, content);
+      // A file pushed readable by others (a known_hosts) is public; anything else is a secret.
+      if ((parseInt(mode, 8) & 0o044) === 0) run.recorder.redactor.add(what, content);
       const r = await incus.pushFile(name, content, path, mode);
       if (!r.ok) {
         throw new HostBrokenError({
@@ -166,8 +169,9 @@ export function installSteps(markdown: string): string[] {
   return blocks;
 }
 
+/** A placeholder stands for one shell word: its value goes in quoted, so no value is ever run as shell. */
 export function substitute(block: string, values: Record<string, string>): string {
-  return Object.entries(values).reduce((b, [k, v]) => b.split(k).join(v), block);
+  return Object.entries(values).reduce((b, [k, v]) => b.split(k).join(shellQuote([v])), block);
 }
 
 /** The procedure of docs/install.md, run on the throwaway VM, then the wait for it to settle. */
@@ -255,6 +259,11 @@ export async function finishThrowaways(run: RunContext, policy: 'passing' | 'alw
   if (!run.profile.incus) return;
   const incus = incusOf(run);
   for (const name of [...run.throwaways]) {
+    if (!(await incus.get(name))) {
+      run.recorder.progress(`the throwaway VM ${name} does not exist (its launch did not finish); if it appears later, \`npm run janitor\` deletes it after its expiry`);
+      run.throwaways.delete(name);
+      continue;
+    }
     const destroy = !run.params.keep.includes(name) && (policy === 'always' || (policy === 'passing' && !failed));
     if (destroy) {
       run.recorder.progress(`[${incus.host.name}] deleting the throwaway VM ${name}`);

@@ -22,9 +22,13 @@ test('the healthy lab is all green, the run writes every report file, and no sec
   assert.ok(e.scenarios.length >= 5);
   assert.deepEqual(e.scenarios.filter((s) => s.status !== 'passed').map((s) => `${s.name}: ${s.status}`), []);
   const runDir = join(testReportsDir(), r.runId!);
-  for (const f of ['evidence.json', 'summary.md', 'junit.xml', 'messages.ndjson', 'allure-report/index.html', 'allure-results']) {
+  for (const f of ['evidence.json', 'summary.md', 'junit.xml', 'messages.ndjson', 'allure-report/index.html', 'allure-results', 'leak-scan.json', 'manifest.json']) {
     assert.ok(existsSync(join(runDir, f)), `${f} exists`);
   }
+  // The run's own leak scan: every secret it learned, searched in every file and the console, found nowhere.
+  const scan = JSON.parse(readFileSync(join(runDir, 'leak-scan.json'), 'utf8')) as { hits: unknown[]; errors: unknown[]; coverage: { files: number; secrets: number } };
+  assert.deepEqual([scan.hits, scan.errors], [[], []]);
+  assert.ok(scan.coverage.files > 20 && scan.coverage.secrets >= 3, JSON.stringify(scan.coverage));
   assert.equal(readlinkSync(join(testReportsDir(), 'latest')), r.runId);
   assert.equal(e.target, 'lab');
   assert.equal(e.profile.name, 'lab');
