@@ -24,8 +24,9 @@ export class Git {
     const argv = ['git', 'clone', '--quiet'];
     if (opts.mirror) argv.push('--mirror');
     if (opts.recursive) argv.push('--recursive');
-    if (opts.branch && !opts.mirror) argv.push('--branch', opts.branch);
-    return this.host.run([...argv, url, dir], { timeoutMs: this.cloneTimeoutMs });
+    if (opts.branch && !opts.mirror) argv.push(`--branch=${opts.branch}`);
+    // After `--` a URL is never an option (`--upload-pack=…`).
+    return this.host.run([...argv, '--', url, dir], { timeoutMs: this.cloneTimeoutMs });
   }
 
   async revParse(repo: string, rev: string): Promise<string> {

@@ -117,8 +117,8 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   const keyDir = join(lab.dir, 'hosts', 'cc-ci', 'var-lib', 'sops-nix');
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });
   writeFileSync(join(keyDir, 'key.txt'), readFileSync(hostKey), { mode: 0o600 });
-  await lab.sh('cc-ci', `git clone --quiet --recursive ${repos.base.url} /root/cc-ci`);
-  await lab.sh('cc-ci', `nixos-rebuild switch --flake 'git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}'`);
+  await lab.exec('cc-ci', ['git', 'clone', '--quiet', '--recursive', '--', repos.base.url, '/root/cc-ci']);
+  await lab.exec('cc-ci', ['nixos-rebuild', 'switch', '--flake', `git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}`]);
   await lab.waitForPort('cc-ci', 443, { unit: 'traefik.service' });
   await lab.waitForPort('cc-ci', 8080, { unit: 'drone-server.service' });
   // cc-ci is the Incus VM cc-nix-test in project terraform-ci, created long before the harness.
