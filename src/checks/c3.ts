@@ -137,7 +137,8 @@ export async function claimKeyFile(run: RunContext): Promise<void> {
   const attr = `git+file://${clone.dir}?submodules=1#nixosConfigurations.${run.profile.flake.configuration}.config.sops.age.keyFile`;
   const evald = await build.run(['nix', '--extra-experimental-features', 'nix-command flakes', 'eval', '--raw', attr], { timeoutMs: run.profile.timeouts.build });
   const live = run.pool.role('live');
-  const st = await live.run(['stat', '-c', '%a %U %F', keyFile]);
+  // The mode and owner are read as text: an answer that is not text is broken, not a wrong mode.
+  const st = await live.run(['stat', '-c', '%a %U %F', keyFile], { text: true });
   run.recorder.fact('sops.age.keyFile', { declared: evald.ok ? evald.stdout : null, expected: keyFile, onLiveHost: st.ok ? st.stdout.trim() : null }, build.name);
   claimThat(evald.ok && evald.stdout === keyFile && st.ok && st.stdout.trim() === '600 root regular file', {
     claim: `sops.age.keyFile is the bootstrap key ${keyFile}, present on the live host, 0600 root`,

@@ -1,5 +1,6 @@
 import { HostBrokenError } from '../errors';
 import type { Recorder } from '../evidence/recorder';
+import { describeBinary, KEEP, sizeOf, type StreamInfo } from './capture';
 
 // A Host runs commands on one machine through one transport and records each command once.
 // `run` returns whatever happened; `succeed` insists on exit 0 and calls anything else broken.
@@ -15,8 +16,11 @@ export interface ExecRequest {
 export interface RawResult {
   exitCode: number | null;
   signal?: string | null;
+  /** What was kept of the output (see capture.ts): all of it, or its head and tail around a marker line. */
   stdout: string;
   stderr: string;
+  /** Each stream as the transport measured it: every byte counted and hashed, what was dropped, whether it is text. */
+  streams?: { stdout: StreamInfo; stderr: StreamInfo };
 }
 
 export interface Transport {
@@ -27,12 +31,14 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-/** The transport could not do its job: no connection, refused host key, timeout. */
+/** The transport could not do its job: no connection, refused host key, a connection lost, a timeout. */
 export class TransportError extends Error {
   override name = 'TransportError';
   constructor(
     message: string,
     readonly evidence?: string,
+    /** What the command printed before it was cut off (a timeout, a lost connection). */
+    readonly partial?: RawResult,
   ) {
     super(message);
   }
@@ -42,9 +48,11 @@ export interface CommandResult extends RawResult {
   host: string;
   argv: readonly string[];
   durationMs: number;
-  /** Evidence file with the full, redacted output. */
+  /** Evidence file with the output, redacted: all of it, or its head and tail and how many bytes were dropped. */
   evidence: string;
   ok: boolean;
+  /** Bytes of stdout were dropped (only with `partial` or `stream`: otherwise the command is broken). */
+  truncated: boolean;
 }
 
 export interface RunOptions {
@@ -55,6 +63,14 @@ export interface RunOptions {
   stream?: boolean;
   /** Exit 127 (command not found) is an answer here, not a missing tool of the harness's. */
   allowMissing?: boolean;
+  /**
+   * The caller does not parse all of stdout (a log, an exit code), so a stdout longer than the
+   * transport keeps (capture.ts KEEP) is fine. Otherwise such a command is broken: a check cannot
+   * parse what the harness did not keep. A streamed command (`stream`) is a log too.
+   */
+  partial?: boolean;
+  /** The caller parses stdout as text: a stdout that is not UTF-8 (invalid bytes, NULs) cannot be read, and the command is broken. */
+  text?: boolean;
 }
 
 export class Host {
@@ -91,6 +107,7 @@ export class Host {
         durationMs,
         stdout: raw.stdout,
         stderr: raw.stderr,
+        streams: raw.streams,
         stdinBytes: opts.stdin ? Buffer.byteLength(opts.stdin) : undefined,
       });
       if (raw.exitCode === 127 && !opts.allowMissing) {
@@ -102,18 +119,39 @@ export class Host {
           evidence: [evidence],
         });
       }
-      return { ...raw, host: this.name, argv, durationMs, evidence, ok: raw.exitCode === 0 };
+      const out = raw.streams?.stdout;
+      if (out?.dropped && !opts.partial && !opts.stream) {
+        throw new HostBrokenError({
+          claim: `the output of \`${this.shown(argv)}\` on ${this.name} is too long to read whole`,
+          expected: `stdout a check can parse whole: at most ${sizeOf(KEEP.head + KEEP.tail)}, what the harness keeps in memory of a command's output`,
+          seen: `${out.bytes} bytes of stdout (exit ${raw.exitCode ?? raw.signal}); the harness kept the first ${out.kept!.head} and the last ${out.kept!.tail} bytes, and dropped the ${out.dropped} in between; it ends: ${lastLines(this.recorder.redact(raw.stdout.slice(-8192)), 3)}`,
+          host: this.name,
+          evidence: [evidence],
+        });
+      }
+      if (out?.binary && opts.text) {
+        throw new HostBrokenError({
+          claim: `the output of \`${this.shown(argv)}\` on ${this.name} is not text the check can read`,
+          expected: 'UTF-8 text on stdout',
+          seen: `exit ${raw.exitCode ?? raw.signal}, and ${this.recorder.redact(describeBinary(out))}`,
+          host: this.name,
+          evidence: [evidence],
+        });
+      }
+      return { ...raw, host: this.name, argv, durationMs, evidence, ok: raw.exitCode === 0, truncated: !!out?.dropped };
     } catch (e) {
       if (e instanceof HostBrokenError) throw e;
       const message = e instanceof Error ? e.message : String(e);
+      const partial = e instanceof TransportError ? e.partial : undefined;
       const evidence = this.recorder.command({
         host: this.name,
         argv: this.withCwd(argv, opts.cwd),
         exitCode: null,
         startedAt: startedAt.toISOString(),
         durationMs: Math.round(performance.now() - t0),
-        stdout: '',
-        stderr: '',
+        stdout: partial?.stdout ?? '',
+        stderr: partial?.stderr ?? '',
+        streams: partial?.streams,
         error: message,
       });
       throw new HostBrokenError({
@@ -149,6 +187,12 @@ export class Host {
     return this.transport.close();
   }
 
+  /** A command as a message shows it: redacted, and cut when long (a script passed with sh -c). */
+  private shown(argv: readonly string[]): string {
+    const s = this.recorder.redact(argv.join(' '));
+    return s.length > 200 ? `${s.slice(0, 199)}…` : s;
+  }
+
   private withCwd(argv: readonly string[], cwd?: string): readonly string[] {
     return cwd ? ['cd', cwd, '&&', ...argv] : argv;
   }
@@ -165,9 +209,10 @@ export class Host {
   }
 }
 
+/** The last n lines of an output, each cut to its last 300 characters: a message stays short whatever a host printed. */
 export function lastLines(text: string, n: number): string {
-  const lines = text.trimEnd().split('\n');
-  return lines.slice(-n).join(' | ') || '(no output)';
+  const lines = text.slice(-8192).trimEnd().split('\n');
+  return lines.slice(-n).map((l) => (l.length > 300 ? `…${l.slice(-300)}` : l)).join(' | ') || '(no output)';
 }
 
 /** POSIX shell quoting, for commands sent as one string over ssh. */

@@ -1,7 +1,9 @@
 import { showValue } from './show';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { writeFileAtomic } from './atomic';
 import { join } from 'node:path';
 import { Redactor } from './redact';
+import type { StreamInfo } from '../drivers/capture';
 
 // The one recorder of evidence. Everything a run did or measured passes through here once,
 // redacted, and lands in reports/<run-id>/: command logs, facts, connections, waits.
@@ -16,8 +18,19 @@ export interface CommandOutcome {
   stdout: string;
   stderr: string;
   stdinBytes?: number;
+  /** How the transport measured each stream, when it did: bytes dropped, output that is not text. */
+  streams?: { stdout?: StreamInfo; stderr?: StreamInfo };
   /** Set when the command could not run at all (transport error, timeout). */
   error?: string;
+}
+
+/** A header line for a stream that was cut or is not text; nothing for a plain one. */
+function streamLine(name: string, s: StreamInfo | undefined): string[] {
+  if (!s || (!s.dropped && !s.binary)) return [];
+  const parts = [`${s.bytes} bytes, sha256 ${s.sha256}`];
+  if (s.dropped) parts.push(`only the first ${s.kept!.head} and the last ${s.kept!.tail} bytes kept, ${s.dropped} dropped in between`);
+  if (s.binary) parts.push(`not UTF-8 text (${s.binary.invalid} invalid bytes, ${s.binary.nul} NUL bytes, the first at byte ${s.binary.firstAt}): shown with \\xNN for each byte that is not text, \\\\ for a backslash`);
+  return [`${name.padEnd(9)} ${parts.join('; ')}`];
 }
 
 export interface Attach {
@@ -84,14 +97,16 @@ export class Recorder {
       `started:  ${c.startedAt}`,
       `duration: ${c.durationMs} ms`,
       ...(c.stdinBytes ? [`stdin:    ${c.stdinBytes} bytes (not recorded)`] : []),
+      ...streamLine('stdout:', c.streams?.stdout),
+      ...streamLine('stderr:', c.streams?.stderr),
       ...(this.scope ? [`scenario: ${this.scope.name}`] : []),
       '--- stdout',
-      this.redact(c.stdout),
+      this.redact(c.streams?.stdout?.shown ?? c.stdout),
       '--- stderr',
-      this.redact(c.stderr),
+      this.redact(c.streams?.stderr?.shown ?? c.stderr),
       '',
     ].join('\n');
-    writeFileSync(join(this.runDir, 'commands', file), text);
+    writeFileAtomic(join(this.runDir, 'commands', file), text);
     this.append('commands.ndjson', {
       seq,
       scenario: this.scope?.pickleId,
@@ -102,8 +117,10 @@ export class Recorder {
       error: c.error ? this.redact(c.error) : undefined,
       startedAt: c.startedAt,
       durationMs: c.durationMs,
-      stdoutBytes: Buffer.byteLength(c.stdout),
-      stderrBytes: Buffer.byteLength(c.stderr),
+      stdoutBytes: c.streams?.stdout?.bytes ?? Buffer.byteLength(c.stdout),
+      stderrBytes: c.streams?.stderr?.bytes ?? Buffer.byteLength(c.stderr),
+      ...(c.streams?.stdout?.dropped || c.streams?.stderr?.dropped ? { droppedBytes: { stdout: c.streams.stdout?.dropped ?? 0, stderr: c.streams.stderr?.dropped ?? 0 } } : {}),
+      ...(c.streams?.stdout?.binary || c.streams?.stderr?.binary ? { notText: { stdout: c.streams.stdout?.binary, stderr: c.streams.stderr?.binary } } : {}),
       file: `commands/${file}`,
     });
     const title = `$ ${c.host}: ${argv.join(' ')}`;

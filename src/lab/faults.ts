@@ -1,3 +1,4 @@
+import { shellQuote } from '../drivers/host';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -110,11 +111,54 @@ async function pullAndSwitch(lab: Lab, restart: string[] = []): Promise<void> {
     'cd /root/cc-ci',
     'git pull -q --ff-only',
     'git submodule update -q --init',
-    `nixos-rebuild switch --flake 'git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}'`,
-    ...restart.map((u) => `systemctl restart ${u}`),
+    `nixos-rebuild switch --flake ${shellQuote([`git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}`])}`,
+    ...restart.map((u) => `systemctl restart ${shellQuote([u])}`),
   ].join('\n'));
   if (restart.includes('traefik.service')) await lab.waitForPort('cc-ci', 443, { unit: 'traefik.service' });
 }
+
+/**
+ * Puts a bash script in place of a command on one lab host, inside that host's mount namespace
+ * only (a bind mount over the binary): a host whose tool, filesystem or sshd misbehaves. The
+ * script gets the command's arguments; `$REAL` is the original binary, which runs when the
+ * script does not exit first. Other hosts, and this machine, are untouched.
+ */
+async function hostileCommand(lab: Lab, host: string, command: string, script: string): Promise<void> {
+  const binary = (await lab.exec(host, ['sh', '-c', `readlink -f "$(command -v ${command})"`])).stdout.trim();
+  if (!binary.startsWith('/')) throw new Error(`fault: no ${command} on ${host}`);
+  const dir = join(lab.hosts.get(host)!.dir, 'opt', 'lab-fault');
+  mkdirSync(dir, { recursive: true });
+  await lab.exec(host, ['cp', binary, `/opt/lab-fault/${command}.real`]);
+  writeFileSync(join(dir, command), `#!/bin/bash\n# lab fault: ${command} on ${host}\nREAL=/opt/lab-fault/${command}.real\n${script}\nexec "$REAL" "$@"\n`, { mode: 0o755 });
+  await lab.exec(host, ['mount', '--bind', `/opt/lab-fault/${command}`, binary]);
+}
+
+/** A hostile script's part that runs only when the last argument matches a shell pattern. */
+function whenArgMatches(pattern: string, script: string): string {
+  return `case "\${@: -1}" in\n  ${pattern})\n${script}\n;;\nesac`;
+}
+
+/**
+ * Bash functions that kill the sshd session a command runs in (every sshd process above it but
+ * the listener): the connection drops as when a host's sshd dies or the network goes.
+ * `session_pids` prints them (for a kill later, from the background), `kill_session` kills them.
+ */
+export const KILL_SESSION = `session_pids() {
+  local listener pid=$$ stat comm ppid
+  listener=$(< /run/sshd.pid)
+  while [ "$pid" -gt 1 ]; do
+    stat=$(< "/proc/$pid/stat")
+    comm=\${stat#*(}; comm=\${comm%%)*}
+    read -r _ ppid _ <<< "\${stat##*) }"
+    if [ "$comm" = sshd ] && [ "$pid" != "$listener" ]; then echo "$pid"; fi
+    pid=$ppid
+  done
+}
+kill_session() {
+  kill -9 $(session_pids)
+  sleep 5
+  exit 0
+}`;
 
 export const FAULTS: Fault[] = [
   {
@@ -545,7 +589,7 @@ export const FAULTS: Fault[] = [
     summary: 'the recovery key given to the throwaway VM is not a recipient of the secrets file',
     criteria: ['C4'],
     red: ['@c4-running', '@c4-stacks', '@c4-secrets', '@c4-tls'],
-    says: /Activation script snippet 'setupSecrets' failed \(1\)[\s\S]*failed to decrypt/,
+    says: /failed to decrypt[\s\S]*Activation script snippet 'setupSecrets' failed \(1\)/,
     async apply(lab) {
       await ageKeygen(join(lab.dir, 'keys', 'not-a-recipient.txt'));
       writeFileSync(lab.world.keyFiles.recovery, readFileSync(join(lab.dir, 'keys', 'not-a-recipient.txt')));
@@ -915,7 +959,7 @@ export const FAULTS: Fault[] = [
     summary: "the comment-bridge links the build's `link` (its commit on the forge's API) instead of the build's page, in the status and the comment",
     criteria: ['e2e'],
     red: ['@e2e-testme'],
-    says: /stage "reported \(pending\)" did not happen[\s\S]*target_url https:\/\/drone\.ci\.lab\.test\/recipe-maintainers\/cc-ci\/\d+ \(the build's page\)[\s\S]*seen: +pending http:\/\/forge:3000\/api\/v1\/repos\/recipe-maintainers\/cc-ci\/git\/commits\/[0-9a-f]{40}/,
+    says: /stage "reported \(pending\)" did not happen[\s\S]*target_url https:\/\/drone\.ci\.lab\.test\/recipe-maintainers\/cc-ci\/\d+ \(the build's page\)[\s\S]*seen: +.*pending http:\/\/forge:3000\/api\/v1\/repos\/recipe-maintainers\/cc-ci\/git\/commits\/[0-9a-f]{40}/,
     async apply(lab) {
       await bridgeConfig(lab, 'linkTo = "commit";');
     },
@@ -938,6 +982,75 @@ export const FAULTS: Fault[] = [
     says: /a non-member's "!testme" starts no build[\s\S]*seen: +build #\d+/,
     async apply(lab) {
       await bridgeConfig(lab, 'requireMembership = false;');
+    },
+  },
+  // Hostile hosts: a host that answers badly must leave the named scenarios broken (the harness
+  // could not look), never failed or passed, and must neither crash the run nor hold it past the
+  // profile's timeouts.
+  {
+    name: 'host-command-hangs',
+    summary: 'on the build host, reading docs/D8.md never returns (as from a hung network filesystem): only the command timeout (timeouts.command) ends it',
+    criteria: ['C5'],
+    red: [],
+    broken: ['@c5-d8-says', '@c5-d8-run'],
+    says: /could not run `sh -c test -f "\$1" && cat "\$1" read \S+\/docs\/D8\.md` on builder\n {2}expected: .*\n {2}seen: +timed out after 60s \(no output before that\)/,
+    async apply(lab) {
+      await hostileCommand(lab, lab.profile.roles.build, 'cat', whenArgMatches('*/docs/D8.md', 'exec sleep 3600'));
+    },
+  },
+  {
+    name: 'host-output-flood',
+    summary: 'on the build host, reading docs/D8.md prints 200 MB (a runaway tool): the harness keeps its first and last 4 MiB in memory, and a check cannot parse the rest',
+    criteria: ['C5'],
+    red: [],
+    broken: ['@c5-d8-says', '@c5-d8-run'],
+    says: /the output of `sh -c [^`]*docs\/D8\.md` on builder is too long to read whole\n[\s\S]*seen: +200000035 bytes of stdout \(exit 0\); the harness kept the first \d+ and the last \d+ bytes, and dropped the \d+ in between; it ends: .*the last line of 200 MB of output\n[\s\S]*evidence: +\S+\/commands\/\d+-builder\.log/,
+    async apply(lab) {
+      await hostileCommand(lab, lab.profile.roles.build, 'cat', whenArgMatches('*/docs/D8.md', `yes 'docs/D8.md, again: a tool on the build host that does not stop printing' | head -c 200000000\necho; echo 'the last line of 200 MB of output'; exit 0`));
+    },
+  },
+  {
+    name: 'host-output-not-text',
+    summary: "on the live host, stat answers for the bootstrap key in bytes that are not UTF-8 text (invalid sequences, NULs): the key file's mode cannot be read",
+    criteria: ['C3'],
+    red: [],
+    broken: ['@c3-key-file'],
+    says: /the output of `stat -c %a %U %F \/var\/lib\/sops-nix\/key\.txt` on cc-ci is not text the check can read\n {2}expected: UTF-8 text on stdout\n {2}seen: +exit 0, and 3 bytes that are not UTF-8 and 2 NUL bytes in 27 bytes, the first at byte 1: 6\\x0000 r\\xff\\xfeoot\\x00 regular file\\xc3\\n/,
+    async apply(lab) {
+      const keyFile = lab.profile.secrets.keyFile;
+      await hostileCommand(lab, lab.profile.roles.live, 'stat', `for a; do if [ "$a" = ${shellQuote([keyFile])} ]; then printf '6\\x0000 r\\xff\\xfeoot\\x00 regular file\\xc3\\n'; exit 0; fi; done`);
+    },
+  },
+  {
+    name: 'host-drops-connection',
+    summary: 'on the build host, reading docs/D8.md kills its own sshd session: the connection drops mid-command; the harness reconnects once for later commands, never in a loop',
+    criteria: ['C5'],
+    red: [],
+    broken: ['@c5-d8-says', '@c5-d8-run'],
+    says: /seen: +the connection to builder \(root@127\.0\.10\.4:22 over ssh, connection 1 of this run\) was lost [\d.]+s into the command, before it exited \(no output before that\): its outcome is unknown, and it is not run again\n {2}host: +builder/,
+    async apply(lab) {
+      await hostileCommand(lab, lab.profile.roles.build, 'cat', whenArgMatches('*/docs/D8.md', `${KILL_SESSION}\nkill_session`));
+    },
+  },
+  {
+    name: 'host-key-changes',
+    summary: "the build host's SSH host key changes during the run: reading docs/install.md swaps it and drops the connection, and the reconnect is offered a new key",
+    criteria: ['C7'],
+    red: [],
+    broken: ['@c7-install', '@c7-secrets', '@c7-architecture', '@c7-no-retired-steps'],
+    says: /cannot connect to root@127\.0\.10\.4:22 over ssh: HOST KEY CHANGED during this run for 127\.0\.10\.4: the run's first connection \(\S+\) was verified with (SHA256:[A-Za-z0-9+/]{43}); the reconnect is offered ssh-ed25519 (?!\1)SHA256:[A-Za-z0-9+/]{43} \(HOST KEY CHANGED for 127\.0\.10\.4 \(key ssh-ed25519 SHA256:[A-Za-z0-9+/]{43}\): \S+known_hosts expects line \d+: ssh-ed25519 \1\. Refusing to connect/,
+    async apply(lab) {
+      await hostileCommand(
+        lab,
+        lab.profile.roles.build,
+        'cat',
+        whenArgMatches('*/docs/install.md', [
+          'rm -f /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub',
+          `ssh-keygen -q -t ed25519 -N '' -C 'root@builder (a new key)' -f /etc/ssh/ssh_host_ed25519_key`,
+          KILL_SESSION,
+          'kill_session',
+        ].join('\n')),
+      );
     },
   },
 ];
