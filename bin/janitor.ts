@@ -8,7 +8,7 @@ import { incusFor } from '../src/tasks/throwaway';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab } from '../src/lab/lab';
+import { Lab } from '../lab/src/lab';
 
 // npm run janitor -- [--profile NAME|PATH] [--dry-run] [--keep NAME]...
 // Deletes expired instances that carry this harness's labels, in the profile's Incus project.

@@ -8,7 +8,7 @@ trap 'echo "== npm test: $(( $(date +%s) - started )) s wall time"' EXIT
 node_ts=(node --disable-warning=ExperimentalWarning -r ./scripts/register.cjs)
 
 echo "== lab prerequisites"
-"${node_ts[@]}" -e 'require("./src/lab/preflight").labPreflight((l) => console.error(l))'
+"${node_ts[@]}" -e 'require("./lab/src/preflight").labPreflight((l) => console.error(l))'
 echo "== type check (tsc --noEmit)"
 npx tsc --noEmit -p .
 echo "== unit tests"

@@ -3,8 +3,6 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 export const PROJECT_ROOT = resolve(__dirname, '..');
 export const PROFILES_DIR = join(PROJECT_ROOT, 'profiles');
 export const REPORTS_DIR = join(PROJECT_ROOT, 'reports');
-export const LAB_ROOT = join(PROJECT_ROOT, '.lab');
-export const LAB_ASSETS = join(PROJECT_ROOT, 'lab');
 
 /** A path as messages show it: relative to the project root when inside it, else absolute. */
 export function shownPath(path: string): string {

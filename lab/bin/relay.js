@@ -9,6 +9,9 @@ process.on('message', (msg, server) => {
   if (!msg || msg.kind !== 'listen' || !server) return;
   server.on('connection', (client) => {
     const upstream = net.connect({ host: '127.0.0.1', port: msg.port });
+    // No Nagle on either side: a relay must not hold a small write back for the peer's ACK.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     client.pipe(upstream).pipe(client);
     const end = () => {
       client.destroy();

@@ -1,3 +1,4 @@
+import { sleep } from '../wait';
 import { request } from 'undici';
 import type { Recorder } from '../evidence/recorder';
 
@@ -125,8 +126,4 @@ function messageOf(text: string): string {
 
 function truncate(text: string, max = 8192): string {
   return text.length > max ? `${text.slice(0, max)}\n… (${text.length - max} more bytes)` : text;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -264,6 +264,8 @@ export class SshTransport implements Transport {
     }
     this.connections++;
     const conn = ssh.connection!;
+    // Small packets go out at once: with Nagle, a command's request waits for the ACK of the last.
+    conn.setNoDelay(true);
     // node-ssh adds an error listener per command; many concurrent channels are expected here.
     conn.setMaxListeners(0);
     if (!this.first && verdict) this.first = { fingerprint: verdict.fingerprint, at: new Date().toISOString() };

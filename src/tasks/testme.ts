@@ -7,7 +7,8 @@ import { HostBrokenError } from '../errors';
 import { claimThat } from '../claim';
 import { buildPage, Drone, DRONE_DONE, type DroneBuild } from '../drivers/drone';
 import { Gitea, type GiteaComment, type GiteaStatus } from '../drivers/forge';
-import { JsonClient, sleep } from '../drivers/http';
+import { JsonClient } from '../drivers/http';
+import { poll, type Waited } from '../wait';
 import { getThroughGateway, type PublicAnswer } from '../drivers/public';
 import { readSecretRef } from '../profile/load';
 import type { SecretRef } from '../profile/schema';
@@ -16,12 +17,7 @@ import type { RunContext } from '../run/context';
 // The E2E: a real `!testme`, followed stage by stage: picked up (a Drone build), pending
 // reported, deployed, reachable through the public gateway, built, undeployed, reported.
 
-export interface Waited {
-  stage: string;
-  waitedMs: number;
-  deadlineMs: number;
-  met: boolean;
-}
+export type { Waited };
 
 function e2eOf(run: RunContext) {
   const e = run.profile.e2e;
@@ -58,30 +54,11 @@ function makeDrone(run: RunContext): Drone {
   return new Drone(client(run, 'drone', e.url, 'Bearer', e.token, 'e2e.drone.token'), owner, repo);
 }
 
-/** Polls with backoff until `probe` yields a value or the deadline passes; records the wait. */
-export async function waitFor<T>(run: RunContext, stage: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<{ value?: T; waited: Waited }> {
-  const t0 = Date.now();
-  const seconds = (ms: number) => `${ms < 10_000 ? (ms / 1000).toFixed(1) : Math.round(ms / 1000)}s`;
-  run.recorder.progress(`e2e: waiting for "${stage}" (deadline ${seconds(deadlineMs)})`);
-  let nextBeatMs = HEARTBEAT_MS;
-  for (let pause = 250; ; pause = Math.min(pause * 2, 2000)) {
-    const value = await probe();
-    const waitedMs = Date.now() - t0;
-    if (value !== undefined || waitedMs >= deadlineMs) {
-      const waited = { stage, waitedMs, deadlineMs, met: value !== undefined };
-      run.recorder.fact(`wait.${stage}`, waited);
-      run.recorder.progress(`e2e: "${stage}" ${waited.met ? 'after' : 'did not happen in'} ${seconds(waitedMs)} of ${seconds(deadlineMs)}`);
-      return { value, waited };
-    }
-    if (waitedMs >= nextBeatMs) {
-      run.recorder.progress(`e2e: still waiting for "${stage}": ${seconds(waitedMs)} of ${seconds(deadlineMs)}`);
-      nextBeatMs += HEARTBEAT_MS;
-    }
-    await sleep(Math.min(pause, Math.max(0, deadlineMs - waitedMs)));
-  }
+/** An E2E stage: polled through the one wait primitive, said on the console as "e2e: …", recorded as wait.<stage>. */
+export function waitFor<T>(run: RunContext, stage: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<{ value?: T; waited: Waited }> {
+  return poll({ what: stage, deadlineMs, pauseMs: 250, maxPauseMs: 2000, recorder: run.recorder, key: stage, prefix: 'e2e' }, probe);
 }
 
-const HEARTBEAT_MS = 30_000;
 
 const isFor = (b: DroneBuild, pr: number, recipe: string) => b.params?.PR === String(pr) && b.params?.RECIPE === recipe;
 
@@ -222,15 +199,23 @@ function gatewayElsewhere(run: RunContext, a: PublicAnswer): string | undefined 
   return `${a.address} resolved to ${a.resolved}, not to the pinned gateway (${pins.join(', ')})`;
 }
 
-/** reachable: the app answers 200 on its subdomain, through the public gateway. */
-export function reachable(run: RunContext): Promise<PublicAnswer & { evidence: string }> {
+type Reached = PublicAnswer & { evidence: string; services: StackServices };
+type StackServices = Awaited<ReturnType<Docker['stackServices']>>;
+
+/**
+ * reachable: the app answers 200 on its subdomain, through the public gateway. Its services are
+ * read the moment it answers: a pipeline that fails fast undeploys it soon after.
+ */
+export function reachable(run: RunContext): Promise<Reached> {
   return run.once('e2e reachable', async () => {
     const e = e2eOf(run);
     const url = await deployedUrl(run);
+    const app = new URL(url).hostname.split('.')[0]!;
+    const live = new Docker(run.pool.role('live'));
     let last: (PublicAnswer & { evidence: string }) | undefined;
     const { value, waited } = await waitFor(run, 'reachable', e.deadlines.deployed, async () => {
       last = await askGateway(run, url);
-      return last.status === 200 ? last : undefined;
+      return last.status === 200 ? { ...last, services: await live.stackServices(app) } : undefined;
     });
     if (!value) {
       stageFailed('reachable', {
@@ -240,7 +225,8 @@ export function reachable(run: RunContext): Promise<PublicAnswer & { evidence: s
         evidence: last ? [last.evidence] : [],
       });
     }
-    run.recorder.fact('e2e.publicAnswer', value);
+    const { services: _services, ...answer } = value;
+    run.recorder.fact('e2e.publicAnswer', answer);
     const elsewhere = gatewayElsewhere(run, value);
     if (elsewhere) stageFailed('reachable', { expected: `${url} answered by the gateway at ${e.gateway.expect!.join(' or ')}`, seen: elsewhere, host: 'gateway', evidence: last ? [last.evidence] : [] });
     return value;
@@ -274,10 +260,10 @@ export function runsPrHead(run: RunContext): Promise<void> {
     const forge = gitea(run);
     const compose = await forge.rawFile(e.compose, head);
     const want = composeImages(compose.text);
-    const live = new Docker(run.pool.role('live'));
-    const deployed = await live.stackServices(app);
+    const live = run.pool.role('live');
+    const deployed = answer.services;
     if (!deployed.result.ok) {
-      throw new HostBrokenError({ claim: `could not list the services of ${app} on ${live.host.name}`, expected: 'docker stack services to answer', seen: `exit ${deployed.result.exitCode}: ${lastLines(deployed.result.stderr, 2)}`, host: live.host.name, evidence: [deployed.result.evidence] });
+      throw new HostBrokenError({ claim: `could not list the services of ${app} on ${live.name}`, expected: 'docker stack services to answer', seen: `exit ${deployed.result.exitCode}: ${lastLines(deployed.result.stderr, 2)}`, host: live.name, evidence: [deployed.result.evidence] });
     }
     const running = Object.fromEntries(deployed.services.map((s: { name: string; image: string }) => [s.name.startsWith(`${app}_`) ? s.name.slice(app.length + 1) : s.name, s.image]));
     const differ = Object.entries(want).filter(([svc, image]) => imageRef(running[svc] ?? '(not running)') !== imageRef(image)).map(([svc, image]) => `${svc}: the head's ${e.compose} says ${image}, ${app}_${svc} runs ${running[svc] ?? 'nothing'}`);
@@ -294,7 +280,7 @@ export function runsPrHead(run: RunContext): Promise<void> {
       claim: `the deployed app is the PR head ${head.slice(0, 12)}`,
       expected: `${app}'s services run ${Object.entries(want).map(([k, v]) => `${k}=${v}`).join(', ') || '(the head compose file names no service)'}${content ? `, and ${url} serves the head's ${content.path}` : ''}`,
       seen: differ.join('; ') || 'the head compose file names no service',
-      host: `${live.host.name} and gitea`,
+      host: `${live.name} and gitea`,
       evidence,
     });
   });
@@ -443,13 +429,11 @@ export async function startsNothing(run: RunContext, as: 'bot' | 'non-member', b
   const d = drone(run);
   const who = as === 'bot' ? 'the bot' : 'a non-member';
   run.recorder.progress(`e2e: watching Drone for ${e.quietWindow / 1000}s: ${who}'s ${JSON.stringify(body)} must start no build`);
-  const t0 = Date.now();
-  let started: DroneBuild | undefined;
-  while (Date.now() - t0 < e.quietWindow && !started) {
-    started = (await d.builds()).find((b) => b.number > posted.lastBuild && isFor(b, e.gitea.pr, recipe));
-    if (!started) await sleep(500);
-  }
-  const watchedMs = Date.now() - t0;
+  // The quiet window is a wait for something that must not happen: a build, polled every 500 ms.
+  const { value: started, waited } = await poll({ what: `no build for ${JSON.stringify(body)}`, deadlineMs: e.quietWindow, pauseMs: 500, maxPauseMs: 500 }, async () =>
+    (await d.builds()).find((b) => b.number > posted.lastBuild && isFor(b, e.gitea.pr, recipe)),
+  );
+  const watchedMs = waited.waitedMs;
   run.recorder.fact('e2e.quiet', { as, body, watchedSeconds: Math.round(watchedMs / 1000), windowSeconds: e.quietWindow / 1000, build: started?.number ?? null });
   claimThat(!started, {
     claim: `${who}'s ${JSON.stringify(body)} starts no build`,

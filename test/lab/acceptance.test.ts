@@ -3,8 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FAULTS } from '../../src/lab/faults';
-import { LAB_ROOT, PROJECT_ROOT } from '../../src/paths';
+import { FAULTS } from '../../lab/src/faults';
+import { PROJECT_ROOT } from '../../src/paths';
+import { LAB_ROOT } from '../../lab/src/paths';
 import { acceptance, statusByTag, testReportsDir } from '../helpers';
 
 const SCRIPTS = join(PROJECT_ROOT, 'test', 'fixtures', 'fault-scripts');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
-import { Lab } from '../../src/lab/lab';
+import { Lab } from '../../lab/src/lab';
 import { PROJECT_ROOT } from '../../src/paths';
 import { loadProfile } from '../../src/profile/load';
 import { acceptance, testReportsDir } from '../helpers';

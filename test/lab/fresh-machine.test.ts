@@ -4,9 +4,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join, sep } from 'node:path';
 import { after, test } from 'node:test';
 import { execa } from 'execa';
-import { exited, hostDir, hostLog, killNamespaces, makeHostDirs, NIX_CONF, nsIdentity, sleep } from '../../src/lab/hosts';
-import { sshdConfig } from '../../src/lab/lab';
-import { LAB_ASSETS, LAB_ROOT, PROJECT_ROOT } from '../../src/paths';
+import { exited, hostDir, hostLog, killNamespaces, makeHostDirs, NIX_CONF, nsIdentity, sleep } from '../../lab/src/hosts';
+import { sshdConfig } from '../../lab/src/lab';
+import { PROJECT_ROOT } from '../../src/paths';
+import { LAB_ASSETS, LAB_ROOT } from '../../lab/src/paths';
 import { acceptance } from '../helpers';
 
 // A fresh machine of this kind lacks what an old one keeps (Debian's nix-bin makes no /etc/nix;

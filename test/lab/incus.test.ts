@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import YAML from 'yaml';
-import { hostDir, killNamespaces, namespaceOf, namespacesOf, processesIn, spawnNamespace, startInstance, writeLabIndex } from '../../src/lab/hosts';
-import { registerHostInstance, type InstanceFull } from '../../src/lab/incus';
-import { makeBridge } from '../../src/lab/net';
-import { LAB_ASSETS, LAB_ROOT, PROJECT_ROOT } from '../../src/paths';
+import { hostDir, killNamespaces, namespaceOf, namespacesOf, processesIn, spawnNamespace, startInstance, writeLabIndex } from '../../lab/src/hosts';
+import { registerHostInstance, type InstanceFull } from '../../lab/src/incus';
+import { makeBridge } from '../../lab/src/net';
+import { PROJECT_ROOT } from '../../src/paths';
+import { LAB_ASSETS, LAB_ROOT } from '../../lab/src/paths';
 
 // A minimal lab of our own (a switch namespace with the bridge, and lab.json): no fixed loopback
 // addresses, so it runs beside a full lab.

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { processesIn } from '../../src/lab/hosts';
-import { Lab, LAB_HOSTS } from '../../src/lab/lab';
+import { processesIn } from '../../lab/src/hosts';
+import { Lab, LAB_HOSTS } from '../../lab/src/lab';
 import { loadProfile } from '../../src/profile/load';
 
 let lab: Lab;

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { execa } from 'execa';
 import type { RunEvidence } from '../../src/evidence/report';
-import { LAB_LOCK, Lab } from '../../src/lab/lab';
-import { LAB_ROOT, PROJECT_ROOT } from '../../src/paths';
+import { LAB_LOCK, Lab } from '../../lab/src/lab';
+import { PROJECT_ROOT } from '../../src/paths';
+import { LAB_ROOT } from '../../lab/src/paths';
 import { loadProfile } from '../../src/profile/load';
 import { acceptance, startAcceptance, testReportsDir, type LiveRun } from '../helpers';
 

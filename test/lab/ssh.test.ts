@@ -9,7 +9,7 @@ import { fingerprintOf } from '../../src/drivers/known-hosts';
 import { HostBrokenError } from '../../src/errors';
 import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
-import { Lab } from '../../src/lab/lab';
+import { Lab } from '../../lab/src/lab';
 import { loadProfile } from '../../src/profile/load';
 import type { Profile } from '../../src/profile/schema';
 

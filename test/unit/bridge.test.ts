@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
-import { startBridge, type BridgeOptions } from '../../src/lab/bridge';
-import { startDrone } from '../../src/lab/drone';
+import { startBridge, type BridgeOptions } from '../../lab/src/bridge';
+import { startDrone } from '../../lab/src/drone';
 
 const dir = mkdtempSync(join(tmpdir(), 'bridge-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

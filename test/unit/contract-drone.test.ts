@@ -9,7 +9,7 @@ import { buildPage, Drone } from '../../src/drivers/drone';
 import { JsonClient } from '../../src/drivers/http';
 import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
-import { startDrone } from '../../src/lab/drone';
+import { startDrone } from '../../lab/src/drone';
 
 // Contract tests: Drone 2.24.0 as the reference records it (test/fixtures/reference/drone, see its
 // README) against (a) the harness's Drone driver, fed the real answers, and (b) the lab's Drone

@@ -11,7 +11,7 @@ import { Gitea, type GiteaCombinedStatus, type GiteaComment, type GiteaPull, typ
 import { JsonClient } from '../../src/drivers/http';
 import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
-import { seedGitea, startGitea, type GiteaSeed, type RunningGitea } from '../../src/lab/gitea';
+import { seedGitea, startGitea, type GiteaSeed, type RunningGitea } from '../../lab/src/gitea';
 
 // Contract tests: Gitea 1.22.6 as the reference records it (examples in test/fixtures/reference/gitea, see
 // its README) against (a) the harness's Gitea driver, fed the real answers, and (b) the lab's Gitea

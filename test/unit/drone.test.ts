@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
-import { startDrone, type DroneOptions, type LogLine } from '../../src/lab/drone';
+import { startDrone, type DroneOptions, type LogLine } from '../../lab/src/drone';
 
 const dir = mkdtempSync(join(tmpdir(), 'drone-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

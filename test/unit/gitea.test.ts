@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
-import { seedGitea, startGitea, tokenHash, type GiteaSeed, type RunningGitea } from '../../src/lab/gitea';
+import { seedGitea, startGitea, tokenHash, type GiteaSeed, type RunningGitea } from '../../lab/src/gitea';
 
 const dir = mkdtempSync(join(tmpdir(), 'gitea-test-'));
 const statePath = join(dir, 'state', 'gitea.json');

@@ -8,7 +8,8 @@ import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
 import { UsageError } from '../../src/errors';
 import { loadProfile, MAX_PROFILE_BYTES } from '../../src/profile/load';
-import { LAB_ROOT, PROFILES_DIR, PROJECT_ROOT } from '../../src/paths';
+import { PROFILES_DIR, PROJECT_ROOT } from '../../src/paths';
+import { LAB_ROOT } from '../../lab/src/paths';
 
 // Hostile profiles: each is refused by the loader with a UsageError naming the file and the
 // field, and a representative few through the CLI as a user runs it: exit 2, `error: …`, no lab,

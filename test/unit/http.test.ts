@@ -12,7 +12,7 @@ import { HttpError, JsonClient } from '../../src/drivers/http';
 import { getThroughGateway } from '../../src/drivers/public';
 import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
-import { issueWildcard, makeCa } from '../../src/lab/tls';
+import { issueWildcard, makeCa } from '../../lab/src/tls';
 
 // The HTTP drivers against real sockets on 127.0.0.1: retries on 5xx, 4xx named, deadlines,
 // paging, the token kept out of the evidence, and the public path's SNI, chain and fingerprint.

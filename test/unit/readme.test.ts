@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FAULTS } from '../../src/lab/faults';
-import { LAB_PACKAGES } from '../../src/lab/preflight';
+import { FAULTS } from '../../lab/src/faults';
+import { LAB_PACKAGES } from '../../lab/src/preflight';
 import { PROJECT_ROOT } from '../../src/paths';
 
 const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encryptSopsFile, encryptSopsYaml } from '../../src/sops/format';
-import { main } from '../../src/sops/install-cli';
-import { InstallError, installSecrets, sshPrivateKeyToAge, type Manifest, type ManifestSecret } from '../../src/sops/install';
+import { main } from '../../lab/src/sops-install-cli';
+import { InstallError, installSecrets, sshPrivateKeyToAge, type Manifest, type ManifestSecret } from '../../lab/src/sops-install';
 
 const STANDIN = resolve(__dirname, '..', '..', 'lab/standins/sops-install-secrets');
 const SOPS_FILE = '/nix/store/0000000000000000000000000000000a-secrets.yaml';

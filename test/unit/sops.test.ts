@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -269,9 +269,12 @@ describe('lab stand-in CLI', () => {
   });
 
   test('the wrapper finds the project from CC_CI_HARNESS_ROOT or its real location', () => {
+    // The stand-ins' directory elsewhere, as host-init mounts it in a lab host: the wrapper and
+    // its launcher, away from the project.
     const copy = join(dir, 'bin', 'sops');
     execFileSync('mkdir', ['-p', join(dir, 'bin')]);
     copyFileSync(STANDIN, copy);
+    copyFileSync(join(dirname(STANDIN), '.launch'), join(dir, 'bin', '.launch'));
     chmodSync(copy, 0o755);
     const link = join(dir, 'sops-link');
     symlinkSync(STANDIN, link);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import tls from 'node:tls';
-import { matchDomain, parseRule, parseTraefikFlags, startTraefik, type RunningTraefik } from '../../src/lab/traefik';
+import { matchDomain, parseRule, parseTraefikFlags, startTraefik, type RunningTraefik } from '../../lab/src/traefik';
 
 const dir = mkdtempSync(join(tmpdir(), 'traefik-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

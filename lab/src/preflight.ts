@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { UsageError } from '../errors';
+import { UsageError } from './harness';
 
 // What the lab needs from this machine, and how to get it: as root with apt, it installs the
 // missing Debian packages itself; otherwise it says exactly what to install.

@@ -1,12 +1,10 @@
-import { shellQuote } from '../drivers/host';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { Incus, LABEL } from '../drivers/incus';
-import { LAB_ASSETS } from '../paths';
-import { encryptSopsYaml, type EncryptOptions } from '../sops/format';
+import { Incus, LABEL, encryptSopsYaml, shellQuote, type EncryptOptions } from './harness';
+import { LAB_ASSETS } from './paths';
 import { pushToPull } from './gitea';
 import { launchInstance, setBootMemory, setProfileConfig, updateInstanceConfig } from './incus';
 import type { Lab } from './lab';
@@ -623,6 +621,17 @@ export const FAULTS: Fault[] = [
     says: /short: dashboard_app 0\/1/,
     async apply(lab) {
       await replaceInForge(lab, 'cc-ci', 'dashboard: new image', 'modules/services.nix', 'git.autonomic.zone/recipe-maintainers/cc-ci-dashboard:1.1', 'registry.invalid/cc-ci-dashboard:1.2');
+      await pullAndSwitch(lab);
+    },
+  },
+  {
+    name: 'unit-dies-after-start',
+    summary: 'the comment-bridge unit starts, then its process exits 1 a second later: a look at start time sees it running',
+    criteria: ['C4'],
+    red: ['@c4-running'],
+    says: /stays so[\s\S]*seen: +degraded, failed: comment-bridge\.service after \d+s; seen: (?:\+[\d.]+s running → )?\+[\d.]+s degraded failed: comment-bridge\.service/,
+    async apply(lab) {
+      await replaceInForge(lab, 'cc-ci', 'comment-bridge: check its config first', 'modules/services.nix', 'command = "exec comment-bridge --config ${bridgeConfig}"', 'command = "sleep 1; echo config check failed >&2; exit 1"');
       await pullAndSwitch(lab);
     },
   },

@@ -19,7 +19,7 @@ import {
   truncate,
   type Node,
   type SopsFormat,
-} from './format';
+} from './harness';
 
 type StoreKind = 'yaml' | 'json' | 'binary' | 'dotenv' | 'ini';
 

@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { posix } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { SopsError, SopsExit, decryptSopsFileDetailed, emitJson, emitYaml, type DecryptedSops, type SopsValue } from './format';
+import { SopsError, SopsExit, decryptSopsFileDetailed, emitJson, emitYaml, type DecryptedSops, type SopsValue } from './harness';
 
 const { basename, dirname, join } = posix;
 

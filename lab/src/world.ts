@@ -3,13 +3,12 @@ import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { encryptSopsYaml } from '../sops/format';
-import { LAB_ASSETS } from '../paths';
+import { c4ScenarioTags, encryptSopsYaml } from './harness';
+import { LAB_ASSETS } from './paths';
 import type { Lab } from './lab';
 import { seedGitea } from './gitea';
 import { registerHostInstance } from './incus';
 import { issueWildcard, makeCa } from './tls';
-import { c4ScenarioTags } from '../checks/docs';
 
 // The lab's cc-ci world: a base repo (a flake) and a private secrets repo (sops, two age
 // recipients), bare on the forge, with the secrets repo as the base repo's submodule at

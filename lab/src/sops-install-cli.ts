@@ -2,7 +2,7 @@
 // (see lab/standins/sops-install-secrets). Flags parse like Go's flag package; errors print as
 // `<argv0>: <error>` with exit status 1, as main.go does.
 import { basename } from 'node:path';
-import { InstallError, installSecrets, readManifest, type CheckMode } from './install';
+import { InstallError, installSecrets, readManifest, type CheckMode } from './sops-install';
 
 export interface CliIo {
   argv0: string;

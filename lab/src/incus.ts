@@ -5,8 +5,7 @@ import { cpus } from 'node:os';
 import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
-import { PROJECT_ROOT } from '../paths';
-import { parseIncusBytes } from '../drivers/incus';
+import { PROJECT_ROOT, parseIncusBytes } from './harness';
 import { hostDir, killNamespaces, namespaceOf, processesIn, readLabIndex, removeHost, sleep, startInstance } from './hosts';
 import { LAB_SUBNET } from './net';
 
@@ -710,7 +709,7 @@ async function renderState(labDir: string, rec: InstanceRecord, running: boolean
   };
 }
 
-export { parseIncusBytes as parseByteSize } from '../drivers/incus';
+export { parseIncusBytes as parseByteSize } from './harness';
 
 /** The CPUs the instance may use: limits.cpu as a count, else a VM's default of 1 or the host's. */
 function cpuCount(rec: InstanceRecord): number {

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LabError } from '../errors';
-import { LAB_ASSETS, PROJECT_ROOT } from '../paths';
+import { LabError, PROJECT_ROOT } from './harness';
+import { LAB_ASSETS } from './paths';
 import { layImage } from './image';
 import { plugHost } from './net';
 

@@ -2,9 +2,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { connect } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { LabError } from '../errors';
-import type { Profile } from '../profile/schema';
-import { LAB_ASSETS, LAB_ROOT, PROJECT_ROOT } from '../paths';
+import { LabError, PROJECT_ROOT, type Profile } from './harness';
+import { LAB_ASSETS, LAB_ROOT } from './paths';
 import { etcHosts, exited, exitOf, hostDir, hostLog, HostStartError, killNamespaces, makeHostDirs, namespacesOf, processesIn, sleep, spawnHostInit, spawnNamespace, writeLabIndex } from './hosts';
 import { labAddress, makeBridge, openRelay, plugHost } from './net';
 import { labPreflight } from './preflight';

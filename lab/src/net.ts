@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { LabError } from '../errors';
-import { LAB_ASSETS } from '../paths';
+import { LabError } from './harness';
+import { LAB_ASSETS } from './paths';
 
 // The lab's network. Each host has its own network namespace (its own 127.0.0.1), plugged into
 // a bridge in a switch namespace on 10.77.0.0/24, where hosts reach each other by name. The

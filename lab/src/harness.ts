@@ -1,0 +1,43 @@
+// The lab's one door into the harness (src/): every lab module imports harness code from here and
+// nowhere else, so this list is all the lab depends on. The harness never imports the lab; the
+// command line (bin/acceptance.ts, bin/janitor.ts) starts it.
+
+// Where the project is (the lab's assets, its runs and the stand-ins' launcher hang off it).
+export { PROJECT_ROOT } from '../../src/paths';
+
+// The errors the lab raises: a lab that cannot start, and a usage error (exit 2).
+export { LabError, UsageError } from '../../src/errors';
+
+// The profile the lab is started for.
+export type { Profile } from '../../src/profile/schema';
+
+// Drivers: shell quoting for commands run on lab hosts; the harness's instance labels (the faults
+// plant labelled throwaways with them) and Incus's byte units (the incus stand-in parses with them).
+export { shellQuote } from '../../src/drivers/host';
+export { Incus, LABEL, parseIncusBytes } from '../../src/drivers/incus';
+
+// The C4 scenarios, which the lab's attached evidence (for C5's D8 check) lists as passed.
+export { c4ScenarioTags } from '../../src/checks/docs';
+
+// The sops file format, shared with the harness's checks: the lab's world and faults encrypt
+// with it, and the sops and sops-install-secrets stand-ins are built on it.
+export {
+  DEFAULT_SOPS_VERSION,
+  SopsError,
+  SopsExit,
+  decryptSopsFileDetailed,
+  emitJson,
+  emitYaml,
+  emitYamlValue,
+  encryptSopsFile,
+  encryptSopsYaml,
+  loadPlainFile,
+  parseSopsFile,
+  parseTreePath,
+  truncate,
+  type DecryptedSops,
+  type EncryptOptions,
+  type Node,
+  type SopsFormat,
+  type SopsValue,
+} from '../../src/sops/format';
