@@ -96,11 +96,11 @@ export async function claimRunning(run: RunContext): Promise<void> {
     host: i.vm.name,
     evidence: [before.evidence, after.evidence, current.evidence],
   });
-  run.recorder.fact('c4.settle', { state: s.state, failedUnits: s.failedUnits, waitedSeconds: Math.round(s.waitedMs / 1000), deadlineSeconds: s.deadlineMs / 1000, polls: s.polls }, i.vm.name);
+  run.recorder.fact('c4.settle', { state: s.state, failedUnits: s.failedUnits, waitedSeconds: Math.round(s.waitedMs / 1000), deadlineSeconds: s.deadlineMs / 1000, stableSeconds: s.stableMs / 1000, polls: s.polls, history: s.history }, i.vm.name);
   claimThat(s.state === 'running' && s.failedUnits.length === 0, {
-    claim: `after one nixos-rebuild switch the VM is running with no failed unit`,
-    expected: `systemctl is-system-running = running and systemctl --failed empty, within ${s.deadlineMs / 1000}s`,
-    seen: `${s.state}${s.failedUnits.length ? `, failed: ${s.failedUnits.join(', ')}` : ''} after ${Math.round(s.waitedMs / 1000)}s`,
+    claim: `after one nixos-rebuild switch the VM is running with no failed unit, and stays so`,
+    expected: `systemctl is-system-running = running and systemctl --failed empty for ${s.stableMs / 1000}s in a row, within ${s.deadlineMs / 1000}s`,
+    seen: `${s.state}${s.failedUnits.length ? `, failed: ${s.failedUnits.join(', ')}` : ''} after ${Math.round(s.waitedMs / 1000)}s; seen: ${s.history.join(' → ')}`,
     host: i.vm.name,
     evidence: s.evidence,
   });

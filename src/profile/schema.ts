@@ -390,6 +390,8 @@ export const Profile = z
           .default({}),
         /** How long the first boot may take to reach `running`. */
         settle: Duration.default(600_000),
+        /** How long it must then stay running with no failed unit (a unit that dies after its start is caught). */
+        settleStable: Duration.default(30_000),
         /** How long the stacks may take to converge, and how long they must then stay converged. */
         stacksSettle: Duration.default(300_000),
         stacksStable: Duration.default(30_000),

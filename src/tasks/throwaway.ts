@@ -8,6 +8,7 @@ import type { HostPool } from '../drivers/pool';
 import type { Profile } from '../profile/schema';
 import type { RunContext } from '../run/context';
 import { recursiveClone } from './repos';
+import { poll } from '../wait';
 
 // The throwaway live rebuild: a blank VM, given only the recovery key and the credentials to
 // clone, follows docs/install.md; one `nixos-rebuild switch` must make it cc-ci.
@@ -64,7 +65,11 @@ export interface Settled {
   failedUnits: string[];
   waitedMs: number;
   deadlineMs: number;
+  /** How long running with no failed unit had to hold. */
+  stableMs: number;
   polls: number;
+  /** Each change of state seen, with its time since the wait began. */
+  history: string[];
   evidence: string[];
 }
 
@@ -149,16 +154,18 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
 }
 
 async function waitForAgent(host: Host, deadlineMs: number): Promise<void> {
-  const t0 = Date.now();
-  for (let pause = 250; ; pause = Math.min(pause * 2, 5000)) {
+  let lastError: unknown;
+  const { value } = await poll({ what: `the throwaway VM ${host.name} to answer incus exec`, deadlineMs, pauseMs: 250, maxPauseMs: 5000 }, async () => {
     try {
-      if ((await host.run(['true'])).ok) return;
+      return (await host.run(['true'])).ok ? true : undefined;
     } catch (e) {
-      if (Date.now() - t0 > deadlineMs) throw e;
+      lastError = e;
+      return undefined;
     }
-    if (Date.now() - t0 > deadlineMs) throw new HostBrokenError({ claim: `the throwaway VM ${host.name} did not answer incus exec`, expected: `an agent within ${deadlineMs / 1000}s`, seen: 'no answer', host: host.name });
-    await new Promise((r) => setTimeout(r, pause));
-  }
+  });
+  if (value) return;
+  if (lastError) throw lastError;
+  throw new HostBrokenError({ claim: `the throwaway VM ${host.name} did not answer incus exec`, expected: `an agent within ${deadlineMs / 1000}s`, seen: 'no answer', host: host.name });
 }
 
 /** The shell blocks of docs/install.md marked as install steps, in order. */
@@ -211,7 +218,7 @@ export function throwawayInstall(run: RunContext): Promise<Installed> {
     // Whatever the steps left behind is what the claims look at (a switch with failed units still switched).
     const failed = steps.find((s) => !s.result.ok);
     const after = await generations(vm.host);
-    return { vm, doc: docPath, steps, switches, generations: { before, after }, failed, settle: await settle(vm.host, run.profile.throwaway!.settle) };
+    return { vm, doc: docPath, steps, switches, generations: { before, after }, failed, settle: await settle(vm.host, run.profile.throwaway!.settle, run.profile.throwaway!.settleStable) };
   });
 }
 
@@ -228,30 +235,35 @@ export function failedUnitsOf(stdout: string): string[] {
 }
 
 /**
- * Waits, with backoff and a deadline, until the system settles: running with no failed unit, or
- * a final state (degraded, …) that three polls in a row agree on. Starting states wait.
+ * Waits, with backoff and a deadline, until the system settles: running with no failed unit and
+ * still so after the stable window (a unit that dies a second after its start is seen), or a
+ * final state (degraded, …) that three polls in a row agree on. Starting states wait.
  */
-export async function settle(host: Host, deadlineMs: number): Promise<Settled> {
+export async function settle(host: Host, deadlineMs: number, stableMs = 0): Promise<Settled> {
   const t0 = Date.now();
-  let polls = 0;
+  const history: string[] = [];
   let last = '';
   let same = 0;
-  for (let pause = 500; ; pause = Math.min(pause * 2, 10_000)) {
-    polls++;
+  let stableSince: number | undefined;
+  let seen: Omit<Settled, 'waitedMs' | 'deadlineMs' | 'stableMs' | 'polls' | 'history'> | undefined;
+  const { waited } = await poll({ what: `${host.name} to settle`, deadlineMs, pauseMs: 500, maxPauseMs: stableMs ? Math.min(10_000, Math.max(500, stableMs / 4)) : 10_000 }, async () => {
     const state = await host.run(['systemctl', 'is-system-running']);
     const failed = await host.run(['systemctl', '--failed', '--plain', '--no-legend']);
     const s = state.stdout.trim();
     const failedUnits = failedUnitsOf(failed.stdout);
-    const seen = `${s} ${failedUnits.join(',')}`;
-    same = seen === last ? same + 1 : 1;
-    last = seen;
-    const waitedMs = Date.now() - t0;
-    const settled = (s === 'running' && failedUnits.length === 0) || (!['initializing', 'starting'].includes(s) && same >= 3);
-    if (settled || waitedMs + pause > deadlineMs) {
-      return { state: s, failedUnits, waitedMs, deadlineMs, polls, evidence: [state.evidence, failed.evidence] };
+    const now = `${s}${failedUnits.length ? ` failed: ${failedUnits.join(', ')}` : ''}`;
+    same = now === last ? same + 1 : 1;
+    if (now !== last) history.push(`+${((Date.now() - t0) / 1000).toFixed(1)}s ${now}`);
+    last = now;
+    seen = { state: s, failedUnits, evidence: [state.evidence, failed.evidence] };
+    if (s === 'running' && failedUnits.length === 0) {
+      stableSince ??= Date.now();
+      return Date.now() - stableSince >= stableMs ? true : undefined;
     }
-    await new Promise((r) => setTimeout(r, pause));
-  }
+    stableSince = undefined;
+    return !['initializing', 'starting'].includes(s) && same >= 3 ? true : undefined;
+  });
+  return { ...seen!, waitedMs: waited.waitedMs, deadlineMs, stableMs, polls: waited.polls, history };
 }
 
 /** Throwaways this run made: deleted under the destroy policy, or kept and labelled why. */

@@ -12,7 +12,7 @@ import { LocalTransport } from '../../src/drivers/local';
 import { SopsOnHost } from '../../src/drivers/sops';
 import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
-import { validateConfig } from '../../src/lab/incus';
+import { validateConfig } from '../../lab/src/incus';
 import { PROJECT_ROOT } from '../../src/paths';
 import { SopsExit } from '../../src/sops/format';
 import { failedUnitsOf, settle } from '../../src/tasks/throwaway';
@@ -435,6 +435,17 @@ describe('systemctl: is-system-running and --failed --plain --no-legend', () => 
     const cleared = await run('is-system-running');
     assert.deepEqual([cleared.stdout, cleared.exitCode], ['running\n', 0], 'degraded clears once no unit is failed');
   });
+  test('a simple unit that dies a second after its start: settle() with a stable window sees it fail, one look does not', async () => {
+    await run('reset-failed');
+    writeFileSync(lab.unitsTsv, 'bridge.service\tsimple\tBridge\tsleep 1; exit 1\n');
+    assert.equal((await run('start', 'bridge.service')).exitCode, 0);
+    assert.deepEqual(await settle(host, 0).then((s) => [s.state, s.failedUnits]), ['running', []]);
+    const s = await settle(host, 15_000, 3_000);
+    assert.deepEqual([s.state, s.failedUnits], ['degraded', ['bridge.service']]);
+    assert.match(s.history.join(' → '), /running → \+\d+\.\ds degraded failed: bridge\.service/);
+    await run('reset-failed');
+  });
+
 });
 
 // =================================================================================================

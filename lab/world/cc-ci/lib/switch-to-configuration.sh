@@ -27,9 +27,9 @@ while IFS="$tab" read -r unit rest; do
   [ -n "$unit" ] || continue
   before=""
   [ -n "$old" ] && [ -f "$old/etc/units.tsv" ] && before=$(grep -F "$unit$tab" "$old/etc/units.tsv" | head -n 1 || true)
-  if [ "$before" = "$unit$tab$rest" ] && [ "$(systemctl is-active "$unit" 2>/dev/null)" = active ]; then continue; fi
+  if [ "$before" = "$unit$tab$rest" ] && [ "$(systemctl is-active "$unit" 2>/dev/null </dev/null)" = active ]; then continue; fi
   started="$started $unit"
-  systemctl restart "$unit" || { [ "$rc" != 0 ] || rc=4; }
+  systemctl restart "$unit" </dev/null || { [ "$rc" != 0 ] || rc=4; }
 done < "$toplevel/etc/units.tsv"
 [ -z "$started" ] || echo "starting the following units:$started" >&2
 exit "$rc"

@@ -47,7 +47,7 @@ let
   # Drone's users: the bridge's bot (its token is a sops secret) and the acceptance harness.
   droneServer = builtins.concatStringsSep " " [
     "umask 077; { printf 'cc-ci-bot %s\\n' \"$(cat /run/secrets/bridge_drone_token)\";"
-    "printf 'acceptance %s\\n' \"$(cat /var/lib/drone-lab/acceptance-token)\"; } > /run/drone-tokens;"
+    "if [ -f /var/lib/drone-lab/acceptance-token ]; then printf 'acceptance %s\\n' \"$(cat /var/lib/drone-lab/acceptance-token)\"; fi; } > /run/drone-tokens;"
     "exec env CI_DOMAIN=${site.domain} CI_GATEWAY=${site.gateway} CI_FORGE=${site.forge} CI_CA=/var/lib/ci-certs/live/fullchain.pem"
     "drone-server --port 8080 --state /var/lib/drone-lab/state.json --server-url https://drone.${site.domain}"
     "--scm-url ${site.gitea} --scm-git ${site.forge}"
