@@ -69,12 +69,14 @@ async function reps<T>(n: number, f: () => Promise<T>): Promise<T[]> {
 }
 async function inFlight(total: number, width: number, one: () => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < total) {
-      next++;
-      await one();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < total) {
+        next++;
+        await one();
+      }
+    }),
+  );
 }
 const msSince = (t0: number) => performance.now() - t0;
 
@@ -105,7 +107,18 @@ async function sshBench(): Promise<void> {
 
     const spec = profile.hosts['cc-ci']!;
     if (spec.transport !== 'ssh') throw new Error('cc-ci is not an ssh host');
-    const base = ['-i', join(dir, 'runner', 'id_ed25519'), '-o', `UserKnownHostsFile=${join(dir, 'runner', 'known_hosts')}`, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-p', String(spec.port)];
+    const base = [
+      '-i',
+      join(dir, 'runner', 'id_ed25519'),
+      '-o',
+      `UserKnownHostsFile=${join(dir, 'runner', 'known_hosts')}`,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-p',
+      String(spec.port),
+    ];
     const target = `root@${spec.address}`;
     const PER = QUICK ? 10 : 30;
     const perCommand = await reps(REPS, async () => {
@@ -145,8 +158,20 @@ async function sshBench(): Promise<void> {
 
 // ---- The plaintext scan at scale ----
 
-const SECRET_NAMES = ['test_secret', 'drone_rpc_secret', 'drone_gitea_client_secret', 'bridge_drone_token', 'bridge_gitea_token', 'bridge_webhook_hmac', 'wildcard_key', 'session_key'];
-const WORDS = 'the of and to in is for on with as by at from that this be are or an it not was we can all which you one has but their also have will more these other new some when may such into its use only time been used there'.split(' ');
+const SECRET_NAMES = [
+  'test_secret',
+  'drone_rpc_secret',
+  'drone_gitea_client_secret',
+  'bridge_drone_token',
+  'bridge_gitea_token',
+  'bridge_webhook_hmac',
+  'wildcard_key',
+  'session_key',
+];
+const WORDS =
+  'the of and to in is for on with as by at from that this be are or an it not was we can all which you one has but their also have will more these other new some when may such into its use only time been used there'.split(
+    ' ',
+  );
 
 function textBlock(bytes: number, seed: number): string {
   let s = '';
@@ -185,7 +210,7 @@ function makeStore(root: string, files: number, bytes: number, values: Record<st
     let content: Buffer = i % 3 === 0 ? randomBytes(size) : Buffer.from(textBlock(size, i + 1));
     // Every 1000th file holds a planted value: raw, inside a longer base64 text, as hex, or gzipped.
     if (i % 1000 === 500) {
-      const n = names[(i / 1000) % names.length | 0]!;
+      const n = names[((i / 1000) % names.length) | 0]!;
       const v = values[n]!;
       const form = ((i - 500) / 1000) % 4;
       const piece = form === 1 ? Buffer.from(`xy${v}tail`).toString('base64') : form === 2 ? Buffer.from(v).toString('hex') : v;
@@ -235,9 +260,24 @@ async function scanBench(): Promise<void> {
     const sops = new SopsOnHost(host, [join(PROJECT_ROOT, 'test', 'fixtures', 'scan', 'fake-sops')], ['openssl'], '/nonexistent', 3_600_000);
     const secrets: ScanSecret[] = SECRET_NAMES.map((name) => ({ name, extract: `["${name}"]` }));
     const patterns = join(work, 'patterns');
-    writeFileSync(patterns, Object.values(values).map((v) => [v, Buffer.from(v).toString('hex')]).flat().join('\n') + '\n');
+    writeFileSync(
+      patterns,
+      Object.values(values)
+        .flatMap((v) => [v, Buffer.from(v).toString('hex')])
+        .join('\n') + '\n',
+    );
 
-    const sizes = QUICK ? [[2000, 20 << 20], [5000, 50 << 20], [10000, 100 << 20]] : [[10000, 100 << 20], [30000, 300 << 20], [100000, 1 << 30]];
+    const sizes = QUICK
+      ? [
+          [2000, 20 << 20],
+          [5000, 50 << 20],
+          [10000, 100 << 20],
+        ]
+      : [
+          [10000, 100 << 20],
+          [30000, 300 << 20],
+          [100000, 1 << 30],
+        ];
     let largest: { mbps: number } | undefined;
     for (const [files, bytes] of sizes as [number, number][]) {
       say(`  making a store of ${files} files, ${(bytes / (1 << 20)).toFixed(0)} MiB`);
@@ -262,7 +302,13 @@ async function scanBench(): Promise<void> {
         return msSince(t0) / 1000;
       });
       const label = `${files} files, ${(store.bytes / (1 << 20)).toFixed(0)} MiB`;
-      const h = figure('scan', `harness scan, ${label}`, 's', harness, `${(mb / median(harness)).toFixed(0)} MB/s; found ${found} of ${store.planted.size} planted files`);
+      const h = figure(
+        'scan',
+        `harness scan, ${label}`,
+        's',
+        harness,
+        `${(mb / median(harness)).toFixed(0)} MB/s; found ${found} of ${store.planted.size} planted files`,
+      );
       const g = figure('scan', `grep -rlF -f patterns, ${label}`, 's', onePass, `${(mb / median(onePass)).toFixed(0)} MB/s; raw and hex only, no gzip`);
       const p = figure('scan', `grep per secret, ${label}`, 's', perSecret, `${SECRET_NAMES.length} passes, raw only`);
       largest = { mbps: mb / h.median };
@@ -273,7 +319,10 @@ async function scanBench(): Promise<void> {
       }
       rmSync(store.dir, { recursive: true, force: true });
     }
-    if (largest) notes.push(`A 50 GB store would take about ${Math.round(50_000 / largest.mbps / 60)} min to scan at the largest size's rate (${largest.mbps.toFixed(0)} MB/s).`);
+    if (largest)
+      notes.push(
+        `A 50 GB store would take about ${Math.round(50_000 / largest.mbps / 60)} min to scan at the largest size's rate (${largest.mbps.toFixed(0)} MB/s).`,
+      );
 
     const commits = QUICK ? 1000 : 5000;
     say(`  making a repo of ${commits} commits`);
@@ -287,7 +336,9 @@ async function scanBench(): Promise<void> {
     });
     const gitGrep = await reps(REPS, async () => {
       const t0 = performance.now();
-      execFileSync('bash', ['-c', `git -C "$1" rev-list --all | xargs git -C "$1" grep -lF -f "$2" > /dev/null || true`, 'g', join(work, 'repo'), patterns], { maxBuffer: 1 << 28 });
+      execFileSync('bash', ['-c', `git -C "$1" rev-list --all | xargs git -C "$1" grep -lF -f "$2" > /dev/null || true`, 'g', join(work, 'repo'), patterns], {
+        maxBuffer: 1 << 28,
+      });
       return msSince(t0) / 1000;
     });
     const hh = figure('scan', `harness history scan, ${commits} commits`, 's', hist, `found ${foundHistory} of ${new Set(repo.planted).size} planted secrets`);
@@ -307,12 +358,27 @@ async function harnessBench(): Promise<void> {
   try {
     const dry = await reps(REPS, async () => {
       const t0 = performance.now();
-      await execa(node[0]!, [...node.slice(1), join(PROJECT_ROOT, 'bin', 'acceptance.ts'), '--reports', reports, '--dry-run'], { cwd: PROJECT_ROOT, reject: false });
+      await execa(node[0]!, [...node.slice(1), join(PROJECT_ROOT, 'bin', 'acceptance.ts'), '--reports', reports, '--dry-run'], {
+        cwd: PROJECT_ROOT,
+        reject: false,
+      });
       return msSince(t0) / 1000;
     });
     const bare = await reps(REPS, async () => {
       const t0 = performance.now();
-      await execa(node[0]!, [...node.slice(1), join(PROJECT_ROOT, 'node_modules', '@cucumber', 'cucumber', 'bin', 'cucumber.js'), '--dry-run', '--require-module', join(PROJECT_ROOT, 'scripts', 'register.cjs'), '--format', 'summary'], { cwd: PROJECT_ROOT, reject: false });
+      await execa(
+        node[0]!,
+        [
+          ...node.slice(1),
+          join(PROJECT_ROOT, 'node_modules', '@cucumber', 'cucumber', 'bin', 'cucumber.js'),
+          '--dry-run',
+          '--require-module',
+          join(PROJECT_ROOT, 'scripts', 'register.cjs'),
+          '--format',
+          'summary',
+        ],
+        { cwd: PROJECT_ROOT, reject: false },
+      );
       return msSince(t0) / 1000;
     });
     const d = figure('harness', '--dry-run of every feature', 's', dry);
@@ -323,7 +389,9 @@ async function harnessBench(): Promise<void> {
     const lags: number[] = [];
     for (let i = 0; i < (QUICK ? 10 : 20); i++) {
       const at = Date.now() + 200 + ((i * 613) % 4000);
-      const { waited } = await poll({ what: 'a condition', deadlineMs: 30_000, pauseMs: 500, maxPauseMs: 1000 }, async () => (Date.now() >= at ? true : undefined));
+      const { waited } = await poll({ what: 'a condition', deadlineMs: 30_000, pauseMs: 500, maxPauseMs: 1000 }, async () =>
+        Date.now() >= at ? true : undefined,
+      );
       lags.push((Date.now() - at) / 1000);
       void waited;
     }
@@ -335,7 +403,12 @@ async function harnessBench(): Promise<void> {
 }
 
 function markdown(): string {
-  const lines = [`# Benchmark (${new Date().toISOString()}${QUICK ? ', quick' : ''})`, '', `Machine: ${require('node:os').cpus().length} CPU, Node ${process.version}. Medians of ${REPS} repetitions (min–max).`, ''];
+  const lines = [
+    `# Benchmark (${new Date().toISOString()}${QUICK ? ', quick' : ''})`,
+    '',
+    `Machine: ${require('node:os').cpus().length} CPU, Node ${process.version}. Medians of ${REPS} repetitions (min–max).`,
+    '',
+  ];
   for (const section of ['ssh', 'scan', 'harness']) {
     const fs = figures.filter((f) => f.section === section);
     if (!fs.length) continue;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { runCucumber } from '@cucumber/cucumber/api';
 import { cucumberConfiguration, plannedScenarios } from '../src/cli/plan';
@@ -47,7 +47,10 @@ function newRunId(now: Date): string {
 
 function listFaults(): string {
   const width = Math.max(...FAULTS.map((f) => f.name.length));
-  return FAULTS.map((f) => `${f.name.padEnd(width)}  ${f.criteria.join(', ').padEnd(6)} ${f.summary}\n${' '.repeat(width + 2)}must turn red: ${[...f.red, ...(f.broken ?? []).map((b) => `${b} (broken)`)].join(' ')}`).join('\n');
+  return FAULTS.map(
+    (f) =>
+      `${f.name.padEnd(width)}  ${f.criteria.join(', ').padEnd(6)} ${f.summary}\n${' '.repeat(width + 2)}must turn red: ${[...f.red, ...(f.broken ?? []).map((b) => `${b} (broken)`)].join(' ')}`,
+  ).join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -81,12 +84,16 @@ async function main(argv: string[]): Promise<number> {
     if (!gateCriteria) throw new UsageError(`--gate: profile ${profile.name} has no gate ${args.gate} (gates: ${Object.keys(profile.gates).join(', ')})`);
     // A gate selects its scenarios itself: anything narrowing them would make a partial pass look whole.
     const narrowing = args.cucumber.filter((a) => /^--(tags|name)(=|$)|^-t$/.test(a));
-    if (narrowing.length) throw new UsageError(`--gate ${args.gate} selects every scenario of ${gateCriteria.join(', ')}; it cannot be combined with ${narrowing.join(' ')}`);
+    if (narrowing.length)
+      throw new UsageError(`--gate ${args.gate} selects every scenario of ${gateCriteria.join(', ')}; it cannot be combined with ${narrowing.join(' ')}`);
   }
   const config = await cucumberConfiguration(gateCriteria ? [...args.cucumber, '--tags', gateCriteria.map((c) => `@${c}`).join(' or ')] : args.cucumber);
   if (config.runtime.parallel > 0) throw new UsageError('--parallel: the harness runs scenarios in one process, so that each host has one connection');
   const planned = await plannedScenarios(config);
-  if (planned.length === 0) throw new UsageError(`no scenario matches the selection (tags: ${config.sources.tagExpression || 'none'}, names: ${config.sources.names.join(', ') || 'none'})`);
+  if (planned.length === 0)
+    throw new UsageError(
+      `no scenario matches the selection (tags: ${config.sources.tagExpression || 'none'}, names: ${config.sources.names.join(', ') || 'none'})`,
+    );
   const mutating = planned.filter((p) => p.tags.includes('@mutating'));
   const needsThrowaway = planned.some((p) => p.tags.includes('@C4') || p.tags.includes('@c6-throwaway-size'));
   if (profile.target === 'live' && mutating.length && !args.allowMutations) {
@@ -111,8 +118,9 @@ async function main(argv: string[]): Promise<number> {
   const runDir = join(args.reportsDir, runId);
   const shownDir = shownPath(runDir);
   mkdirSync(runDir, { recursive: true });
-  rmSync(join(args.reportsDir, 'latest'), { force: true });
-  symlinkSync(runId, join(args.reportsDir, 'latest'));
+  // Renamed over the old link, so two runs at once never find it half-made.
+  symlinkSync(runId, join(args.reportsDir, `.latest-${runId}`));
+  renameSync(join(args.reportsDir, `.latest-${runId}`), join(args.reportsDir, 'latest'));
   say(`run ${runId}: profile ${profile.name} (${profile.target}), ${planned.length} scenario(s); evidence in ${shownDir}/`);
 
   const dryRun = config.runtime.dryRun;
@@ -131,7 +139,10 @@ async function main(argv: string[]): Promise<number> {
     for (const h of leaks.hits) say(`LEAK: ${describeLeak(h)}`);
     for (const e of leaks.errors) say(`leak scan: could not read ${e.file}: ${e.message}`);
     const leaked = leaks.hits.length > 0 || leaks.errors.length > 0;
-    if (leaked) say(`leak scan: ${leaks.hits.length} secret(s) found in the run's files or console${leaks.errors.length ? `, ${leaks.errors.length} file(s) unreadable` : ''}: the run fails (see ${shownDir}/leak-scan.json)`);
+    if (leaked)
+      say(
+        `leak scan: ${leaks.hits.length} secret(s) found in the run's files or console${leaks.errors.length ? `, ${leaks.errors.length} file(s) unreadable` : ''}: the run fails (see ${shownDir}/leak-scan.json)`,
+      );
     return leaked;
   };
   const finishEvidence = (why?: Interruption) => {
@@ -148,7 +159,9 @@ async function main(argv: string[]): Promise<number> {
     };
     const evidence = writeEvidence(runDir, meta, (e) => {
       const cold = coldness(e, state);
-      const gate = args.gate ? gateVerdict(e, args.gate, gateCriteria!, { role: args.role, notCold: cold.cold ? undefined : cold.reasons.join('; ') }) : undefined;
+      const gate = args.gate
+        ? gateVerdict(e, args.gate, gateCriteria!, { role: args.role, notCold: cold.cold ? undefined : cold.reasons.join('; ') })
+        : undefined;
       return { coldness: cold, role: args.role, ...(gate ? { gate } : {}) };
     });
     if (why) sealRun();
@@ -210,7 +223,15 @@ async function main(argv: string[]): Promise<number> {
         say(`fault: applying ${f.name}: ${f.summary}`);
         setStage(`fault ${f.name}`);
         await f.apply(lab);
-        faults.push({ name: f.name, kind: 'fault', summary: f.summary, criteria: f.criteria, red: f.red, broken: f.broken ?? [], appliedAt: new Date().toISOString() });
+        faults.push({
+          name: f.name,
+          kind: 'fault',
+          summary: f.summary,
+          criteria: f.criteria,
+          red: f.red,
+          broken: f.broken ?? [],
+          appliedAt: new Date().toISOString(),
+        });
       }
       for (const [i, script] of args.faultScripts.entries()) {
         say(`fault: running script ${script}`);
@@ -221,7 +242,13 @@ async function main(argv: string[]): Promise<number> {
         const output = join(runDir, 'faults', `${i + 1}-${basename(script)}.log`);
         mkdirSync(join(runDir, 'faults'), { recursive: true });
         writeFileAtomic(output, redactor.redact(String(r.all ?? '')));
-        faults.push({ name: basename(script), kind: 'script', exitCode: r.exitCode ?? -1, output: relative(runDir, output), appliedAt: new Date().toISOString() });
+        faults.push({
+          name: basename(script),
+          kind: 'script',
+          exitCode: r.exitCode ?? -1,
+          output: relative(runDir, output),
+          appliedAt: new Date().toISOString(),
+        });
         if (r.exitCode !== 0) throw new UsageError(`--fault-script ${script} exited ${r.exitCode ?? r.signal}; see ${shownPath(output)}`);
       }
     }
@@ -314,37 +341,59 @@ async function main(argv: string[]): Promise<number> {
     { name: 'Claims that do not hold (failed)', matchedStatuses: ['failed'] },
     { name: 'The harness could not look (broken)', matchedStatuses: ['broken'] },
   ];
-  writeFileAtomic(join(runDir, 'allurerc.json'), JSON.stringify({ name: reportName, categories, plugins: { awesome: { options: { reportName, groupBy: ['parentSuite', 'feature'] } } } }, null, 2) + '\n');
-  child = execa(join(PROJECT_ROOT, 'node_modules', '.bin', 'allure'), ['generate', join(runDir, 'allure-results'), '-o', join(runDir, 'allure-report'), '--config', join(runDir, 'allurerc.json'), '--name', reportName], {
-    cwd: runDir,
-    reject: false,
-    all: true,
-  });
+  writeFileAtomic(
+    join(runDir, 'allurerc.json'),
+    JSON.stringify({ name: reportName, categories, plugins: { awesome: { options: { reportName, groupBy: ['parentSuite', 'feature'] } } } }, null, 2) + '\n',
+  );
+  child = execa(
+    join(PROJECT_ROOT, 'node_modules', '.bin', 'allure'),
+    ['generate', join(runDir, 'allure-results'), '-o', join(runDir, 'allure-report'), '--config', join(runDir, 'allurerc.json'), '--name', reportName],
+    {
+      cwd: runDir,
+      reject: false,
+      all: true,
+    },
+  );
   const allure = await child;
   child = undefined;
   if (interrupted) await new Promise(() => {});
-  if (allure.exitCode !== 0) say(`allure: could not generate the report (exit ${allure.exitCode}): ${String(allure.all).trim().split('\n').slice(-3).join(' | ')}`);
+  if (allure.exitCode !== 0)
+    say(`allure: could not generate the report (exit ${allure.exitCode}): ${String(allure.all).trim().split('\n').slice(-3).join(' | ')}`);
   setStage('the claim and the manifest');
   if (evidence.gate && profile.target === 'live') {
-    writeFileAtomic(join(runDir, 'claim.md'), claimMarkdown(evidence, {
-      verdict: evidence.gate,
-      coldness: evidence.coldness!,
-      role: args.role,
-      who: await whoRuns(),
-      hosts: Object.entries(profile.hosts).map(([name, h]) => ({ name, reachedAs: h.transport === 'ssh' ? `${h.user}@${h.address}:${h.port} over ssh` : 'this machine' })),
-      rerun: await rerunCommand(args.gate!, loaded.source, planned.some((p) => p.tags.includes('@mutating'))),
-    }));
+    writeFileAtomic(
+      join(runDir, 'claim.md'),
+      claimMarkdown(evidence, {
+        verdict: evidence.gate,
+        coldness: evidence.coldness!,
+        role: args.role,
+        who: await whoRuns(),
+        hosts: Object.entries(profile.hosts).map(([name, h]) => ({
+          name,
+          reachedAs: h.transport === 'ssh' ? `${h.user}@${h.address}:${h.port} over ssh` : 'this machine',
+        })),
+        rerun: await rerunCommand(
+          args.gate!,
+          loaded.source,
+          planned.some((p) => p.tags.includes('@mutating')),
+        ),
+      }),
+    );
   }
   const leaked = sealRun();
 
   const t = evidence.totals;
   const allPassed = evidence.scenarios.length > 0 && t.passed === evidence.scenarios.length;
   say(
-    `\nrun ${runId}: ${Object.entries(t).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`).join(', ')}\n` +
-      `  summary:  ${shownDir}/summary.md\n  evidence: ${shownDir}/evidence.json\n  report:   ${shownDir}/allure-report/index.html`,
+    `\nrun ${runId}: ${Object.entries(t)
+      .filter(([, n]) => n)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(', ')}\n` + `  summary:  ${shownDir}/summary.md\n  evidence: ${shownDir}/evidence.json\n  report:   ${shownDir}/allure-report/index.html`,
   );
   if (evidence.gate) {
-    say(`\n${evidence.gate.line}${evidence.gate.lab ? '' : `\n  counts until ${evidence.gate.validUntil}${profile.target === 'live' ? `; claim: ${shownDir}/claim.md` : ''}`}`);
+    say(
+      `\n${evidence.gate.line}${evidence.gate.lab ? '' : `\n  counts until ${evidence.gate.validUntil}${profile.target === 'live' ? `; claim: ${shownDir}/claim.md` : ''}`}`,
+    );
     return evidence.gate.pass && !dryRun && !leaked ? 0 : 1;
   }
   if (leaked) return 1;
@@ -362,7 +411,8 @@ async function whoRuns(): Promise<string> {
 
 /** The command that reruns a gate cold: a fresh clone of this harness at this commit, its lockfile, the Adversary's role. */
 async function rerunCommand(gate: string, profileSource: string, mutating: boolean): Promise<string> {
-  const origin = String((await execa('git', ['-C', PROJECT_ROOT, 'remote', 'get-url', 'origin'], { reject: false })).stdout).trim() || '<this harness repo URL>';
+  const origin =
+    String((await execa('git', ['-C', PROJECT_ROOT, 'remote', 'get-url', 'origin'], { reject: false })).stdout).trim() || '<this harness repo URL>';
   const commit = String((await execa('git', ['-C', PROJECT_ROOT, 'rev-parse', 'HEAD'], { reject: false })).stdout).trim();
   return [
     `git clone ${origin} cc-ci-acceptance && cd cc-ci-acceptance`,

@@ -41,12 +41,14 @@ function main(argv: string[]): number {
   const leakScan = join(dir, 'leak-scan.json');
   const leaks = existsSync(leakScan) ? (JSON.parse(readFileSync(leakScan, 'utf8')) as { hits: unknown[]; errors: unknown[] }) : undefined;
   if (!leaks) refusals.push('it has no leak-scan.json: its files were never searched for secrets');
-  else if (leaks.hits.length || leaks.errors.length) refusals.push(`its leak scan found ${leaks.hits.length} secret(s) and ${leaks.errors.length} unreadable file(s) (leak-scan.json)`);
+  else if (leaks.hits.length || leaks.errors.length)
+    refusals.push(`its leak scan found ${leaks.hits.length} secret(s) and ${leaks.errors.length} unreadable file(s) (leak-scan.json)`);
   const changes = manifestChanges(dir);
   if ('error' in changes) refusals.push(changes.error);
   else {
     const touched = [...changes.changed.map((f) => `${f} changed`), ...changes.missing.map((f) => `${f} missing`), ...changes.added.map((f) => `${f} added`)];
-    if (touched.length) refusals.push(`its files changed after it ended: ${touched.slice(0, 5).join(', ')}${touched.length > 5 ? ` and ${touched.length - 5} more` : ''}`);
+    if (touched.length)
+      refusals.push(`its files changed after it ended: ${touched.slice(0, 5).join(', ')}${touched.length > 5 ? ` and ${touched.length - 5} more` : ''}`);
   }
   if (refusals.length) {
     process.stderr.write(`attach: refusing run ${e.runId}:\n${refusals.map((r) => `  - ${r}`).join('\n')}\n`);
@@ -55,11 +57,15 @@ function main(argv: string[]): number {
   const dest = join(checkout, 'evidence', e.runId);
   mkdirSync(dest, { recursive: true });
   for (const f of ['summary.md', 'evidence.json', 'claim.md', 'manifest.json', 'leak-scan.json']) cpSync(join(dir, f), join(dest, f));
-  if (existsSync(join(dir, 'allure-report')) && statSync(join(dir, 'allure-report')).isDirectory()) cpSync(join(dir, 'allure-report'), join(dest, 'allure-report'), { recursive: true });
+  if (existsSync(join(dir, 'allure-report')) && statSync(join(dir, 'allure-report')).isDirectory())
+    cpSync(join(dir, 'allure-report'), join(dest, 'allure-report'), { recursive: true });
   const decisions = join(checkout, 'DECISIONS.md');
   const rel = relative(checkout, dest);
   const line = e.gate?.line ?? `run ${e.runId}`;
-  appendFileSync(decisions, `${existsSync(decisions) ? '\n' : '# Decisions\n\n'}- ${e.startedAt}: ${line}, as the ${e.role ?? 'builder'}; counts until ${e.gate?.validUntil ?? '?'}. Evidence: [${rel}/](${rel}/claim.md)\n`);
+  appendFileSync(
+    decisions,
+    `${existsSync(decisions) ? '\n' : '# Decisions\n\n'}- ${e.startedAt}: ${line}, as the ${e.role ?? 'builder'}; counts until ${e.gate?.validUntil ?? '?'}. Evidence: [${rel}/](${rel}/claim.md)\n`,
+  );
   process.stdout.write(
     [
       `attached run ${e.runId} to ${dest}`,

@@ -36,7 +36,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!profileArg) throw new UsageError('--profile needs a value');
   const { profile } = loadProfile(profileArg, { LAB_DIR: process.env.LAB_DIR ?? '' });
-  if (profile.target === 'lab' && !process.env.LAB_DIR) throw new UsageError('with the lab profile, the doctor needs LAB_DIR: the directory of the running lab (.lab/<run-id>)');
+  if (profile.target === 'lab' && !process.env.LAB_DIR)
+    throw new UsageError('with the lab profile, the doctor needs LAB_DIR: the directory of the running lab (.lab/<run-id>)');
   const planned = await plannedScenarios(await cucumberConfiguration(cucumber));
   if (planned.length === 0) throw new UsageError('no scenario matches the selection');
   const dir = mkdtempSync(join(tmpdir(), 'cc-ci-doctor-'));

@@ -22,7 +22,7 @@ Feature: C4 Throwaway live rebuild
   @c4-toplevel
   Scenario: The VM runs the live host's system
     Given the install steps of docs/install.md have run on the VM
-    Then the VM's toplevel equals "readlink -f /run/current-system" on the live host
+    Then the VM's toplevel equals the live host's current system
 
   @c4-stacks
   Scenario: Every stack is up on the VM

@@ -12,7 +12,7 @@ const root = path.resolve(__dirname, '..');
 const cacheDir = path.join(root, 'node_modules', '.cache', 'cc-ci-ts');
 const tsVersion = JSON.parse(fs.readFileSync(require.resolve('typescript/package.json', { paths: [root] }), 'utf8')).version;
 const tsconfig = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.json'), 'utf8'));
-const optionsJson = { ...tsconfig.compilerOptions, ...(tsconfig['ts-node'] && tsconfig['ts-node'].compilerOptions) };
+const optionsJson = { ...tsconfig.compilerOptions, ...tsconfig['ts-node']?.compilerOptions };
 const salt = `${tsVersion}\0${JSON.stringify(optionsJson)}\0v1\0`;
 
 let ts;
@@ -22,7 +22,14 @@ function transpile(source, filename) {
     ts = require(require.resolve('typescript', { paths: [root] }));
     options = ts.convertCompilerOptionsFromJson(optionsJson, root).options;
     // As ts-node emits for a CommonJS package: require() for imports, real import() kept.
-    Object.assign(options, { module: ts.ModuleKind.NodeNext, noEmit: false, sourceMap: false, inlineSourceMap: true, inlineSources: false, declaration: false });
+    Object.assign(options, {
+      module: ts.ModuleKind.NodeNext,
+      noEmit: false,
+      sourceMap: false,
+      inlineSourceMap: true,
+      inlineSources: false,
+      declaration: false,
+    });
   }
   const out = ts.transpileModule(source, { fileName: filename, compilerOptions: options, reportDiagnostics: false });
   return out.outputText;
@@ -49,7 +56,7 @@ function compiled(source, filename) {
   return js;
 }
 
-require.extensions['.ts'] = function (module, filename) {
+require.extensions['.ts'] = (module, filename) => {
   module._compile(compiled(fs.readFileSync(filename, 'utf8'), filename), filename);
 };
 // Stack traces point at the TypeScript lines (the output carries an inline source map).

@@ -11,6 +11,8 @@ echo "== lab prerequisites"
 "${node_ts[@]}" -e 'require("./lab/src/preflight").labPreflight((l) => console.error(l))'
 echo "== type check (tsc --noEmit)"
 npx tsc --noEmit -p .
+echo "== lint and format (biome check; npm run format fixes what it can)"
+npx biome check .
 echo "== unit tests"
 "${node_ts[@]}" --test --test-concurrency=2 --test-reporter=spec test/unit/*.test.ts
 echo "== a browser for the report test (Debian's chromium)"

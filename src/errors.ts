@@ -29,12 +29,7 @@ export function formatRed(d: RedDetail): string {
 }
 
 function formatRedRaw(d: RedDetail): string {
-  const lines = [
-    d.claim,
-    `  expected: ${oneLine(d.expected)}`,
-    `  seen:     ${oneLine(d.seen)}`,
-    `  host:     ${d.host}`,
-  ];
+  const lines = [d.claim, `  expected: ${oneLine(d.expected)}`, `  seen:     ${oneLine(d.seen)}`, `  host:     ${d.host}`];
   if (d.evidence?.length) lines.push(`  evidence: ${d.evidence.join(', ')}`);
   return lines.join('\n');
 }

@@ -1,11 +1,21 @@
 import { execa } from 'execa';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { RunEvidence } from '../src/evidence/report';
 import { PROJECT_ROOT } from '../src/paths';
 
 let reports: string | undefined;
+
+const tempDirs: string[] = [];
+
+/** A temporary directory of this test process, removed when it exits. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (!tempDirs.length) process.on('exit', () => tempDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  tempDirs.push(dir);
+  return dir;
+}
 
 /**
  * The test suite's run folders: a temporary folder per test file, removed when every test of
@@ -21,6 +31,39 @@ export function testReportsDir(): string {
     else process.stderr.write(`the test runs' reports are kept in ${dir}\n`);
   });
   return dir;
+}
+
+/**
+ * The lab profile moved to 127.0.BLOCK.N: a lab of its own beside the one on 127.0.10.N (each
+ * lab locks its addresses). Written once per test process, in its reports folder's parent.
+ */
+export function labProfileOn(block: number): string {
+  const file = join(dirname(testReportsDir()), `${basename(testReportsDir())}-lab-${block}.yaml`);
+  if (!existsSync(file)) {
+    const text = readFileSync(join(PROJECT_ROOT, 'profiles', 'lab.yaml'), 'utf8');
+    writeFileSync(file, text.replaceAll('127.0.10.', `127.0.${block}.`));
+    process.on('exit', () => rmSync(file, { force: true }));
+  }
+  return file;
+}
+
+/** Hands out the labs' profiles, one per test at a time: `lab` and its copies on other addresses. */
+export class LabSlots {
+  private readonly free: string[];
+  private readonly waiting: ((profile: string) => void)[] = [];
+  constructor(count: number) {
+    this.free = ['lab', ...Array.from({ length: count - 1 }, (_, i) => labProfileOn(11 + i))];
+  }
+  async with<T>(fn: (profile: string) => Promise<T>): Promise<T> {
+    const profile = this.free.shift() ?? (await new Promise<string>((resolve) => this.waiting.push(resolve)));
+    try {
+      return await fn(profile);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(profile);
+      else this.free.push(profile);
+    }
+  }
 }
 
 export interface AcceptanceRun {
@@ -39,7 +82,16 @@ export interface BareRoot {
 
 /** Runs `npm run acceptance -- ARGS` the way a user does (minus the npm wrapper). */
 export async function acceptance(args: string[], env: Record<string, string> = {}, opts: { bareRoot?: BareRoot } = {}): Promise<AcceptanceRun> {
-  let argv = [process.execPath, '--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'acceptance.ts'), '--reports', testReportsDir(), ...args];
+  let argv = [
+    process.execPath,
+    '--disable-warning=ExperimentalWarning',
+    '-r',
+    join(PROJECT_ROOT, 'scripts', 'register.cjs'),
+    join(PROJECT_ROOT, 'bin', 'acceptance.ts'),
+    '--reports',
+    testReportsDir(),
+    ...args,
+  ];
   if (opts.bareRoot) {
     const { root, hide, files } = opts.bareRoot;
     mkdirSync(root, { recursive: true });
@@ -90,7 +142,15 @@ export async function renderedReport(reportDir: string, testName: string): Promi
   const port = (server.address() as { port: number }).port;
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   try {
     const page = await browser.newPage();
@@ -100,8 +160,14 @@ export async function renderedReport(reportDir: string, testName: string): Promi
     await page.getByText(testName).first().click();
     await page.getByText('expected:').first().waitFor({ timeout: 15_000 });
     const overview = await page.innerText('body');
-    await page.getByRole('button', { name: /Attachments/ }).first().click();
-    await page.getByText(/\.log$/).first().waitFor({ timeout: 15_000 });
+    await page
+      .getByRole('button', { name: /Attachments/ })
+      .first()
+      .click();
+    await page
+      .getByText(/\.log$/)
+      .first()
+      .waitFor({ timeout: 15_000 });
     return { landing, overview, attachments: await page.innerText('body') };
   } finally {
     await browser.close();
@@ -123,8 +189,21 @@ export interface LiveRun {
 /** `npm run acceptance -- ARGS` started in its own process group, watched while it runs. */
 export function startAcceptance(args: string[], env: Record<string, string> = {}): LiveRun {
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  const argv = ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'acceptance.ts'), '--reports', testReportsDir(), ...args];
-  const child = spawn(process.execPath, argv, { cwd: PROJECT_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, FORCE_COLOR: '0' } });
+  const argv = [
+    '--disable-warning=ExperimentalWarning',
+    '-r',
+    join(PROJECT_ROOT, 'scripts', 'register.cjs'),
+    join(PROJECT_ROOT, 'bin', 'acceptance.ts'),
+    '--reports',
+    testReportsDir(),
+    ...args,
+  ];
+  const child = spawn(process.execPath, argv, {
+    cwd: PROJECT_ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env, FORCE_COLOR: '0' },
+  });
   let text = '';
   const waiters: (() => void)[] = [];
   const onData = (d: Buffer) => {

@@ -1,13 +1,26 @@
 import { Given, Then, When } from '@cucumber/cucumber';
-import { bridgeAlive, claimOutsider, deployedUrl, finished, pendingReported, pickedUp, postComment, reachable, reported, runsPrHead, startsNothing, undeployed } from '../../src/tasks/testme';
+import {
+  bridgeAlive,
+  claimOutsider,
+  deployedUrl,
+  finished,
+  pendingReported,
+  pickedUp,
+  postComment,
+  reachable,
+  reported,
+  runsPrHead,
+  startsNothing,
+  undeployed,
+} from '../../src/tasks/testme';
 import type { AcceptanceWorld } from '../support/world';
 
-When('the bot posts {string} on the profile\'s PR', async function (this: AcceptanceWorld, body: string) {
+When("the bot posts {string} on the profile's PR", async function (this: AcceptanceWorld, body: string) {
   this.comment = { as: 'bot', body };
   await postComment(this.run, 'bot', body);
 });
 
-When('a user outside the org posts {string} on the profile\'s PR', async function (this: AcceptanceWorld, body: string) {
+When("a user outside the org posts {string} on the profile's PR", async function (this: AcceptanceWorld, body: string) {
   this.comment = { as: 'non-member', body };
   await postComment(this.run, 'non-member', body);
 });
@@ -16,8 +29,8 @@ Then('within its deadline a new Drone build for that PR is picked up', async fun
   await pickedUp(this.run);
 });
 
-Then('the commit status {string} goes pending with that build\'s URL', async function (this: AcceptanceWorld, _context: string) {
-  await pendingReported(this.run);
+Then("the commit status {string} goes pending with that build's URL", async function (this: AcceptanceWorld, context: string) {
+  await pendingReported(this.run, context);
 });
 
 Then('the app answers 200 on its per-run subdomain through the public gateway', async function (this: AcceptanceWorld) {
@@ -25,11 +38,14 @@ Then('the app answers 200 on its per-run subdomain through the public gateway', 
   await reachable(this.run);
 });
 
-Then("while it is deployed, the app is the PR head: its services run the images of the head's compose file, and it serves the head's content", async function (this: AcceptanceWorld) {
-  await runsPrHead(this.run);
-});
+Then(
+  "while it is deployed, the app is the PR head: its services run the images of the head's compose file, and it serves the head's content",
+  async function (this: AcceptanceWorld) {
+    await runsPrHead(this.run);
+  },
+);
 
-Given('the bridge has picked up a member\'s {string} on the profile\'s PR in this run', async function (this: AcceptanceWorld, body: string) {
+Given("the bridge has picked up a member's {string} on the profile's PR in this run", async function (this: AcceptanceWorld, body: string) {
   if (body !== '!testme') throw new Error(`the bridge's liveness is shown with "!testme", not ${JSON.stringify(body)}`);
   await bridgeAlive(this.run);
 });
@@ -49,8 +65,8 @@ Then(
   },
 );
 
-Then('the final {string} status is success, and a PR comment links the build', async function (this: AcceptanceWorld, _context: string) {
-  await reported(this.run);
+Then('the final {string} status is success, and a PR comment links the build', async function (this: AcceptanceWorld, context: string) {
+  await reported(this.run, context);
 });
 
 Then('no build starts for that PR within the quiet window', async function (this: AcceptanceWorld) {

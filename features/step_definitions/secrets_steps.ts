@@ -49,7 +49,7 @@ Then(
 );
 
 When(
-  'a host that holds a key searches every commit on every ref of the base repo, and the live checkout, for every secret\'s plaintext',
+  "a host that holds a key searches every commit on every ref of the base repo, and the live checkout, for every secret's plaintext",
   async function (this: AcceptanceWorld) {
     this.scan = await plaintextScan(this.run, 'repo');
   },

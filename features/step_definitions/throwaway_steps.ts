@@ -22,9 +22,12 @@ Then('before provisioning, the VM held nothing beyond its image', async function
   await claimNothingPreprovisioned(this.run);
 });
 
-Then('Incus hands the VM nothing of its own: no cloud-init or user-data, no environment variables, no device but its network and root disk', async function (this: AcceptanceWorld) {
-  await claimIncusProvisionsNothing(this.run);
-});
+Then(
+  'Incus hands the VM nothing of its own: no cloud-init or user-data, no environment variables, no device but its network and root disk',
+  async function (this: AcceptanceWorld) {
+    await claimIncusProvisionsNothing(this.run);
+  },
+);
 
 Then(
   "the provisioning ledger holds only the recovery key at \\/var\\/lib\\/sops-nix\\/key.txt, mode 0600, and the profile's clone credentials",
@@ -45,7 +48,7 @@ Then('within the deadline the VM is running with no failed unit, and stays so fo
   await claimRunning(this.run);
 });
 
-Then("the VM's toplevel equals {string} on the live host", async function (this: AcceptanceWorld, _probe: string) {
+Then("the VM's toplevel equals the live host's current system", async function (this: AcceptanceWorld) {
   await claimSameToplevel(this.run);
 });
 
@@ -57,9 +60,6 @@ Then('every secret in the secrets file is under \\/run\\/secrets on the VM, in m
   await claimSecretsOnVm(this.run);
 });
 
-Then(
-  'the leaf the VM serves on its own 127.0.0.1:443 for the dashboard is the cert decrypted from git',
-  async function (this: AcceptanceWorld) {
-    await claimVmServesGitCert(this.run);
-  },
-);
+Then('the leaf the VM serves on its own 127.0.0.1:443 for the dashboard is the cert decrypted from git', async function (this: AcceptanceWorld) {
+  await claimVmServesGitCert(this.run);
+});

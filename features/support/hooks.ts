@@ -18,7 +18,8 @@ Before(function (this: AcceptanceWorld, { pickle }) {
     name: pickle.name,
     attach: (data, opts) => this.attach(data, opts),
     // A fact shows in the report as a parameter of the Gherkin step that measured it (Allure's step metadata).
-    showFact: (key, value) => this.attach(JSON.stringify({ type: 'step_metadata', data: { parameters: [{ name: key, value }] } }), ALLURE_RUNTIME_MESSAGE_CONTENT_TYPE),
+    showFact: (key, value) =>
+      this.attach(JSON.stringify({ type: 'step_metadata', data: { parameters: [{ name: key, value }] } }), ALLURE_RUNTIME_MESSAGE_CONTENT_TYPE),
   });
   const pre = this.run.params.preflightFailure;
   if (pre) {
@@ -38,10 +39,10 @@ After(function (this: AcceptanceWorld, { result }) {
   leaveScenario();
 });
 
-BeforeStep(function ({ pickleStep }) {
+BeforeStep(({ pickleStep }) => {
   enterStep(pickleStep.text);
 });
 
-AfterAll(async function () {
+AfterAll(async () => {
   await RunContext.current?.close();
 });

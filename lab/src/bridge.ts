@@ -7,7 +7,7 @@ import { request } from 'undici';
 export interface BridgeOptions {
   gitea: { url: string; token: string };
   /** url: where the bridge calls Drone; serverUrl: Drone's own DRONE_SERVER_PROTO://HOST, the base of its build pages. */
-  drone: { url: string; token: string; /** owner/name of the CI repo */ repo: string; serverUrl?: string };
+  drone: { url: string; token: string /** owner/name of the CI repo */; repo: string; serverUrl?: string };
   org: string;
   repos: { owner: string; name: string; pulls?: number[] }[];
   pollMs: number;
@@ -187,7 +187,9 @@ export function startBridge(opts: BridgeOptions): RunningBridge {
   };
 
   const loop = (async () => {
-    log(`watching ${opts.repos.map((x) => `${x.owner}/${x.name}`).join(', ')} (trigger ${trigger}, membership ${requireMembership ? `of ${opts.org} required` : 'not checked'}, report ${report ? 'on' : 'off'})`);
+    log(
+      `watching ${opts.repos.map((x) => `${x.owner}/${x.name}`).join(', ')} (trigger ${trigger}, membership ${requireMembership ? `of ${opts.org} required` : 'not checked'}, report ${report ? 'on' : 'off'})`,
+    );
     while (!ac.signal.aborted) {
       for (const { owner, name, pulls } of opts.repos) {
         try {

@@ -38,7 +38,8 @@ function parse(argv: string[]) {
     const a = flags[i]!;
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(0, eq) : a;
-    if (!['--port', '--host', '--state', '--server-url', '--tokens-file', '--workdir', '--repo', '--scm-url', '--scm-git'].includes(name)) throw new UsageError(`unknown argument: ${a}`);
+    if (!['--port', '--host', '--state', '--server-url', '--tokens-file', '--workdir', '--repo', '--scm-url', '--scm-git'].includes(name))
+      throw new UsageError(`unknown argument: ${a}`);
     const value = eq > 0 ? a.slice(eq + 1) : flags[++i];
     if (value === undefined) throw new UsageError(`${name} needs a value`);
     if (name === '--repo') repos.push(value);

@@ -127,40 +127,109 @@ function loadState(path: string): State {
 function renderStep(s: StepRec, stageId: number): object {
   return {
     id: s.id, // core/step.go serialises the parent stage as `step_id` (an upstream typo kept for compatibility).
-    step_id: stageId, number: s.number, name: s.name, status: s.status,
-    ...(s.error ? { error: s.error } : {}), exit_code: s.exitCode,
-    ...(s.started ? { started: s.started } : {}), ...(s.stopped ? { stopped: s.stopped } : {}), version: s.version,
+    step_id: stageId,
+    number: s.number,
+    name: s.name,
+    status: s.status,
+    ...(s.error ? { error: s.error } : {}),
+    exit_code: s.exitCode,
+    ...(s.started ? { started: s.started } : {}),
+    ...(s.stopped ? { stopped: s.stopped } : {}),
+    version: s.version,
   };
 }
 
 function renderStage(s: StageRec, b: BuildRec): object {
   return {
-    id: s.id, repo_id: b.repoId, build_id: b.id, number: s.number, name: s.name, kind: 'pipeline', type: 'exec',
-    status: s.status, ...(s.error ? { error: s.error } : {}), errignore: false, exit_code: s.exitCode,
-    ...(s.machine ? { machine: s.machine } : {}), os: 'linux', arch: 'amd64', started: s.started, stopped: s.stopped,
-    created: s.created, updated: s.updated, version: s.version, on_success: true, on_failure: false,
+    id: s.id,
+    repo_id: b.repoId,
+    build_id: b.id,
+    number: s.number,
+    name: s.name,
+    kind: 'pipeline',
+    type: 'exec',
+    status: s.status,
+    ...(s.error ? { error: s.error } : {}),
+    errignore: false,
+    exit_code: s.exitCode,
+    ...(s.machine ? { machine: s.machine } : {}),
+    os: 'linux',
+    arch: 'amd64',
+    started: s.started,
+    stopped: s.stopped,
+    created: s.created,
+    updated: s.updated,
+    version: s.version,
+    on_success: true,
+    on_failure: false,
     ...(s.steps.length ? { steps: s.steps.map((st) => renderStep(st, s.id)) } : {}),
   };
 }
 
 function renderBuild(b: BuildRec, withStages: boolean): object {
   return {
-    id: b.id, repo_id: b.repoId, trigger: b.trigger, number: b.number, status: b.status, ...(b.error ? { error: b.error } : {}),
-    event: 'custom', action: '', link: b.link, timestamp: 0, message: b.message, before: b.sha, after: b.sha, ref: b.ref,
-    source_repo: '', source: b.branch, target: b.branch, author_login: '', author_name: '', author_email: '', author_avatar: '',
-    sender: b.sender, ...(Object.keys(b.params).length ? { params: b.params } : {}), started: b.started, finished: b.finished,
-    created: b.created, updated: b.updated, version: b.version,
+    id: b.id,
+    repo_id: b.repoId,
+    trigger: b.trigger,
+    number: b.number,
+    status: b.status,
+    ...(b.error ? { error: b.error } : {}),
+    event: 'custom',
+    action: '',
+    link: b.link,
+    timestamp: 0,
+    message: b.message,
+    before: b.sha,
+    after: b.sha,
+    ref: b.ref,
+    source_repo: '',
+    source: b.branch,
+    target: b.branch,
+    author_login: '',
+    author_name: '',
+    author_email: '',
+    author_avatar: '',
+    sender: b.sender,
+    ...(Object.keys(b.params).length ? { params: b.params } : {}),
+    started: b.started,
+    finished: b.finished,
+    created: b.created,
+    updated: b.updated,
+    version: b.version,
     ...(withStages && b.stages.length ? { stages: b.stages.map((s) => renderStage(s, b)) } : {}),
   };
 }
 
 function renderRepo(r: RepoRec): object {
   return {
-    id: r.id, uid: String(r.id), user_id: 1, namespace: r.namespace, name: r.name, slug: `${r.namespace}/${r.name}`, scm: '',
-    git_http_url: '', git_ssh_url: '', link: '', default_branch: 'main', private: true, visibility: 'private', active: true,
-    config_path: '.drone.yml', trusted: false, protected: false, ignore_forks: false, ignore_pull_requests: false,
-    auto_cancel_pull_requests: false, auto_cancel_pushes: false, timeout: 60, counter: r.counter, synced: r.created,
-    created: r.created, updated: r.updated, version: r.version, permissions: { read: true, write: true, admin: false },
+    id: r.id,
+    uid: String(r.id),
+    user_id: 1,
+    namespace: r.namespace,
+    name: r.name,
+    slug: `${r.namespace}/${r.name}`,
+    scm: '',
+    git_http_url: '',
+    git_ssh_url: '',
+    link: '',
+    default_branch: 'main',
+    private: true,
+    visibility: 'private',
+    active: true,
+    config_path: '.drone.yml',
+    trusted: false,
+    protected: false,
+    ignore_forks: false,
+    ignore_pull_requests: false,
+    auto_cancel_pull_requests: false,
+    auto_cancel_pushes: false,
+    timeout: 60,
+    counter: r.counter,
+    synced: r.created,
+    created: r.created,
+    updated: r.updated,
+    version: r.version,
+    permissions: { read: true, write: true, admin: false },
   };
 }
 
@@ -182,7 +251,12 @@ function readBody(req: http.IncomingMessage): Promise<string> {
 
 /** Go's exec.LookPath: a name with a slash is used as is, else searched in PATH. */
 function lookPath(cmd: string, path: string): boolean {
-  const candidates = cmd.includes('/') ? [cmd] : path.split(':').filter(Boolean).map((d) => join(d, cmd));
+  const candidates = cmd.includes('/')
+    ? [cmd]
+    : path
+        .split(':')
+        .filter(Boolean)
+        .map((d) => join(d, cmd));
   return candidates.some((f) => {
     try {
       accessSync(f, constants.X_OK);
@@ -201,7 +275,8 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
   if (opts.pipeline.length === 0) throw new Error('drone: the pipeline argv is empty');
   const log = opts.log ?? (() => {});
   const base = opts.serverUrl.replace(/\/+$/, '');
-  const commitLink = (slug: string, sha: string): string => (opts.scm && sha ? `${opts.scm.api.replace(/\/+$/, '')}/api/v1/repos/${slug}/git/commits/${sha}` : '');
+  const commitLink = (slug: string, sha: string): string =>
+    opts.scm && sha ? `${opts.scm.api.replace(/\/+$/, '')}/api/v1/repos/${slug}/git/commits/${sha}` : '';
   const tipOf = (name: string, ref: string): string => {
     if (!opts.scm?.git) return '';
     const r = spawnSync('git', ['ls-remote', `${opts.scm.git.replace(/\/+$/, '')}/${name}.git`, ref], { encoding: 'utf8', timeout: 20_000 });
@@ -284,7 +359,17 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
 
     let step: { rec: StepRec; lines: LogLine[]; t0: number } | undefined;
     const startStep = (name: string): void => {
-      const rec: StepRec = { id: ++state.ids.step, number: stage.steps.length + 1, name, status: 'running', error: '', exitCode: 0, started: now(), stopped: 0, version: 1 };
+      const rec: StepRec = {
+        id: ++state.ids.step,
+        number: stage.steps.length + 1,
+        name,
+        status: 'running',
+        error: '',
+        exitCode: 0,
+        started: now(),
+        stopped: 0,
+        version: 1,
+      };
       stage.steps.push(rec);
       const lines: LogLine[] = [];
       state.logs[String(rec.id)] = lines;
@@ -319,14 +404,34 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...b.params,
-      CI: 'true', DRONE: 'true',
-      DRONE_BUILD_NUMBER: String(b.number), DRONE_BUILD_EVENT: 'custom', DRONE_BUILD_LINK: `${base}/${b.slug}/${b.number}`, DRONE_COMMIT_LINK: b.link,
-      DRONE_BUILD_TRIGGER: b.trigger, DRONE_BUILD_CREATED: String(b.created), DRONE_BUILD_STARTED: String(t0),
-      DRONE_REPO: b.slug, DRONE_REPO_OWNER: owner, DRONE_REPO_NAMESPACE: owner, DRONE_REPO_NAME: name, DRONE_REPO_BRANCH: 'main',
-      DRONE_COMMIT: b.sha, DRONE_COMMIT_SHA: b.sha, DRONE_COMMIT_AFTER: b.sha, DRONE_COMMIT_BEFORE: b.sha,
-      DRONE_COMMIT_BRANCH: b.branch, DRONE_BRANCH: b.branch, DRONE_COMMIT_REF: b.ref,
-      DRONE_STAGE_NAME: stage.name, DRONE_STAGE_NUMBER: String(stage.number), DRONE_STAGE_MACHINE: machine, DRONE_WORKSPACE: ws,
-      DRONE_SYSTEM_PROTO: serverUrl.protocol.replace(':', ''), DRONE_SYSTEM_HOST: serverUrl.host, DRONE_SYSTEM_HOSTNAME: serverUrl.hostname,
+      CI: 'true',
+      DRONE: 'true',
+      DRONE_BUILD_NUMBER: String(b.number),
+      DRONE_BUILD_EVENT: 'custom',
+      DRONE_BUILD_LINK: `${base}/${b.slug}/${b.number}`,
+      DRONE_COMMIT_LINK: b.link,
+      DRONE_BUILD_TRIGGER: b.trigger,
+      DRONE_BUILD_CREATED: String(b.created),
+      DRONE_BUILD_STARTED: String(t0),
+      DRONE_REPO: b.slug,
+      DRONE_REPO_OWNER: owner,
+      DRONE_REPO_NAMESPACE: owner,
+      DRONE_REPO_NAME: name,
+      DRONE_REPO_BRANCH: 'main',
+      DRONE_COMMIT: b.sha,
+      DRONE_COMMIT_SHA: b.sha,
+      DRONE_COMMIT_AFTER: b.sha,
+      DRONE_COMMIT_BEFORE: b.sha,
+      DRONE_COMMIT_BRANCH: b.branch,
+      DRONE_BRANCH: b.branch,
+      DRONE_COMMIT_REF: b.ref,
+      DRONE_STAGE_NAME: stage.name,
+      DRONE_STAGE_NUMBER: String(stage.number),
+      DRONE_STAGE_MACHINE: machine,
+      DRONE_WORKSPACE: ws,
+      DRONE_SYSTEM_PROTO: serverUrl.protocol.replace(':', ''),
+      DRONE_SYSTEM_HOST: serverUrl.host,
+      DRONE_SYSTEM_HOSTNAME: serverUrl.hostname,
     };
 
     return new Promise<void>((resolve) => {
@@ -351,7 +456,8 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
         resolve();
       };
       const cmd = pipeline[0]!;
-      if (!lookPath(cmd, env.PATH ?? '')) return finish('error', 1, `exec: ${JSON.stringify(cmd)}: executable file not found${cmd.includes('/') ? '' : ' in $PATH'}`);
+      if (!lookPath(cmd, env.PATH ?? ''))
+        return finish('error', 1, `exec: ${JSON.stringify(cmd)}: executable file not found${cmd.includes('/') ? '' : ' in $PATH'}`);
       let child: ChildProcess;
       try {
         mkdirSync(ws, { recursive: true });
@@ -408,7 +514,20 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
       if (!allow('GET')) return;
       if (!user) return fail(res, 401, 'Unauthorized');
       const t = state.users[user.login]!.created;
-      return send(res, 200, { id: user.id, login: user.login, email: '', machine: false, admin: false, active: true, avatar: '', syncing: false, synced: t, created: t, updated: t, last_login: t });
+      return send(res, 200, {
+        id: user.id,
+        login: user.login,
+        email: '',
+        machine: false,
+        admin: false,
+        active: true,
+        avatar: '',
+        syncing: false,
+        synced: t,
+        created: t,
+        updated: t,
+        last_login: t,
+      });
     }
     const m = /^\/api\/repos\/([^/]+)\/([^/]+)(?:\/builds(?:\/([^/]+)(?:\/logs\/([^/]+)\/([^/]+))?)?)?$/.exec(path);
     if (!m) return notFound();
@@ -427,10 +546,16 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
       if (limit < 1 || limit > 100) limit = 25;
       const offset = page <= 1 ? 0 : (page - 1) * limit;
       const list = state.builds.filter((b) => b.slug === slug).sort((a, b) => b.id - a.id);
-      return send(res, 200, list.slice(offset, offset + limit).map((b) => renderBuild(b, false)));
+      return send(
+        res,
+        200,
+        list.slice(offset, offset + limit).map((b) => renderBuild(b, false)),
+      );
     }
     if (num === undefined) {
-      const form = req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(await readBody(req)) : new URLSearchParams();
+      const form = req.headers['content-type']?.startsWith('application/x-www-form-urlencoded')
+        ? new URLSearchParams(await readBody(req))
+        : new URLSearchParams();
       const value = (k: string) => url.searchParams.get(k) ?? form.get(k) ?? '';
       const branch = value('branch') || 'main';
       const ref = branch.startsWith('refs/') ? branch : `refs/heads/${branch}`;
@@ -441,15 +566,54 @@ export async function startDrone(opts: DroneOptions): Promise<RunningDrone> {
       repo.counter++;
       touch(repo);
       const b: BuildRec = {
-        id: ++state.ids.build, repoId: repo.id, slug, number: repo.counter, trigger: user.login, status: 'pending', error: '',
-        link: commitLink(slug, sha), message: value('message'), sha,
-        ref, branch, sender: user.login, params,
-        started: 0, finished: 0, created: t, updated: t, version: 1,
-        stages: [{ id: ++state.ids.stage, number: 1, name: 'default', status: 'pending', error: '', exitCode: 0, machine: '', started: 0, stopped: 0, created: t, updated: t, version: 1, steps: [] }],
+        id: ++state.ids.build,
+        repoId: repo.id,
+        slug,
+        number: repo.counter,
+        trigger: user.login,
+        status: 'pending',
+        error: '',
+        link: commitLink(slug, sha),
+        message: value('message'),
+        sha,
+        ref,
+        branch,
+        sender: user.login,
+        params,
+        started: 0,
+        finished: 0,
+        created: t,
+        updated: t,
+        version: 1,
+        stages: [
+          {
+            id: ++state.ids.stage,
+            number: 1,
+            name: 'default',
+            status: 'pending',
+            error: '',
+            exitCode: 0,
+            machine: '',
+            started: 0,
+            stopped: 0,
+            created: t,
+            updated: t,
+            version: 1,
+            steps: [],
+          },
+        ],
       };
       state.builds.push(b);
       save();
-      log(`build ${slug}#${b.number} created by ${user.login} (custom${Object.keys(params).length ? `, ${Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''})`);
+      log(
+        `build ${slug}#${b.number} created by ${user.login} (custom${
+          Object.keys(params).length
+            ? `, ${Object.entries(params)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(' ')}`
+            : ''
+        })`,
+      );
       send(res, 200, renderBuild(b, false));
       return kick();
     }

@@ -45,17 +45,102 @@ export interface SeedPull {
   deletions?: number;
   changed_files?: number;
 }
-export interface GiteaOptions { statePath: string; host?: string; port?: number; baseUrl?: string; log?: (l: string) => void; now?: () => Date }
-export interface RunningGitea { url: string; close(): Promise<void> }
+export interface GiteaOptions {
+  statePath: string;
+  host?: string;
+  port?: number;
+  baseUrl?: string;
+  log?: (l: string) => void;
+  now?: () => Date;
+}
+export interface RunningGitea {
+  url: string;
+  close(): Promise<void>;
+}
 
 type Visibility = 'public' | 'limited' | 'private';
-interface Member { uid: number; public: boolean; owner: boolean }
-interface UserRec { id: number; login: string; org: boolean; full_name: string; email: string; admin: boolean; keep_email_private: boolean; visibility: Visibility; created: number; members?: Member[] }
-interface RepoRec { id: number; owner_id: number; name: string; description: string; private: boolean; archived: boolean; default_branch: string; branches: Record<string, string>; tags: Record<string, string>; commits: string[]; collaborators: Record<string, number>; created: number; updated: number; git_dir?: string }
-interface PullRec { id: number; head_repo_id: number; head_branch: string; head_sha: string; base_branch: string; merge_base: string; merged: boolean; merged_at: number; mergeable: boolean; additions?: number; deletions?: number; changed_files?: number }
-interface IssueRec { id: number; repo_id: number; index: number; poster_id: number; title: string; body: string; closed: boolean; locked: boolean; created: number; updated: number; closed_at: number; num_comments: number; pull?: PullRec }
-interface CommentRec { id: number; issue_id: number; poster_id: number; body: string; created: number; updated: number }
-interface StatusRec { id: number; index: number; repo_id: number; sha: string; state: string; target_url: string; description: string; context: string; creator_id: number; created: number }
+interface Member {
+  uid: number;
+  public: boolean;
+  owner: boolean;
+}
+interface UserRec {
+  id: number;
+  login: string;
+  org: boolean;
+  full_name: string;
+  email: string;
+  admin: boolean;
+  keep_email_private: boolean;
+  visibility: Visibility;
+  created: number;
+  members?: Member[];
+}
+interface RepoRec {
+  id: number;
+  owner_id: number;
+  name: string;
+  description: string;
+  private: boolean;
+  archived: boolean;
+  default_branch: string;
+  branches: Record<string, string>;
+  tags: Record<string, string>;
+  commits: string[];
+  collaborators: Record<string, number>;
+  created: number;
+  updated: number;
+  git_dir?: string;
+}
+interface PullRec {
+  id: number;
+  head_repo_id: number;
+  head_branch: string;
+  head_sha: string;
+  base_branch: string;
+  merge_base: string;
+  merged: boolean;
+  merged_at: number;
+  mergeable: boolean;
+  additions?: number;
+  deletions?: number;
+  changed_files?: number;
+}
+interface IssueRec {
+  id: number;
+  repo_id: number;
+  index: number;
+  poster_id: number;
+  title: string;
+  body: string;
+  closed: boolean;
+  locked: boolean;
+  created: number;
+  updated: number;
+  closed_at: number;
+  num_comments: number;
+  pull?: PullRec;
+}
+interface CommentRec {
+  id: number;
+  issue_id: number;
+  poster_id: number;
+  body: string;
+  created: number;
+  updated: number;
+}
+interface StatusRec {
+  id: number;
+  index: number;
+  repo_id: number;
+  sha: string;
+  state: string;
+  target_url: string;
+  description: string;
+  context: string;
+  creator_id: number;
+  created: number;
+}
 interface State {
   format: 1;
   version: string;
@@ -68,8 +153,13 @@ interface State {
   statuses: StatusRec[];
 }
 
-const NONE = 0, READ = 1, WRITE = 2, ADMIN = 3, OWNER = 4;
-const PAGING_DEFAULT = 30, PAGING_MAX = 50;
+const NONE = 0,
+  READ = 1,
+  WRITE = 2,
+  ADMIN = 3,
+  OWNER = 4;
+const PAGING_DEFAULT = 30,
+  PAGING_MAX = 50;
 const STATES = ['pending', 'success', 'error', 'failure', 'warning'];
 const PRIORITY: Record<string, number> = { error: 0, failure: 1, warning: 2, pending: 3, success: 4 };
 
@@ -95,7 +185,17 @@ function writeAtomic(path: string, data: string): void {
 
 export function seedGitea(statePath: string, seed: GiteaSeed, now: Date = new Date()): void {
   const t = unix(now);
-  const st: State = { format: 1, version: seed.version ?? '1.22.6', seq: { user: 0, repo: 0, issue: 0, pull: 0, comment: 0, status: 0 }, users: [], tokens: [], repos: [], issues: [], comments: [], statuses: [] };
+  const st: State = {
+    format: 1,
+    version: seed.version ?? '1.22.6',
+    seq: { user: 0, repo: 0, issue: 0, pull: 0, comment: 0, status: 0 },
+    users: [],
+    tokens: [],
+    repos: [],
+    issues: [],
+    comments: [],
+    statuses: [],
+  };
   const user = (login: string, what: string): UserRec => {
     const u = st.users.find((x) => lc(x.login) === lc(login));
     if (!u) throw new Error(`gitea seed: ${what}: no user or org '${login}'`);
@@ -108,14 +208,35 @@ export function seedGitea(statePath: string, seed: GiteaSeed, now: Date = new Da
   };
   for (const u of seed.users) {
     const id = addName(u.login);
-    st.users.push({ id, login: u.login, org: false, full_name: u.full_name ?? '', email: u.email ?? `${lc(u.login)}@lab.test`, admin: u.admin ?? false, keep_email_private: u.keep_email_private ?? false, visibility: 'public', created: t });
+    st.users.push({
+      id,
+      login: u.login,
+      org: false,
+      full_name: u.full_name ?? '',
+      email: u.email ?? `${lc(u.login)}@lab.test`,
+      admin: u.admin ?? false,
+      keep_email_private: u.keep_email_private ?? false,
+      visibility: 'public',
+      created: t,
+    });
     for (const tok of [...(u.token ? [u.token] : []), ...(u.tokens ?? [])]) st.tokens.push({ uid: id, sha256: tokenHash(tok) });
   }
   for (const o of seed.orgs ?? []) {
     const id = addName(o.name);
     const names = [...new Set([...(o.owners ?? []), ...(o.members ?? [])])];
     const members = names.map((n) => ({ uid: user(n, `org ${o.name}`).id, public: (o.public_members ?? []).includes(n), owner: (o.owners ?? []).includes(n) }));
-    st.users.push({ id, login: o.name, org: true, full_name: o.full_name ?? '', email: o.email ?? '', admin: false, keep_email_private: false, visibility: o.visibility ?? 'public', created: t, members });
+    st.users.push({
+      id,
+      login: o.name,
+      org: true,
+      full_name: o.full_name ?? '',
+      email: o.email ?? '',
+      admin: false,
+      keep_email_private: false,
+      visibility: o.visibility ?? 'public',
+      created: t,
+      members,
+    });
   }
   const pending: [RepoRec, SeedPull, PullRec][] = [];
   for (const r of seed.repos ?? []) {
@@ -123,11 +244,23 @@ export function seedGitea(statePath: string, seed: GiteaSeed, now: Date = new Da
     if (st.repos.some((x) => x.owner_id === owner.id && lc(x.name) === lc(r.name))) throw new Error(`gitea seed: duplicate repo ${r.owner}/${r.name}`);
     const def = r.default_branch ?? 'main';
     const repo: RepoRec = {
-      id: ++st.seq.repo, owner_id: owner.id, name: r.name, description: r.description ?? '', private: r.private ?? false, archived: r.archived ?? false,
-      default_branch: def, branches: { [def]: fakeSha(r.owner, r.name, def), ...r.branches }, tags: { ...r.tags }, commits: [...(r.commits ?? [])], collaborators: {}, created: t, updated: t,
+      id: ++st.seq.repo,
+      owner_id: owner.id,
+      name: r.name,
+      description: r.description ?? '',
+      private: r.private ?? false,
+      archived: r.archived ?? false,
+      default_branch: def,
+      branches: { [def]: fakeSha(r.owner, r.name, def), ...r.branches },
+      tags: { ...r.tags },
+      commits: [...(r.commits ?? [])],
+      collaborators: {},
+      created: t,
+      updated: t,
       ...(r.gitDir ? { git_dir: r.gitDir } : {}),
     };
-    for (const [n, m] of Object.entries(r.collaborators ?? {})) repo.collaborators[String(user(n, 'collaborator').id)] = m === 'admin' ? ADMIN : m === 'write' ? WRITE : READ;
+    for (const [n, m] of Object.entries(r.collaborators ?? {}))
+      repo.collaborators[String(user(n, 'collaborator').id)] = m === 'admin' ? ADMIN : m === 'write' ? WRITE : READ;
     st.repos.push(repo);
     const used = new Set([...(r.issues ?? []), ...(r.pulls ?? [])].map((i) => i.number).filter((n): n is number => n !== undefined));
     let next = 1;
@@ -139,17 +272,53 @@ export function seedGitea(statePath: string, seed: GiteaSeed, now: Date = new Da
     };
     for (const i of r.issues ?? []) {
       const closed = i.state === 'closed';
-      st.issues.push({ id: ++st.seq.issue, repo_id: repo.id, index: index(i.number), poster_id: user(i.user, 'issue').id, title: i.title, body: i.body ?? '', closed, locked: i.locked ?? false, created: t, updated: t, closed_at: closed ? t : 0, num_comments: 0 });
+      st.issues.push({
+        id: ++st.seq.issue,
+        repo_id: repo.id,
+        index: index(i.number),
+        poster_id: user(i.user, 'issue').id,
+        title: i.title,
+        body: i.body ?? '',
+        closed,
+        locked: i.locked ?? false,
+        created: t,
+        updated: t,
+        closed_at: closed ? t : 0,
+        num_comments: 0,
+      });
     }
     for (const p of r.pulls ?? []) {
       if (!/^[0-9a-f]{40}$/.test(p.head.sha)) throw new Error(`gitea seed: PR '${p.title}': head.sha must be 40 lowercase hex`);
       const closed = p.state === 'closed' || (p.merged ?? false);
-      const issue: IssueRec = { id: ++st.seq.issue, repo_id: repo.id, index: index(p.number), poster_id: user(p.user, 'pull').id, title: p.title, body: p.body ?? '', closed, locked: p.locked ?? false, created: t, updated: t, closed_at: closed ? t : 0, num_comments: 0 };
+      const issue: IssueRec = {
+        id: ++st.seq.issue,
+        repo_id: repo.id,
+        index: index(p.number),
+        poster_id: user(p.user, 'pull').id,
+        title: p.title,
+        body: p.body ?? '',
+        closed,
+        locked: p.locked ?? false,
+        created: t,
+        updated: t,
+        closed_at: closed ? t : 0,
+        num_comments: 0,
+      };
       if (p.base.sha) repo.branches[p.base.ref] = p.base.sha;
       repo.branches[p.base.ref] ??= fakeSha(r.owner, r.name, p.base.ref);
       issue.pull = {
-        id: ++st.seq.pull, head_repo_id: repo.id, head_branch: p.head.ref, head_sha: p.head.sha, base_branch: p.base.ref, merge_base: repo.branches[p.base.ref]!,
-        merged: p.merged ?? false, merged_at: p.merged ? t : 0, mergeable: p.mergeable ?? true, additions: p.additions, deletions: p.deletions, changed_files: p.changed_files,
+        id: ++st.seq.pull,
+        head_repo_id: repo.id,
+        head_branch: p.head.ref,
+        head_sha: p.head.sha,
+        base_branch: p.base.ref,
+        merge_base: repo.branches[p.base.ref]!,
+        merged: p.merged ?? false,
+        merged_at: p.merged ? t : 0,
+        mergeable: p.mergeable ?? true,
+        additions: p.additions,
+        deletions: p.deletions,
+        changed_files: p.changed_files,
       };
       st.issues.push(issue);
       pending.push([repo, p, issue.pull]);
@@ -182,9 +351,15 @@ function rfc3339(t: number): string {
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 // Go's encoding/json escapes <, >, & and U+2028/9 inside strings.
 const goJson = (v: unknown): string => `${JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
-const goQueryEscape = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+');
+const goQueryEscape = (s: string): string =>
+  encodeURIComponent(s)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, '+');
 function goQueryEncode(q: URLSearchParams): string {
-  return [...new Set(q.keys())].sort().flatMap((k) => q.getAll(k).map((v) => `${goQueryEscape(k)}=${goQueryEscape(v)}`)).join('&');
+  return [...new Set(q.keys())]
+    .sort()
+    .flatMap((k) => q.getAll(k).map((v) => `${goQueryEscape(k)}=${goQueryEscape(v)}`))
+    .join('&');
 }
 const goAtoi = (s: string | null): number => (s !== null && /^[+-]?\d+$/.test(s) ? Number(s) : 0);
 
@@ -201,7 +376,12 @@ interface Ctx {
   doer?: UserRec;
 }
 type Handler = (c: Ctx) => void;
-interface Route { method: string; key: string; parts: string[]; h: Handler }
+interface Route {
+  method: string;
+  key: string;
+  parts: string[];
+  h: Handler;
+}
 
 export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
   const log = opts.log ?? (() => undefined);
@@ -307,32 +487,93 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
   const toUser = (u: UserRec, doer?: UserRec, signed = doer !== undefined): Record<string, unknown> => {
     const authed = doer !== undefined && (doer.id === u.id || doer.admin);
     return {
-      id: u.id, login: u.login, login_name: '', source_id: 0, full_name: u.full_name,
+      id: u.id,
+      login: u.login,
+      login_name: '',
+      source_id: 0,
+      full_name: u.full_name,
       email: signed && (!u.keep_email_private || authed) ? u.email : `${lc(u.login)}@noreply.${hostName()}`,
-      avatar_url: `${appUrl}avatars/${createHash('md5').update(lc(u.login)).digest('hex')}`, html_url: `${appUrl}${encodeURIComponent(u.login)}`,
-      language: authed ? 'en-US' : '', is_admin: authed ? u.admin : false, last_login: authed ? rfc3339(0) : ZERO_TIME, created: rfc3339(u.created),
-      restricted: false, active: authed, prohibit_login: false, location: '', website: '', description: '', visibility: u.visibility,
-      followers_count: 0, following_count: 0, starred_repos_count: 0, username: u.login,
+      avatar_url: `${appUrl}avatars/${createHash('md5').update(lc(u.login)).digest('hex')}`,
+      html_url: `${appUrl}${encodeURIComponent(u.login)}`,
+      language: authed ? 'en-US' : '',
+      is_admin: authed ? u.admin : false,
+      last_login: authed ? rfc3339(0) : ZERO_TIME,
+      created: rfc3339(u.created),
+      restricted: false,
+      active: authed,
+      prohibit_login: false,
+      location: '',
+      website: '',
+      description: '',
+      visibility: u.visibility,
+      followers_count: 0,
+      following_count: 0,
+      starred_repos_count: 0,
+      username: u.login,
     };
   };
   const toRepo = (r: RepoRec, mode: number): Record<string, unknown> => {
     const owner = userById(r.owner_id)!;
     const issues = st.issues.filter((i) => i.repo_id === r.id && !i.closed);
     return {
-      id: r.id, owner: toUser(owner, undefined, mode !== NONE), name: r.name, full_name: repoPath(r), description: r.description,
-      empty: Object.keys(r.branches).length === 0, private: r.private, fork: false, template: false, parent: null, mirror: false, size: 0, language: '',
-      languages_url: `${repoApiUrl(r)}/languages`, html_url: repoHtmlUrl(r), url: repoApiUrl(r), link: `/${repoPath(r)}`,
-      ssh_url: `git@${hostName()}:${repoPath(r)}.git`, clone_url: `${repoHtmlUrl(r)}.git`, original_url: '', website: '',
-      stars_count: 0, forks_count: 0, watchers_count: 0, open_issues_count: issues.filter((i) => !i.pull).length,
-      open_pr_counter: issues.filter((i) => i.pull).length, release_counter: 0, default_branch: r.default_branch, archived: r.archived,
-      created_at: rfc3339(r.created), updated_at: rfc3339(r.updated), archived_at: rfc3339(0),
+      id: r.id,
+      owner: toUser(owner, undefined, mode !== NONE),
+      name: r.name,
+      full_name: repoPath(r),
+      description: r.description,
+      empty: Object.keys(r.branches).length === 0,
+      private: r.private,
+      fork: false,
+      template: false,
+      parent: null,
+      mirror: false,
+      size: 0,
+      language: '',
+      languages_url: `${repoApiUrl(r)}/languages`,
+      html_url: repoHtmlUrl(r),
+      url: repoApiUrl(r),
+      link: `/${repoPath(r)}`,
+      ssh_url: `git@${hostName()}:${repoPath(r)}.git`,
+      clone_url: `${repoHtmlUrl(r)}.git`,
+      original_url: '',
+      website: '',
+      stars_count: 0,
+      forks_count: 0,
+      watchers_count: 0,
+      open_issues_count: issues.filter((i) => !i.pull).length,
+      open_pr_counter: issues.filter((i) => i.pull).length,
+      release_counter: 0,
+      default_branch: r.default_branch,
+      archived: r.archived,
+      created_at: rfc3339(r.created),
+      updated_at: rfc3339(r.updated),
+      archived_at: rfc3339(0),
       permissions: { admin: mode >= ADMIN, push: mode >= WRITE, pull: mode >= READ },
-      has_issues: true, internal_tracker: { enable_time_tracker: true, allow_only_contributors_to_track_time: true, enable_issue_dependencies: true },
-      has_wiki: true, has_pull_requests: true, has_projects: true, projects_mode: 'all', has_releases: true, has_packages: true, has_actions: true,
-      ignore_whitespace_conflicts: false, allow_merge_commits: true, allow_rebase: true, allow_rebase_explicit: true, allow_squash_merge: true,
-      allow_fast_forward_only_merge: false, allow_rebase_update: true, default_delete_branch_after_merge: false, default_merge_style: 'merge',
-      default_allow_maintainer_edit: false, avatar_url: '', internal: false, mirror_interval: '', object_format_name: 'sha1',
-      mirror_updated: ZERO_TIME, repo_transfer: null,
+      has_issues: true,
+      internal_tracker: { enable_time_tracker: true, allow_only_contributors_to_track_time: true, enable_issue_dependencies: true },
+      has_wiki: true,
+      has_pull_requests: true,
+      has_projects: true,
+      projects_mode: 'all',
+      has_releases: true,
+      has_packages: true,
+      has_actions: true,
+      ignore_whitespace_conflicts: false,
+      allow_merge_commits: true,
+      allow_rebase: true,
+      allow_rebase_explicit: true,
+      allow_squash_merge: true,
+      allow_fast_forward_only_merge: false,
+      allow_rebase_update: true,
+      default_delete_branch_after_merge: false,
+      default_merge_style: 'merge',
+      default_allow_maintainer_edit: false,
+      avatar_url: '',
+      internal: false,
+      mirror_interval: '',
+      object_format_name: 'sha1',
+      mirror_updated: ZERO_TIME,
+      repo_transfer: null,
     };
   };
   const issueHtmlUrl = (i: IssueRec): string => `${repoHtmlUrl(st.repos.find((r) => r.id === i.repo_id)!)}/${i.pull ? 'pulls' : 'issues'}/${i.index}`;
@@ -340,9 +581,17 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     const issue = st.issues.find((i) => i.id === cm.issue_id)!;
     const html = issueHtmlUrl(issue);
     return {
-      id: cm.id, html_url: `${html}#issuecomment-${cm.id}`, pull_request_url: issue.pull ? html : '', issue_url: issue.pull ? '' : html,
-      user: toUser(userById(cm.poster_id)!), original_author: '', original_author_id: 0, body: cm.body, assets: [],
-      created_at: rfc3339(cm.created), updated_at: rfc3339(cm.updated),
+      id: cm.id,
+      html_url: `${html}#issuecomment-${cm.id}`,
+      pull_request_url: issue.pull ? html : '',
+      issue_url: issue.pull ? '' : html,
+      user: toUser(userById(cm.poster_id)!),
+      original_author: '',
+      original_author_id: 0,
+      body: cm.body,
+      assets: [],
+      created_at: rfc3339(cm.created),
+      updated_at: rfc3339(cm.updated),
     };
   };
   // 1.22 added draft, review_comments, additions, deletions and changed_files (reference §3).
@@ -355,24 +604,60 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     const html = issueHtmlUrl(i);
     const headSha = head.branches[p.head_branch];
     return {
-      id: p.id, url: html, number: i.index, user: toUser(userById(i.poster_id)!), title: i.title, body: i.body, labels: [], milestone: null,
-      assignee: null, assignees: null, requested_reviewers: null, state: i.closed ? 'closed' : 'open',
-      ...(since122() ? { draft: isWip(i) } : {}), is_locked: i.locked, comments: i.num_comments,
+      id: p.id,
+      url: html,
+      number: i.index,
+      user: toUser(userById(i.poster_id)!),
+      title: i.title,
+      body: i.body,
+      labels: [],
+      milestone: null,
+      assignee: null,
+      assignees: null,
+      requested_reviewers: null,
+      state: i.closed ? 'closed' : 'open',
+      ...(since122() ? { draft: isWip(i) } : {}),
+      is_locked: i.locked,
+      comments: i.num_comments,
       ...(since122() ? { review_comments: 0, additions: p.additions ?? 0, deletions: p.deletions ?? 0, changed_files: p.changed_files ?? 0 } : {}),
-      html_url: html, diff_url: `${html}.diff`, patch_url: `${html}.patch`,
-      mergeable: p.mergeable && !isWip(i), merged: p.merged, merged_at: p.merged ? rfc3339(p.merged_at) : null,
-      merge_commit_sha: p.merged ? fakeSha('merge', String(p.id)) : null, merged_by: null, allow_maintainer_edit: false,
+      html_url: html,
+      diff_url: `${html}.diff`,
+      patch_url: `${html}.patch`,
+      mergeable: p.mergeable && !isWip(i),
+      merged: p.merged,
+      merged_at: p.merged ? rfc3339(p.merged_at) : null,
+      merge_commit_sha: p.merged ? fakeSha('merge', String(p.id)) : null,
+      merged_by: null,
+      allow_maintainer_edit: false,
       base: { label: p.base_branch, ref: p.base_branch, sha: base.branches[p.base_branch] ?? '', repo_id: base.id, repo: toRepo(base, accessMode(base, doer)) },
-      head: { label: p.head_branch, ref: headSha ? p.head_branch : `refs/pull/${i.index}/head`, sha: headSha ?? p.head_sha, repo_id: head.id, repo: toRepo(head, accessMode(head, doer)) },
-      merge_base: p.merge_base, due_date: null, created_at: rfc3339(i.created), updated_at: rfc3339(i.updated), closed_at: i.closed ? rfc3339(i.closed_at) : null, pin_order: 0,
+      head: {
+        label: p.head_branch,
+        ref: headSha ? p.head_branch : `refs/pull/${i.index}/head`,
+        sha: headSha ?? p.head_sha,
+        repo_id: head.id,
+        repo: toRepo(head, accessMode(head, doer)),
+      },
+      merge_base: p.merge_base,
+      due_date: null,
+      created_at: rfc3339(i.created),
+      updated_at: rfc3339(i.updated),
+      closed_at: i.closed ? rfc3339(i.closed_at) : null,
+      pin_order: 0,
     };
   };
   const toStatus = (s: StatusRec): Record<string, unknown> => {
     const creator = userById(s.creator_id);
     const repo = st.repos.find((r) => r.id === s.repo_id)!;
     return {
-      id: s.index, status: s.state, target_url: s.target_url, description: s.description, url: `${repoApiUrl(repo)}/statuses/${encodeURIComponent(s.sha)}`,
-      context: s.context, creator: creator ? toUser(creator) : null, created_at: rfc3339(s.created), updated_at: rfc3339(s.created),
+      id: s.index,
+      status: s.state,
+      target_url: s.target_url,
+      description: s.description,
+      url: `${repoApiUrl(repo)}/statuses/${encodeURIComponent(s.sha)}`,
+      context: s.context,
+      creator: creator ? toUser(creator) : null,
+      created_at: rfc3339(s.created),
+      updated_at: rfc3339(s.created),
     };
   };
 
@@ -402,14 +687,20 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
       } catch (e) {
         return apiError(c, 422, `[]: ${(e as Error).message}`);
       }
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return apiError(c, 422, `[]: json: cannot unmarshal ${Array.isArray(raw) ? 'array' : typeof raw} into Go value of type structs.${name}`);
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+        return apiError(c, 422, `[]: json: cannot unmarshal ${Array.isArray(raw) ? 'array' : typeof raw} into Go value of type structs.${name}`);
     } else return apiError(c, 422, `[]: ${ct ? 'Unsupported Content-Type' : 'Empty Content-Type'}`);
     const out: Record<string, string> = {};
     for (const f of fields) {
       const v = raw[f];
       if (v === undefined || v === null) out[f] = '';
       else if (typeof v === 'string') out[f] = v;
-      else return apiError(c, 422, `[]: json: cannot unmarshal ${typeof v === 'object' ? (Array.isArray(v) ? 'array' : 'object') : typeof v} into Go struct field ${name}.${f} of type ${f === 'state' ? 'structs.CommitStatusState' : 'string'}`);
+      else
+        return apiError(
+          c,
+          422,
+          `[]: json: cannot unmarshal ${typeof v === 'object' ? (Array.isArray(v) ? 'array' : 'object') : typeof v} into Go struct field ${name}.${f} of type ${f === 'state' ? 'structs.CommitStatusState' : 'string'}`,
+        );
     }
     return out;
   };
@@ -422,7 +713,10 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
   };
   const issueByIndex = (c: Ctx, repo: RepoRec): IssueRec => {
     const index = goAtoi(c.params.index!);
-    return st.issues.find((i) => i.repo_id === repo.id && i.index === index) ?? apiError(c, 500, `issue does not exist [id: 0, repo_id: ${repo.id}, index: ${index}]`);
+    return (
+      st.issues.find((i) => i.repo_id === repo.id && i.index === index) ??
+      apiError(c, 500, `issue does not exist [id: 0, repo_id: ${repo.id}, index: ${index}]`)
+    );
   };
   const commentById = (c: Ctx, repo: RepoRec): CommentRec => {
     const id = goAtoi(c.params.id!);
@@ -434,7 +728,12 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
   const resolveCommit = (repo: RepoRec, ref: string): string | undefined => {
     if (Object.hasOwn(repo.branches, ref)) return repo.branches[ref];
     if (Object.hasOwn(repo.tags, ref)) return repo.tags[ref];
-    const known = new Set([...Object.values(repo.branches), ...Object.values(repo.tags), ...repo.commits, ...st.issues.filter((i) => i.pull && (i.repo_id === repo.id || i.pull.head_repo_id === repo.id)).map((i) => i.pull!.head_sha)]);
+    const known = new Set([
+      ...Object.values(repo.branches),
+      ...Object.values(repo.tags),
+      ...repo.commits,
+      ...st.issues.filter((i) => i.pull && (i.repo_id === repo.id || i.pull.head_repo_id === repo.id)).map((i) => i.pull!.head_sha),
+    ]);
     if (/^[0-9a-f]{40}$/.test(ref)) return known.has(ref) ? ref : undefined;
     if (/^[0-9a-f]{4,39}$/.test(ref)) {
       const hits = [...known].filter((s) => s.startsWith(ref));
@@ -445,7 +744,8 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
   const combine = (list: StatusRec[]): string => {
     let state = '';
     for (const s of list) {
-      const a = PRIORITY[s.state], b = PRIORITY[state];
+      const a = PRIORITY[s.state],
+        b = PRIORITY[state];
       if (state === '' || (a !== undefined && b !== undefined && a <= b)) state = s.state;
     }
     return state === 'error' ? 'failure' : state;
@@ -484,9 +784,15 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
   const memberList = (c: Ctx, org: UserRec, publicOnly: boolean): void => {
     const lo = listOptions(c);
     const members = (org.members ?? []).filter((m) => !publicOnly || m.public);
-    const page = paginate(members, lo.page, lo.size).map((m) => userById(m.uid)!).sort((a, b) => (a.login < b.login ? -1 : a.login > b.login ? 1 : 0));
+    const page = paginate(members, lo.page, lo.size)
+      .map((m) => userById(m.uid)!)
+      .sort((a, b) => (a.login < b.login ? -1 : a.login > b.login ? 1 : 0));
     setTotal(c, members.length);
-    json(c, 200, page.map((u) => toUser(u, c.doer)));
+    json(
+      c,
+      200,
+      page.map((u) => toUser(u, c.doer)),
+    );
   };
   on('GET', '/orgs/{org}/members', (c) => {
     const org = orgAssignment(c);
@@ -529,7 +835,11 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     list.sort(by[sort] ?? ((a, b) => b.created - a.created || b.id - a.id));
     setLinks(c, list.length, lo.size);
     setTotal(c, list.length);
-    json(c, 200, paginate(list, lo.page, lo.size).map((i) => toPull(i, c.doer)));
+    json(
+      c,
+      200,
+      paginate(list, lo.page, lo.size).map((i) => toPull(i, c.doer)),
+    );
   });
   on('GET', '/repos/{owner}/{repo}/pulls/{index}', (c) => {
     const { repo } = repoAssignment(c);
@@ -543,7 +853,9 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     const since = parseFormTime(c, 'since');
     const lo = listOptions(c);
     const ids = new Set(st.issues.filter((i) => i.repo_id === repo.id).map((i) => i.id));
-    const list = st.comments.filter((cm) => ids.has(cm.issue_id) && (!since || cm.updated >= since) && (!before || cm.updated <= before)).sort((a, b) => a.created - b.created || a.id - b.id);
+    const list = st.comments
+      .filter((cm) => ids.has(cm.issue_id) && (!since || cm.updated >= since) && (!before || cm.updated <= before))
+      .sort((a, b) => a.created - b.created || a.id - b.id);
     setTotal(c, list.length);
     json(c, 200, (lo.page !== 0 ? paginate(list, lo.page, lo.size) : list).map(toComment));
   });
@@ -582,7 +894,9 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     const before = parseFormTime(c, 'before');
     const since = parseFormTime(c, 'since');
     const issue = issueByIndex(c, repo);
-    const list = st.comments.filter((cm) => cm.issue_id === issue.id && (!since || cm.updated >= since) && (!before || cm.updated <= before)).sort((a, b) => a.created - b.created || a.id - b.id);
+    const list = st.comments
+      .filter((cm) => cm.issue_id === issue.id && (!since || cm.updated >= since) && (!before || cm.updated <= before))
+      .sort((a, b) => a.created - b.created || a.id - b.id);
     setTotal(c, list.length);
     json(c, 200, list.map(toComment));
   });
@@ -615,8 +929,16 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     const t = now();
     const index = st.statuses.filter((s) => s.repo_id === repo.id && s.sha === sha).reduce((m, s) => Math.max(m, s.index), 0) + 1;
     const s: StatusRec = {
-      id: ++st.seq.status, index, repo_id: repo.id, sha, state: form.state!, target_url: form.target_url!.trim(), description: form.description!.trim(),
-      context: form.context!.trim(), creator_id: doer.id, created: t,
+      id: ++st.seq.status,
+      index,
+      repo_id: repo.id,
+      sha,
+      state: form.state!,
+      target_url: form.target_url!.trim(),
+      description: form.description!.trim(),
+      context: form.context!.trim(),
+      creator_id: doer.id,
+      created: t,
     };
     st.statuses.push(s);
     save();
@@ -633,11 +955,25 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     const latest = new Map<string, StatusRec>();
     for (const s of st.statuses) if (s.repo_id === repo.id && s.sha === sha && (latest.get(s.context)?.index ?? 0) < s.index) latest.set(s.context, s);
     const all = [...latest.values()];
-    const page = new Set(paginate([...all].sort((a, b) => b.index - a.index), lo.page, lo.size));
+    const page = new Set(
+      paginate(
+        [...all].sort((a, b) => b.index - a.index),
+        lo.page,
+        lo.size,
+      ),
+    );
     const list = all.filter((s) => page.has(s)).sort((a, b) => a.id - b.id);
     if (list.length === 0) return json(c, 200, { state: '', sha: '', total_count: 0, statuses: null, repository: null, commit_url: '', url: '' });
     setTotal(c, all.length);
-    return json(c, 200, { state: combine(list), sha, total_count: list.length, statuses: list.map(toStatus), repository: toRepo(repo, mode), commit_url: '', url: '' });
+    return json(c, 200, {
+      state: combine(list),
+      sha,
+      total_count: list.length,
+      statuses: list.map(toStatus),
+      repository: toRepo(repo, mode),
+      commit_url: '',
+      url: '',
+    });
   });
 
   // GET /repos/{owner}/{repo}/raw/{filepath} (routers/api/v1/repo/file.go GetRawFile): the file at
@@ -715,14 +1051,22 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     const path = c.rawPath;
     if (path === '/api/healthz' && c.req.method === 'GET') {
       const check = [{ status: 'pass', time: rfc3339(now()) }];
-      return send(c, 200, goJson({ status: 'pass', description: 'Gitea: Git with a cup of tea', checks: { 'cache:ping': check, 'database:ping': check } }), 'application/health+json');
+      return send(
+        c,
+        200,
+        goJson({ status: 'pass', description: 'Gitea: Git with a cup of tea', checks: { 'cache:ping': check, 'database:ping': check } }),
+        'application/health+json',
+      );
     }
     if (path !== '/api/v1' && !path.startsWith('/api/v1/')) return send(c, 404, '404 page not found\n', 'text/plain; charset=utf-8');
     c.res.setHeader('X-Content-Type-Options', 'nosniff');
     c.res.setHeader('Cache-Control', 'max-age=0, private, must-revalidate, no-transform');
     c.res.setHeader('X-Frame-Options', 'SAMEORIGIN');
     if (c.url.searchParams.get('token') || c.url.searchParams.get('access_token')) {
-      c.res.setHeader('X-Gitea-Warning', 'token and access_token API authentication is deprecated and will be removed in gitea 1.23. Please use AuthorizationHeaderToken instead. Existing queries will continue to work but without authorization.');
+      c.res.setHeader(
+        'X-Gitea-Warning',
+        'token and access_token API authentication is deprecated and will be removed in gitea 1.23. Please use AuthorizationHeaderToken instead. Existing queries will continue to work but without authorization.',
+      );
     }
     const a = authenticate(c.req, c.url);
     if (a.error && !a.user) return apiError(c, 401, a.error);
@@ -751,7 +1095,9 @@ export async function startGitea(opts: GiteaOptions): Promise<RunningGitea> {
     const rawPath = (req.url ?? '/').split('?')[0]!;
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      log(`router: completed ${req.method} ${rawPath} for ${req.socket.remoteAddress}:${req.socket.remotePort}, ${res.statusCode} ${http.STATUS_CODES[res.statusCode] ?? ''} in ${ms.toFixed(1)}ms`);
+      log(
+        `router: completed ${req.method} ${rawPath} for ${req.socket.remoteAddress}:${req.socket.remotePort}, ${res.statusCode} ${http.STATUS_CODES[res.statusCode] ?? ''} in ${ms.toFixed(1)}ms`,
+      );
     });
     const chunks: Buffer[] = [];
     req.on('data', (d: Buffer) => chunks.push(d));

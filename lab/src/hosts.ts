@@ -108,7 +108,12 @@ export class HostStartError extends LabError {
 export async function spawnHostInit(labDir: string, name: string, opts: { sshd: boolean; binds?: string[] }): Promise<Spawned> {
   const dir = hostDir(labDir, name);
   rmSync(join(dir, 'init-ready'), { force: true });
-  const spawned = await spawnNamespace(labDir, name, [join(LAB_ASSETS, 'bin', 'host-init'), name, dir, PROJECT_ROOT, ...(opts.binds ?? [])], opts.sshd ? {} : { LAB_HOST_AGENT: '1' });
+  const spawned = await spawnNamespace(
+    labDir,
+    name,
+    [join(LAB_ASSETS, 'bin', 'host-init'), name, dir, PROJECT_ROOT, ...(opts.binds ?? [])],
+    opts.sshd ? {} : { LAB_HOST_AGENT: '1' },
+  );
   const deadline = Date.now() + 10_000;
   while (!existsSync(join(dir, 'init-ready'))) {
     if (exited(spawned.child)) throw new HostStartError(name, `exited while starting (${exitOf(spawned.child)})`, hostLog(labDir, name));

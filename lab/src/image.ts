@@ -36,7 +36,10 @@ export function layImage(hostDir: string): void {
     mkdirSync(join(system, 'etc'), { recursive: true });
     writeFileSync(join(system, 'nixos-version'), '24.05.20240601.image\n');
     writeFileSync(join(system, 'etc', 'hostname'), 'nixos\n');
-    const storePath = execFileSync('nix-store', ['--store', `local?root=${hostDir}`, '--add', system], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: NIX_CONF } }).trim();
+    const storePath = execFileSync('nix-store', ['--store', `local?root=${hostDir}`, '--add', system], {
+      encoding: 'utf8',
+      env: { ...process.env, NIX_CONFIG: NIX_CONF },
+    }).trim();
     mkdirSync(profiles, { recursive: true });
     symlinkSync(storePath, join(profiles, 'system-1-link'));
     symlinkSync('system-1-link', join(profiles, 'system'));
@@ -54,7 +57,10 @@ export function layImage(hostDir: string): void {
   file('/var/lib/nixos/auto-subuid-map', '{}\n');
   mkdirSync(join(hostDir, 'root', '.nix-defexpr'), { recursive: true, mode: 0o700 });
   symlinkSync('/nix/var/nix/profiles/per-user/root/channels', join(hostDir, 'root', '.nix-defexpr', 'channels'));
-  file('/etc/ssh/sshd_config', '# sshd, socket-activated (services.openssh.startWhenNeeded)\nPermitRootLogin prohibit-password\nAuthorizedKeysFile .ssh/authorized_keys /etc/ssh/authorized_keys.d/%u\n');
+  file(
+    '/etc/ssh/sshd_config',
+    '# sshd, socket-activated (services.openssh.startWhenNeeded)\nPermitRootLogin prohibit-password\nAuthorizedKeysFile .ssh/authorized_keys /etc/ssh/authorized_keys.d/%u\n',
+  );
   file('/etc/ssh/ssh_config', '# ssh client defaults\n');
   file('/etc/ssh/moduli', '# moduli\n');
 }

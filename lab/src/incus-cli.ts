@@ -73,8 +73,35 @@ const GLOBAL_FLAGS: Flag[] = [
 
 /** Real commands outside the mirrored subset. */
 const NOT_MIRRORED = [
-  'admin', 'alias', 'cluster', 'console', 'copy', 'cp', 'debug', 'export', 'import', 'manpage', 'monitor', 'move', 'mv', 'network',
-  'operation', 'pause', 'profile', 'project', 'publish', 'query', 'rebuild', 'remote', 'rename', 'resume', 'snapshot', 'storage', 'top', 'warning', 'webui',
+  'admin',
+  'alias',
+  'cluster',
+  'console',
+  'copy',
+  'cp',
+  'debug',
+  'export',
+  'import',
+  'manpage',
+  'monitor',
+  'move',
+  'mv',
+  'network',
+  'operation',
+  'pause',
+  'profile',
+  'project',
+  'publish',
+  'query',
+  'rebuild',
+  'remote',
+  'rename',
+  'resume',
+  'snapshot',
+  'storage',
+  'top',
+  'warning',
+  'webui',
 ];
 
 const out = (s: string) => process.stdout.write(s);
@@ -85,7 +112,9 @@ const out = (s: string) => process.stdout.write(s);
 function goBool(v: string, label: string): boolean {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  throw new IncusError(`invalid argument ${JSON.stringify(v)} for ${JSON.stringify(label)} flag: strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
+  throw new IncusError(
+    `invalid argument ${JSON.stringify(v)} for ${JSON.stringify(label)} flag: strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`,
+  );
 }
 
 function parseFlags(args: string[], specs: Flag[]): { values: Map<string, Value>; given: Set<string>; pos: string[] } {
@@ -100,7 +129,10 @@ function parseFlags(args: string[], specs: Flag[]): { values: Map<string, Value>
     else if (f.kind === 'strings') values.set(f.name, [...((values.get(f.name) as string[] | undefined) ?? []), v!]);
     else if (f.kind === 'int' || f.kind === 'uint') {
       const ok = f.kind === 'int' ? /^[+-]?\d+$/.test(v!) : /^\+?\d+$/.test(v!);
-      if (!ok) throw new IncusError(`invalid argument ${JSON.stringify(v)} for ${JSON.stringify(label)} flag: strconv.Parse${f.kind === 'int' ? 'Int' : 'Uint'}: parsing ${JSON.stringify(v)}: invalid syntax`);
+      if (!ok)
+        throw new IncusError(
+          `invalid argument ${JSON.stringify(v)} for ${JSON.stringify(label)} flag: strconv.Parse${f.kind === 'int' ? 'Int' : 'Uint'}: parsing ${JSON.stringify(v)}: invalid syntax`,
+        );
       values.set(f.name, Number(v));
     } else values.set(f.name, v!);
   };
@@ -292,7 +324,9 @@ function byteSize(n: number, iec: boolean): string {
 function renderTable(header: string[] | undefined, rows: string[][], compact: boolean): string {
   const cols = Math.max(header?.length ?? 0, ...rows.map((r) => r.length));
   const lines = (c: string) => c.split('\n');
-  const width = Array.from({ length: cols }, (_, i) => Math.max(header?.[i]?.length ?? 0, ...rows.map((r) => Math.max(...lines(r[i] ?? '').map((l) => l.length)))));
+  const width = Array.from({ length: cols }, (_, i) =>
+    Math.max(header?.[i]?.length ?? 0, ...rows.map((r) => Math.max(...lines(r[i] ?? '').map((l) => l.length)))),
+  );
   const sep = '+' + width.map((w) => '-'.repeat(w + 2)).join('+') + '+\n';
   const center = (s: string, w: number) => ' '.repeat(Math.floor((w - s.length) / 2)) + s + ' '.repeat(Math.ceil((w - s.length) / 2));
   const row = (cells: string[], head: boolean) => {
@@ -420,7 +454,8 @@ function parseColumns(spec: string, isDefault: boolean): Column[] {
     if (cc.length > 3) throw new IncusError(`Invalid config key column format (too many fields): '${entry}'`);
     const key = cc[0]!;
     const name = cc.length > 1 ? cc[1]! : key;
-    if (cc.length > 1 && name === '' && cc.length !== 3) throw new IncusError(`Invalid name in '${entry}', empty string is only allowed when defining maxWidth`);
+    if (cc.length > 1 && name === '' && cc.length !== 3)
+      throw new IncusError(`Invalid name in '${entry}', empty string is only allowed when defining maxWidth`);
     const max = cc.length > 2 ? (Number(cc[2]) === 0 ? name.length : Number(cc[2])) : -1;
     const cut = (v: string) => (max > 0 && v.length > max ? v.slice(0, max) : v);
     cols.push({
@@ -534,7 +569,8 @@ async function list(c: Ctx): Promise<number> {
   }
   const columns = parseColumns(spec, isDefault);
   const format = str(c, 'format');
-  if (!['table', 'compact', 'csv', 'json', 'yaml'].includes(format.split(',')[0]!)) throw new IncusError(`Invalid format ${JSON.stringify(format.split(',')[0])}`);
+  if (!['table', 'compact', 'csv', 'json', 'yaml'].includes(format.split(',')[0]!))
+    throw new IncusError(`Invalid format ${JSON.stringify(format.split(',')[0])}`);
   filters = filters.map((f) => (f.startsWith('state=') ? `status=${f.slice(6)}` : f));
   const records = allProjects ? INCUS_PROJECTS.flatMap((p) => listInstances(c.labDir, p)) : listInstances(c.labDir, c.project);
   const all = await Promise.all(records.map((r) => renderInstance(c.labDir, r)));
@@ -542,7 +578,15 @@ async function list(c: Ctx): Promise<number> {
   const rows = shown.map((i) => columns.map((col) => col.data(i))).sort(naturalCompare);
   // Without a column that needs them, the client asks for recursion=1 objects: no state, snapshots or backups.
   const raw = columns.some((col) => col.needsData) ? shown : shown.map((i) => ({ ...i, state: null }));
-  out(render(format, columns.map((col) => col.name), rows, raw, raw.map(yamlInstance)));
+  out(
+    render(
+      format,
+      columns.map((col) => col.name),
+      rows,
+      raw,
+      raw.map(yamlInstance),
+    ),
+  );
   return 0;
 }
 
@@ -573,7 +617,9 @@ async function create(c: Ctx, launch: boolean): Promise<number> {
     try {
       text = readFileSync(envFile, 'utf8');
     } catch (e) {
-      throw new IncusError(`Can't read from environment file: open ${envFile}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+      throw new IncusError(
+        `Can't read from environment file: open ${envFile}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+      );
     }
     for (const line of text.split('\n').filter(Boolean)) {
       const eq = line.indexOf('=');
@@ -646,7 +692,13 @@ async function exec(c: Ctx): Promise<number> {
     const eq = e.indexOf('=');
     env[eq < 0 ? e : e.slice(0, eq)] = eq < 0 ? '' : e.slice(eq + 1);
   }
-  const argv = await prepareExec(c.labDir, c.project, remoteName(c.args[0]!), { argv: c.args.slice(1), env, cwd: str(c, 'cwd'), user: num(c, 'user'), group: num(c, 'group') });
+  const argv = await prepareExec(c.labDir, c.project, remoteName(c.args[0]!), {
+    argv: c.args.slice(1),
+    env,
+    cwd: str(c, 'cwd'),
+    user: num(c, 'user'),
+    group: num(c, 'group'),
+  });
   const child = spawn(argv[0]!, argv.slice(1), { stdio: [bool(c, 'disable-stdin') ? 'ignore' : 'inherit', 'inherit', 'inherit'] });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.on(sig, () => child.kill(sig));
   return new Promise((resolve, reject) => {
@@ -665,7 +717,15 @@ function goParseInt(s: string): number {
   const m = /^([+-]?)(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0[0-7_]*|[1-9][0-9_]*)$/.exec(s);
   if (!m) throw new IncusError(`strconv.ParseInt: parsing ${JSON.stringify(s)}: invalid syntax`);
   const body = m[2]!.replace(/_/g, '');
-  const v = /^0[xX]/.test(body) ? parseInt(body.slice(2), 16) : /^0[oO]/.test(body) ? parseInt(body.slice(2), 8) : /^0[bB]/.test(body) ? parseInt(body.slice(2), 2) : /^0/.test(body) ? parseInt(body || '0', 8) : parseInt(body, 10);
+  const v = /^0[xX]/.test(body)
+    ? parseInt(body.slice(2), 16)
+    : /^0[oO]/.test(body)
+      ? parseInt(body.slice(2), 8)
+      : /^0[bB]/.test(body)
+        ? parseInt(body.slice(2), 2)
+        : /^0/.test(body)
+          ? parseInt(body || '0', 8)
+          : parseInt(body, 10);
   return m[1] === '-' ? -v : v;
 }
 
@@ -692,7 +752,8 @@ async function filePush(c: Ctx): Promise<number> {
   const gid = num(c, 'gid');
   if (bool(c, 'recursive')) {
     if (uid !== -1 || gid !== -1 || modeFlag) throw new IncusError("Can't supply uid/gid/mode in recursive mode");
-    for (const source of sources) await pushFile(c.labDir, c.project, instance, { source, target: targetPath, targetIsDir: true, createDirs: bool(c, 'create-dirs'), recursive: true });
+    for (const source of sources)
+      await pushFile(c.labDir, c.project, instance, { source, target: targetPath, targetIsDir: true, createDirs: bool(c, 'create-dirs'), recursive: true });
     return 0;
   }
   if (sources.length > 1 && !targetIsDir) throw new IncusError('Missing target directory');
@@ -835,8 +896,23 @@ const ACTION_FLAGS: Flag[] = [
 const STOP_FLAGS: Flag[] = [...ACTION_FLAGS, { name: 'force', short: 'f', kind: 'bool' }, { name: 'timeout', kind: 'int', def: -1 }];
 
 const COMMANDS: Cmd[] = [
-  { name: 'launch', use: 'launch [<remote>:]<image> [<remote>:][<name>] [flags]', flags: [...CREATE_FLAGS, { name: 'console', kind: 'optstring', def: 'console' }], min: 1, max: 2, run: (c) => create(c, true) },
-  { name: 'create', aliases: ['init'], use: 'create [<remote>:]<image> [<remote>:][<name>] [flags]', flags: CREATE_FLAGS, min: 1, max: 2, run: (c) => create(c, false) },
+  {
+    name: 'launch',
+    use: 'launch [<remote>:]<image> [<remote>:][<name>] [flags]',
+    flags: [...CREATE_FLAGS, { name: 'console', kind: 'optstring', def: 'console' }],
+    min: 1,
+    max: 2,
+    run: (c) => create(c, true),
+  },
+  {
+    name: 'create',
+    aliases: ['init'],
+    use: 'create [<remote>:]<image> [<remote>:][<name>] [flags]',
+    flags: CREATE_FLAGS,
+    min: 1,
+    max: 2,
+    run: (c) => create(c, false),
+  },
   {
     name: 'list',
     aliases: ['ls'],
@@ -899,7 +975,13 @@ const COMMANDS: Cmd[] = [
         max: -1,
         run: filePush,
       },
-      ...['create', 'delete', 'edit', 'mount', 'pull'].map((name) => ({ name, use: name, min: 0, max: -1, run: async () => notMirrored(`incus file ${name}`) })),
+      ...['create', 'delete', 'edit', 'mount', 'pull'].map((name) => ({
+        name,
+        use: name,
+        min: 0,
+        max: -1,
+        run: async () => notMirrored(`incus file ${name}`),
+      })),
     ],
   },
   {
@@ -911,15 +993,76 @@ const COMMANDS: Cmd[] = [
     name: 'config',
     use: 'config [command]',
     sub: [
-      { name: 'get', use: 'get [<remote>:][<instance>] <key> [flags]', flags: [{ name: 'expanded', short: 'e', kind: 'bool' }, { name: 'property', short: 'p', kind: 'bool' }, { name: 'target', kind: 'string' }], min: 1, max: 2, run: configGet },
-      { name: 'set', use: 'set [<remote>:][<instance>] <key>=<value>... [flags]', flags: [{ name: 'property', short: 'p', kind: 'bool' }, { name: 'target', kind: 'string' }], min: 1, max: -1, run: (c) => configSet(c, false) },
-      { name: 'unset', use: 'unset [<remote>:][<instance>] <key> [flags]', flags: [{ name: 'property', short: 'p', kind: 'bool' }, { name: 'target', kind: 'string' }], min: 1, max: 2, run: (c) => configSet(c, true) },
-      { name: 'show', use: 'show [<remote>:][<instance>[/<snapshot>]] [flags]', flags: [{ name: 'expanded', short: 'e', kind: 'bool' }, { name: 'target', kind: 'string' }], min: 0, max: 1, run: configShow },
-      ...['device', 'edit', 'metadata', 'template', 'trust', 'uefi'].map((name) => ({ name, use: name, min: 0, max: -1, run: async () => notMirrored(`incus config ${name}`) })),
+      {
+        name: 'get',
+        use: 'get [<remote>:][<instance>] <key> [flags]',
+        flags: [
+          { name: 'expanded', short: 'e', kind: 'bool' },
+          { name: 'property', short: 'p', kind: 'bool' },
+          { name: 'target', kind: 'string' },
+        ],
+        min: 1,
+        max: 2,
+        run: configGet,
+      },
+      {
+        name: 'set',
+        use: 'set [<remote>:][<instance>] <key>=<value>... [flags]',
+        flags: [
+          { name: 'property', short: 'p', kind: 'bool' },
+          { name: 'target', kind: 'string' },
+        ],
+        min: 1,
+        max: -1,
+        run: (c) => configSet(c, false),
+      },
+      {
+        name: 'unset',
+        use: 'unset [<remote>:][<instance>] <key> [flags]',
+        flags: [
+          { name: 'property', short: 'p', kind: 'bool' },
+          { name: 'target', kind: 'string' },
+        ],
+        min: 1,
+        max: 2,
+        run: (c) => configSet(c, true),
+      },
+      {
+        name: 'show',
+        use: 'show [<remote>:][<instance>[/<snapshot>]] [flags]',
+        flags: [
+          { name: 'expanded', short: 'e', kind: 'bool' },
+          { name: 'target', kind: 'string' },
+        ],
+        min: 0,
+        max: 1,
+        run: configShow,
+      },
+      ...['device', 'edit', 'metadata', 'template', 'trust', 'uefi'].map((name) => ({
+        name,
+        use: name,
+        min: 0,
+        max: -1,
+        run: async () => notMirrored(`incus config ${name}`),
+      })),
     ],
   },
-  { name: 'start', use: 'start [<remote>:]<instance> [[<remote>:]<instance>...] [flags]', flags: [...ACTION_FLAGS, { name: 'stateless', kind: 'bool' }], min: 0, max: -1, run: action('start') },
-  { name: 'stop', use: 'stop [<remote>:]<instance> [[<remote>:]<instance>...] [flags]', flags: [...STOP_FLAGS, { name: 'stateful', kind: 'bool' }], min: 0, max: -1, run: action('stop') },
+  {
+    name: 'start',
+    use: 'start [<remote>:]<instance> [[<remote>:]<instance>...] [flags]',
+    flags: [...ACTION_FLAGS, { name: 'stateless', kind: 'bool' }],
+    min: 0,
+    max: -1,
+    run: action('start'),
+  },
+  {
+    name: 'stop',
+    use: 'stop [<remote>:]<instance> [[<remote>:]<instance>...] [flags]',
+    flags: [...STOP_FLAGS, { name: 'stateful', kind: 'bool' }],
+    min: 0,
+    max: -1,
+    run: action('stop'),
+  },
   { name: 'restart', use: 'restart [<remote>:]<instance> [[<remote>:]<instance>...] [flags]', flags: STOP_FLAGS, min: 0, max: -1, run: action('restart') },
   {
     name: 'delete',

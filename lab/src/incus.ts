@@ -26,7 +26,24 @@ const DEFAULT_PROFILE_DEVICES: Record<string, Record<string, string>> = {
   eth0: { name: 'eth0', network: 'incusbr0', type: 'nic' },
   root: { path: '/', pool: 'default', type: 'disk' },
 };
-const CONFIG_PREFIXES = ['user.', 'environment.', 'image.', 'volatile.', 'limits.', 'security.', 'boot.', 'raw.', 'snapshots.', 'migration.', 'cloud-init.', 'linux.', 'nvidia.', 'agent.', 'cluster.', 'oci.'];
+const CONFIG_PREFIXES = [
+  'user.',
+  'environment.',
+  'image.',
+  'volatile.',
+  'limits.',
+  'security.',
+  'boot.',
+  'raw.',
+  'snapshots.',
+  'migration.',
+  'cloud-init.',
+  'linux.',
+  'nvidia.',
+  'agent.',
+  'cluster.',
+  'oci.',
+];
 
 export type InstanceType = 'container' | 'virtual-machine';
 
@@ -270,7 +287,7 @@ function volatileKeys(type: InstanceType, mac: string): Record<string, string> {
     'volatile.last_state.power': 'STOPPED',
     'volatile.uuid': uuid,
     'volatile.uuid.generation': uuid,
-    ...(type === 'virtual-machine' ? { 'volatile.vsock_id': String(3 + randomBytes(4).readUInt32BE() % 2_000_000_000) } : {}),
+    ...(type === 'virtual-machine' ? { 'volatile.vsock_id': String(3 + (randomBytes(4).readUInt32BE() % 2_000_000_000)) } : {}),
   };
 }
 
@@ -319,8 +336,42 @@ export function bootMemoryOf(labDir: string, rec: InstanceRecord): string | unde
   return config['limits.memory'];
 }
 
-const ADJECTIVES = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucky', 'merry', 'noble', 'proud', 'quick', 'sunny', 'tidy', 'witty'];
-const ANIMALS = ['badger', 'beetle', 'crane', 'dingo', 'egret', 'ferret', 'gecko', 'heron', 'ibis', 'koala', 'lemur', 'marmot', 'newt', 'otter', 'panda', 'quail'];
+const ADJECTIVES = [
+  'brave',
+  'calm',
+  'eager',
+  'fancy',
+  'gentle',
+  'happy',
+  'jolly',
+  'keen',
+  'lucky',
+  'merry',
+  'noble',
+  'proud',
+  'quick',
+  'sunny',
+  'tidy',
+  'witty',
+];
+const ANIMALS = [
+  'badger',
+  'beetle',
+  'crane',
+  'dingo',
+  'egret',
+  'ferret',
+  'gecko',
+  'heron',
+  'ibis',
+  'koala',
+  'lemur',
+  'marmot',
+  'newt',
+  'otter',
+  'panda',
+  'quail',
+];
 
 function petname(): string {
   const pick = (l: string[]) => l[randomBytes(1)[0]! % l.length]!;
@@ -383,12 +434,16 @@ export async function launchInstance(labDir: string, opts: LaunchOptions): Promi
   const type: InstanceType = opts.vm ? 'virtual-machine' : 'container';
   return withLock(labDir, async () => {
     let name = opts.name;
-    if (!name) do name = petname(); while (findInstance(labDir, opts.project, name));
+    if (!name)
+      do name = petname();
+      while (findInstance(labDir, opts.project, name));
     validName(name);
     const image = imageConfig(opts.image, type);
     if (!image) {
       const fp = opts.image.replace(/^[^:]*:/, '');
-      throw new IncusError(`Failed instance creation: Failed getting remote image info: Failed getting image: The requested image couldn't be found for fingerprint ${JSON.stringify(fp)}`);
+      throw new IncusError(
+        `Failed instance creation: Failed getting remote image info: Failed getting image: The requested image couldn't be found for fingerprint ${JSON.stringify(fp)}`,
+      );
     }
     const config = { ...image, ...volatileKeys(type, hwaddr()), ...(opts.config ?? {}), ...terraformConfig(labDir, opts.project) };
     try {
@@ -397,11 +452,15 @@ export async function launchInstance(labDir: string, opts: LaunchOptions): Promi
       throw new IncusError(`Failed instance creation: Failed creating instance record: ${(e as Error).message}`);
     }
     if (findInstance(labDir, opts.project, name)) {
-      throw new IncusError('Failed instance creation: Failed creating instance record: Add instance info to the database: This "instances" entry already exists');
+      throw new IncusError(
+        'Failed instance creation: Failed creating instance record: Add instance info to the database: This "instances" entry already exists',
+      );
     }
     const owner = allInstances(labDir).find((i) => i.host === name);
     if (owner || existsSync(hostDir(labDir, name))) {
-      throw new IncusError(`(lab stand-in) cannot create ${name}: the lab host name is taken${owner ? ` by instance ${owner.name} in project ${owner.project}` : ''}`);
+      throw new IncusError(
+        `(lab stand-in) cannot create ${name}: the lab host name is taken${owner ? ` by instance ${owner.name} in project ${owner.project}` : ''}`,
+      );
     }
     const createdAt = nowIso();
     const rec: InstanceRecord = {
@@ -440,7 +499,12 @@ async function boot(labDir: string, rec: InstanceRecord): Promise<void> {
   try {
     // Disk devices that share a host directory appear inside, bind-mounted at their path.
     const shares = Object.values(expandedDevices(rec, labDir)).filter((d) => d.type === 'disk' && d.source && d.path && d.path !== '/');
-    const spawned = await startInstance(labDir, rec.host, rec.address, shares.map((d) => `${d.source}:${d.path}`));
+    const spawned = await startInstance(
+      labDir,
+      rec.host,
+      rec.address,
+      shares.map((d) => `${d.source}:${d.path}`),
+    );
     const mac = rec.config['volatile.eth0.hwaddr'];
     if (mac) await execa('nsenter', ['--target', String(spawned.pid), '--net', '--', 'ip', 'link', 'set', 'dev', 'eth0', 'address', mac]);
   } catch (e) {
@@ -465,9 +529,25 @@ async function cloudInit(labDir: string, rec: InstanceRecord): Promise<void> {
   const doc = parseYaml(data) as { write_files?: { path: string; content?: string; permissions?: string }[] } | null;
   const pid = Number(readFileSafe(join(hostDir(labDir, rec.host), 'pid')));
   for (const f of doc?.write_files ?? []) {
-    await execa('nsenter', ['--target', String(pid), '--mount', '--root', '--', 'sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"', 'write', f.path, f.permissions ?? '0644'], {
-      input: f.content ?? '',
-    });
+    await execa(
+      'nsenter',
+      [
+        '--target',
+        String(pid),
+        '--mount',
+        '--root',
+        '--',
+        'sh',
+        '-c',
+        'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"',
+        'write',
+        f.path,
+        f.permissions ?? '0644',
+      ],
+      {
+        input: f.content ?? '',
+      },
+    );
   }
   rec.config['volatile.cloud-init.done'] = 'true';
 }
@@ -559,7 +639,11 @@ export async function setBootMemory(labDir: string, project: string, name: strin
 // Rendering (api.InstanceFull)
 
 function sorted<T>(o: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]!]));
+  return Object.fromEntries(
+    Object.keys(o)
+      .sort()
+      .map((k) => [k, o[k]!]),
+  );
 }
 
 /** Go's time.Time in RFC 3339 with the fraction's trailing zeros dropped. */
@@ -587,7 +671,10 @@ export function setProfileConfig(labDir: string, project: string, config: Record
   const dir = join(labDir, 'incus', 'profiles', project);
   mkdirSync(dir, { recursive: true });
   const before = profileRecord(labDir, project);
-  writeFileSync(join(dir, 'default.json'), JSON.stringify({ config: { ...before.config, ...config }, devices: { ...before.devices, ...devices } }, null, 2) + '\n');
+  writeFileSync(
+    join(dir, 'default.json'),
+    JSON.stringify({ config: { ...before.config, ...config }, devices: { ...before.devices, ...devices } }, null, 2) + '\n',
+  );
 }
 
 /**
@@ -677,7 +764,12 @@ async function renderState(labDir: string, rec: InstanceRecord, running: boolean
     const rx = l.stats64?.rx ?? {};
     const tx = l.stats64?.tx ?? {};
     network[l.ifname] = {
-      addresses: (l.addr_info ?? []).map((a) => ({ family: a.family, address: a.local, netmask: String(a.prefixlen), scope: a.scope === 'host' ? 'local' : a.scope })),
+      addresses: (l.addr_info ?? []).map((a) => ({
+        family: a.family,
+        address: a.local,
+        netmask: String(a.prefixlen),
+        scope: a.scope === 'host' ? 'local' : a.scope,
+      })),
       counters: {
         bytes_received: rx.bytes ?? 0,
         bytes_sent: tx.bytes ?? 0,
@@ -782,10 +874,23 @@ export async function prepareExec(labDir: string, project: string, name: string,
   const enter = ['nsenter', '--target', String(hostPid(labDir, rec)), '--mount', '--root', '--uts', '--net', ...ids, '--'];
   const envArgs = ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
   const cmd = req.argv[0]!;
-  const check = await execa(enter[0]!, [...enter.slice(1), ...envArgs, 'sh', '-c', 'cd -- "$1" 2>/dev/null || exit 3; case $2 in */*) [ -e "$2" ] || exit 4; [ -f "$2" ] && [ -x "$2" ] || exit 5 ;; *) command -v -- "$2" >/dev/null 2>&1 || exit 4 ;; esac', 'sh', cwd, cmd], {
-    reject: false,
-    stdin: 'ignore',
-  });
+  const check = await execa(
+    enter[0]!,
+    [
+      ...enter.slice(1),
+      ...envArgs,
+      'sh',
+      '-c',
+      'cd -- "$1" 2>/dev/null || exit 3; case $2 in */*) [ -e "$2" ] || exit 4; [ -f "$2" ] && [ -x "$2" ] || exit 5 ;; *) command -v -- "$2" >/dev/null 2>&1 || exit 4 ;; esac',
+      'sh',
+      cwd,
+      cmd,
+    ],
+    {
+      reject: false,
+      stdin: 'ignore',
+    },
+  );
   if (check.exitCode === 3) throw new IncusError(`chdir ${cwd}: no such file or directory`, 255);
   if (check.exitCode === 4) throw new IncusError(execStatusError(127)!, 127);
   if (check.exitCode === 5) throw new IncusError(execStatusError(126)!, 126);
@@ -862,9 +967,29 @@ export async function pushFile(labDir: string, project: string, name: string, re
     const mode = (req.mode ?? st.mode) & 0o777;
     const mkd = req.createDirs ? posix.dirname(path) : '';
     await new Promise<void>((resolve, reject) => {
-      const child = spawn('nsenter', ['--target', pid, '--mount', '--root', '--', 'sh', '-c', PUSH_SCRIPT, 'sh', mkd === '/' ? '' : mkd, path, String(uid), String(gid), '0755', mode.toString(8)], {
-        stdio: [fd, 'ignore', 'pipe'],
-      });
+      const child = spawn(
+        'nsenter',
+        [
+          '--target',
+          pid,
+          '--mount',
+          '--root',
+          '--',
+          'sh',
+          '-c',
+          PUSH_SCRIPT,
+          'sh',
+          mkd === '/' ? '' : mkd,
+          path,
+          String(uid),
+          String(gid),
+          '0755',
+          mode.toString(8),
+        ],
+        {
+          stdio: [fd, 'ignore', 'pipe'],
+        },
+      );
       let err = '';
       child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
       child.on('error', reject);

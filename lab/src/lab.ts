@@ -4,7 +4,22 @@ import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { LabError, PROJECT_ROOT, type Profile } from './harness';
 import { LAB_ASSETS, LAB_ROOT } from './paths';
-import { etcHosts, exited, exitOf, hostDir, hostLog, HostStartError, killNamespaces, makeHostDirs, namespacesOf, processesIn, sleep, spawnHostInit, spawnNamespace, writeLabIndex } from './hosts';
+import {
+  etcHosts,
+  exited,
+  exitOf,
+  hostDir,
+  hostLog,
+  HostStartError,
+  killNamespaces,
+  makeHostDirs,
+  namespacesOf,
+  processesIn,
+  sleep,
+  spawnHostInit,
+  spawnNamespace,
+  writeLabIndex,
+} from './hosts';
 import { labAddress, makeBridge, openRelay, plugHost } from './net';
 import { labPreflight } from './preflight';
 import { buildWorld, type LabWorld } from './world';
@@ -18,7 +33,6 @@ export type LabHostName = (typeof LAB_HOSTS)[number];
 
 /** Ports besides ssh that the runner reaches on a host (relayed to the host's 127.0.0.1). */
 const SERVED_PORTS: Record<LabHostName, number[]> = { forge: [3000], 'cc-ci': [80, 443, 8080], builder: [], gateway: [80, 443] };
-
 
 export interface LabHost {
   name: string;
@@ -65,7 +79,11 @@ export class Lab {
 
   static async start(dir: string, profile: Profile, log: LabLog): Promise<Lab> {
     labPreflight(log);
-    await acquireLabLock(dir, log, Object.values(profile.hosts).flatMap((h) => (h.transport === 'ssh' ? [h.address] : [])));
+    await acquireLabLock(
+      dir,
+      log,
+      Object.values(profile.hosts).flatMap((h) => (h.transport === 'ssh' ? [h.address] : [])),
+    );
     const lab = new Lab(dir, profile, log);
     try {
       await Lab.reapStale(log);
@@ -95,11 +113,7 @@ export class Lab {
 
   /** Stops labs left running by an earlier run that was killed: only labs, never another's. */
   static async reapStale(log: LabLog, opts: { dryRun?: boolean } = {}): Promise<string[]> {
-    const holder = readLock();
-    if (holder && !alive(holder.pid) && !opts.dryRun) {
-      log(`lab: removing the lab lock of run ${holder.runId}: its holder (pid ${holder.pid}) is gone`);
-      rmSync(LAB_LOCK, { force: true });
-    }
+    if (!opts.dryRun) for (const run of removeStaleLocks()) log(`lab: removing the lab lock of run ${run}: its holder is gone`);
     if (!existsSync(LAB_ROOT)) return [];
     const reaped: string[] = [];
     for (const run of readdirSync(LAB_ROOT)) {
@@ -125,7 +139,9 @@ export class Lab {
     const result = { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
     if (!opts.quiet) this.appendLog(`[${host}] $ ${argv.join(' ')} -> exit ${result.exitCode}\n${result.stdout}${result.stderr}`);
     if (opts.check !== false && result.exitCode !== 0) {
-      throw new Error(`lab: \`${argv.join(' ')}\` on ${host} exited ${result.exitCode}: ${(result.stderr || result.stdout).trim().split('\n').slice(-5).join(' | ')}`);
+      throw new Error(
+        `lab: \`${argv.join(' ')}\` on ${host} exited ${result.exitCode}: ${(result.stderr || result.stdout).trim().split('\n').slice(-5).join(' | ')}`,
+      );
     }
     return result;
   }
@@ -149,7 +165,9 @@ export class Lab {
       const failed = 'unit' in by && (await this.exec(host, ['systemctl', 'is-failed', by.unit], { check: false, quiet: true })).exitCode === 0;
       if (failed || Date.now() > deadline) {
         const tail = (await this.exec(host, ['tail', '-n', '5', logFile], { check: false, quiet: true })).stdout.trim().split('\n').join(' | ');
-        throw new LabError(`lab: ${what} on ${host} ${failed ? 'failed' : `does not listen on 127.0.0.1:${port} after ${timeoutMs / 1000}s`}: ${tail || '(no output)'}`);
+        throw new LabError(
+          `lab: ${what} on ${host} ${failed ? 'failed' : `does not listen on 127.0.0.1:${port} after ${timeoutMs / 1000}s`}: ${tail || '(no output)'}`,
+        );
       }
       await sleep(100);
     }
@@ -172,6 +190,13 @@ export class Lab {
 
   private checkNotAborted(): void {
     if (aborting.has(this.dir)) throw new LabError('lab: the start was interrupted');
+  }
+
+  private readonly startedAt = performance.now();
+
+  /** Notes in lab.log how long the start took to reach `what` (where a slow start spends its time). */
+  mark(what: string): void {
+    this.appendLog(`lab: +${((performance.now() - this.startedAt) / 1000).toFixed(2)}s ${what}`);
   }
 
   private appendLog(text: string): void {
@@ -205,7 +230,13 @@ export class Lab {
       mkdirSync(join(dir, 'root', '.ssh'), { recursive: true, mode: 0o700 });
       await keygen(join(dir, 'etc-ssh', 'ssh_host_ed25519_key'), `root@${s.name}`);
       await keygen(join(dir, 'root', '.ssh', 'id_ed25519'), `root@${s.name}`);
-      hostKeys.set(s.name, readFileSync(join(dir, 'etc-ssh', 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' '));
+      hostKeys.set(
+        s.name,
+        readFileSync(join(dir, 'etc-ssh', 'ssh_host_ed25519_key.pub'), 'utf8')
+          .split(' ')
+          .slice(0, 2)
+          .join(' '),
+      );
       clientKeys.set(s.name, readFileSync(join(dir, 'root', '.ssh', 'id_ed25519.pub'), 'utf8').trim());
     }
 
@@ -235,6 +266,7 @@ export class Lab {
     }
 
     this.checkNotAborted();
+    this.mark('hosts up');
     this.log('lab: creating the forge repos (cc-ci, cc-ci-secrets) and installing cc-ci');
     this.world = await buildWorld(this);
     this.log(`lab: up in ${((performance.now() - t0) / 1000).toFixed(1)}s at ${this.dir}`);
@@ -333,7 +365,9 @@ async function reapLab(dir: string, log: LabLog, dryRun = false): Promise<void> 
   const namespaces = namespacesOf(dir);
   const left = namespaces.length ? processesIn(namespaces).length : 0;
   const owner = readFileSync(join(dir, 'owner'), 'utf8').trim();
-  log(`lab: ${dryRun ? 'would stop' : 'stopping'} the lab of run ${basename(dir)} at ${dir}: its owner (pid ${owner}) is gone${left ? `, ${left} of its processes still run` : ', nothing of it runs'}`);
+  log(
+    `lab: ${dryRun ? 'would stop' : 'stopping'} the lab of run ${basename(dir)} at ${dir}: its owner (pid ${owner}) is gone${left ? `, ${left} of its processes still run` : ', nothing of it runs'}`,
+  );
   if (dryRun) return;
   await killNamespaces(namespaces);
   rmSync(dir, { recursive: true, force: true });
@@ -343,10 +377,24 @@ async function reapLab(dir: string, log: LabLog, dryRun = false): Promise<void> 
 const aborting = new Set<string>();
 
 /**
- * Every lab listens on the profile's addresses (127.0.10.N): one lab at a time per machine, from
- * whichever checkout of the harness. The lock lives in /run, so a reboot clears it.
+ * A lab listens on its profile's addresses (127.0.10.N for the lab profile): one lock per
+ * address, so two labs on different addresses run side by side and two on the same one take
+ * turns, from whichever checkout of the harness. The locks live in /run, so a reboot clears them.
  */
-export const LAB_LOCK = '/run/cc-ci-acceptance/lab.lock';
+export const LAB_LOCK_DIR = '/run/cc-ci-acceptance';
+
+export function labLockPath(address: string): string {
+  return join(LAB_LOCK_DIR, `lab-${address}.lock`);
+}
+
+/** Every lab lock on this machine, held or stale. */
+export function labLocks(): string[] {
+  return existsSync(LAB_LOCK_DIR)
+    ? readdirSync(LAB_LOCK_DIR)
+        .filter((f) => /^lab-.+\.lock$/.test(f))
+        .map((f) => join(LAB_LOCK_DIR, f))
+    : [];
+}
 
 interface LockHolder {
   runId: string;
@@ -356,9 +404,9 @@ interface LockHolder {
   labDir?: string;
 }
 
-function readLock(): LockHolder | null {
+function readLock(file: string): LockHolder | null {
   try {
-    return JSON.parse(readFileSync(LAB_LOCK, 'utf8')) as LockHolder;
+    return JSON.parse(readFileSync(file, 'utf8')) as LockHolder;
   } catch {
     return null;
   }
@@ -374,49 +422,72 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Takes the lab lock for the lab in `dir`, waiting (with a message) while another live run holds
- * it. A holder that is gone (killed) does not keep it: its lab is stale, and is reaped next.
+ * Takes the lock of each of the lab's addresses for the lab in `dir` (in one order, so two labs
+ * never wait on each other), waiting with a message while another live run holds one. A holder
+ * that is gone (killed) does not keep it: its lab is stale, and is reaped next.
  */
 export async function acquireLabLock(dir: string, log: LabLog, addresses: string[], pollMs = 1000): Promise<void> {
-  mkdirSync(dirname(LAB_LOCK), { recursive: true });
+  mkdirSync(LAB_LOCK_DIR, { recursive: true });
   const me: LockHolder = { runId: basename(dir), pid: process.pid, since: new Date().toISOString(), labDir: dir };
-  let told = 0;
-  for (;;) {
-    try {
-      writeFileSync(LAB_LOCK, JSON.stringify(me) + '\n', { flag: 'wx' });
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  for (const address of [...new Set(addresses)].sort()) {
+    const file = labLockPath(address);
+    let told = 0;
+    for (;;) {
+      try {
+        writeFileSync(file, JSON.stringify(me) + '\n', { flag: 'wx' });
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const holder = readLock(file);
+      if (holder && holder.pid === process.pid) {
+        if (holder.runId === me.runId) break;
+        releaseLabLock(dir);
+        throw new LabError(`lab: this process already runs the lab of run ${holder.runId} on ${address}; stop it before starting another`);
+      }
+      if (holder && !alive(holder.pid)) {
+        log(`lab: the lab lock of run ${holder.runId} (pid ${holder.pid}) on ${address} is stale (that process is gone): taking it`);
+        // Its lab may be another checkout's, still holding the addresses: stop it too.
+        if (holder.labDir && dirname(holder.labDir) !== LAB_ROOT && existsSync(join(holder.labDir, 'owner')) && !ownerAlive(holder.labDir))
+          await reapLab(holder.labDir, log);
+        rmSync(file, { force: true });
+        continue;
+      }
+      // A lock file being written reads empty for a moment; one that stays unreadable is stale.
+      if (!holder) {
+        await sleep(100);
+        if (!readLock(file) && existsSync(file) && Date.now() - statSync(file).mtimeMs > 5000) rmSync(file, { force: true });
+        continue;
+      }
+      const now = Date.now();
+      if (!told || now - told > 30_000) {
+        log(
+          `lab: waiting for run ${holder.runId} (pid ${holder.pid}, since ${holder.since}) to stop its lab: it listens on ${address}, as this lab would (${addresses.join(', ')})`,
+        );
+        told = now;
+      }
+      await sleep(pollMs);
     }
-    const holder = readLock();
-    if (holder && holder.pid === process.pid) {
-      if (holder.runId === me.runId) return;
-      throw new LabError(`lab: this process already runs the lab of run ${holder.runId}; stop it before starting another`);
-    }
-    if (holder && !alive(holder.pid)) {
-      log(`lab: the lab lock of run ${holder.runId} (pid ${holder.pid}) is stale (that process is gone): taking it`);
-      // Its lab may be another checkout's, still holding the addresses: stop it too.
-      if (holder.labDir && dirname(holder.labDir) !== LAB_ROOT && existsSync(join(holder.labDir, 'owner')) && !ownerAlive(holder.labDir)) await reapLab(holder.labDir, log);
-      rmSync(LAB_LOCK, { force: true });
-      continue;
-    }
-    // A lock file being written reads empty for a moment; one that stays unreadable is stale.
-    if (!holder) {
-      await sleep(100);
-      if (!readLock() && existsSync(LAB_LOCK) && Date.now() - statSync(LAB_LOCK).mtimeMs > 5000) rmSync(LAB_LOCK, { force: true });
-      continue;
-    }
-    const now = Date.now();
-    if (!told || now - told > 30_000) {
-      log(`lab: waiting for run ${holder.runId} (pid ${holder.pid}, since ${holder.since}) to stop its lab: every lab listens on ${addresses.join(', ')}, so one runs at a time`);
-      told = now;
-    }
-    await sleep(pollMs);
   }
 }
 
-/** Gives the lock back, if this lab holds it. */
+/** Gives back the locks this lab holds. */
 export function releaseLabLock(dir: string): void {
-  const holder = readLock();
-  if (holder && holder.pid === process.pid && holder.runId === basename(dir)) rmSync(LAB_LOCK, { force: true });
+  for (const file of labLocks()) {
+    const holder = readLock(file);
+    if (holder && holder.pid === process.pid && holder.runId === basename(dir)) rmSync(file, { force: true });
+  }
+}
+
+/** Removes the locks of runs whose process is gone; returns their run ids. */
+function removeStaleLocks(): string[] {
+  const runs = new Set<string>();
+  for (const file of labLocks()) {
+    const holder = readLock(file);
+    if (holder && !alive(holder.pid)) {
+      rmSync(file, { force: true });
+      runs.add(`${holder.runId} (pid ${holder.pid})`);
+    }
+  }
+  return [...runs];
 }

@@ -44,7 +44,11 @@ export async function openRelay(hostPid: number, address: string, port: number, 
   const server: Server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new LabError(`lab: cannot listen on ${address}:${port}: ${e.code === 'EADDRINUSE' ? 'the address is in use (another lab or server running?)' : e.message}`)),
+      reject(
+        new LabError(
+          `lab: cannot listen on ${address}:${port}: ${e.code === 'EADDRINUSE' ? 'the address is in use (another lab or server running?)' : e.message}`,
+        ),
+      ),
     );
     server.listen({ host: address, port, exclusive: true }, resolve);
   });

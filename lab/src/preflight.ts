@@ -43,8 +43,7 @@ export function labPreflight(log: (line: string) => void): void {
   }
   log(`lab: installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () =>
-    spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const install = () => spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let r = install();
   if (r.status !== 0) {
     log('lab: apt-get install failed; running apt-get update and trying again');

@@ -25,8 +25,18 @@ type StoreKind = 'yaml' | 'json' | 'binary' | 'dotenv' | 'ini';
 
 const BOOL_FLAGS = new Set(['decrypt', 'encrypt', 'ignore-mac', 'in-place', 'verbose', 'mac-only-encrypted', 'enable-local-keyservice', 'help', 'version']);
 const STRING_FLAGS = new Set([
-  'extract', 'input-type', 'output-type', 'output', 'age', 'config', 'keyservice', 'unencrypted-suffix', 'encrypted-suffix',
-  'unencrypted-regex', 'encrypted-regex', 'indent',
+  'extract',
+  'input-type',
+  'output-type',
+  'output',
+  'age',
+  'config',
+  'keyservice',
+  'unencrypted-suffix',
+  'encrypted-suffix',
+  'unencrypted-regex',
+  'encrypted-regex',
+  'indent',
 ]);
 const ALIASES: Record<string, string> = { d: 'decrypt', e: 'encrypt', i: 'in-place', a: 'age', h: 'help', v: 'version' };
 
@@ -88,7 +98,8 @@ function emitPlain(kind: StoreKind, branches: Node[]): Buffer {
   if (kind === 'binary') {
     const data = first?.t === 'map' ? first.items.find(([k]) => k === 'data')?.[1] : undefined;
     if (!data) throw new SopsError('Error dumping file: error emitting binary store: no binary data found in tree', SopsExit.errorDumpingTree);
-    if (data.t !== 'str') throw new SopsError("Error dumping file: error emitting binary store: 'data' key in tree does not have a string value", SopsExit.errorDumpingTree);
+    if (data.t !== 'str')
+      throw new SopsError("Error dumping file: error emitting binary store: 'data' key in tree does not have a string value", SopsExit.errorDumpingTree);
     return Buffer.from(data.v);
   }
   parseFormat(kind);
@@ -97,7 +108,8 @@ function emitPlain(kind: StoreKind, branches: Node[]): Buffer {
 
 function emitValue(kind: StoreKind, n: Node): Buffer {
   if (kind === 'yaml') return Buffer.from(emitYamlValue(n));
-  if (kind === 'binary') throw new SopsError('Error dumping tree: Binary files are not structured and extracting a single value is not possible', SopsExit.errorDumpingTree);
+  if (kind === 'binary')
+    throw new SopsError('Error dumping tree: Binary files are not structured and extracting a single value is not possible', SopsExit.errorDumpingTree);
   parseFormat(kind);
   return Buffer.from(emitJson(n));
 }

@@ -6,8 +6,28 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import {
-  appendFileSync, chownSync, closeSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync,
-  readdirSync, readlinkSync, type Stats, renameSync, rmSync, rmdirSync, statSync, statfsSync, symlinkSync, unlinkSync, writeFileSync, writeSync,
+  appendFileSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  type Stats,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  statfsSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { posix } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -112,16 +132,36 @@ const SECRET: Field = {
   struct: 'secret',
   slice: true,
   fields: {
-    name: 'string', key: 'string', path: 'string', owner: 'string', uid: 'int', group: 'string', gid: 'int', sopsFile: 'string',
-    format: 'string', mode: 'string', restartUnits: '[]string', reloadUnits: '[]string',
+    name: 'string',
+    key: 'string',
+    path: 'string',
+    owner: 'string',
+    uid: 'int',
+    group: 'string',
+    gid: 'int',
+    sopsFile: 'string',
+    format: 'string',
+    mode: 'string',
+    restartUnits: '[]string',
+    reloadUnits: '[]string',
   },
 };
 const MANIFEST: Field = {
   struct: 'manifest',
   fields: {
-    secrets: SECRET, templates: '[]any', placeholderBySecretName: 'map', secretsMountPoint: 'string', symlinkPath: 'string',
-    keepGenerations: 'int', sshKeyPaths: '[]string', gnupgHome: 'string', ageKeyFile: 'string', ageSshKeyPaths: '[]string',
-    useTmpfs: 'bool', userMode: 'bool', logging: { struct: 'loggingConfig', fields: { keyImport: 'bool', secretChanges: 'bool' } },
+    secrets: SECRET,
+    templates: '[]any',
+    placeholderBySecretName: 'map',
+    secretsMountPoint: 'string',
+    symlinkPath: 'string',
+    keepGenerations: 'int',
+    sshKeyPaths: '[]string',
+    gnupgHome: 'string',
+    ageKeyFile: 'string',
+    ageSshKeyPaths: '[]string',
+    useTmpfs: 'bool',
+    userMode: 'bool',
+    logging: { struct: 'loggingConfig', fields: { keyImport: 'bool', secretChanges: 'bool' } },
   },
 };
 const jsonKind = (v: unknown) => (Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v === 'boolean' ? 'bool' : typeof v);
@@ -166,7 +206,12 @@ export function parseManifest(text: string): Manifest {
   } catch (e) {
     return fail(`failed to parse manifest: ${msgOf(e)}`);
   }
-  const err = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? typeError(raw, MANIFEST, undefined) : raw === null ? undefined : `json: cannot unmarshal ${jsonKind(raw)} into Go value of type main.manifest`;
+  const err =
+    typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+      ? typeError(raw, MANIFEST, undefined)
+      : raw === null
+        ? undefined
+        : `json: cannot unmarshal ${jsonKind(raw)} into Go value of type main.manifest`;
   if (err) fail(`failed to parse manifest: ${err}`);
   return (raw ?? {}) as Manifest;
 }
@@ -261,7 +306,10 @@ function goJson(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (Array.isArray(v)) return `[${v.map(goJson).join(',')}]`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).sort().map((k) => `${goJson(k)}:${goJson(o[k])}`).join(',')}}`;
+  return `{${Object.keys(o)
+    .sort()
+    .map((k) => `${goJson(k)}:${goJson(o[k])}`)
+    .join(',')}}`;
 }
 
 function parseMode(mode: string): number {
@@ -330,7 +378,13 @@ function bech32(hrp: string, data: Buffer): string {
   return `${h}1${[...words, ...sum].map((w) => BECH32[w]).join('')}`;
 }
 
-const GO_KEY_TYPES: Record<string, string> = { 'ssh-rsa': '*rsa.PrivateKey', 'ssh-dss': '*dsa.PrivateKey', 'RSA PRIVATE KEY': '*rsa.PrivateKey', 'EC PRIVATE KEY': '*ecdsa.PrivateKey', 'DSA PRIVATE KEY': '*dsa.PrivateKey' };
+const GO_KEY_TYPES: Record<string, string> = {
+  'ssh-rsa': '*rsa.PrivateKey',
+  'ssh-dss': '*dsa.PrivateKey',
+  'RSA PRIVATE KEY': '*rsa.PrivateKey',
+  'EC PRIVATE KEY': '*ecdsa.PrivateKey',
+  'DSA PRIVATE KEY': '*dsa.PrivateKey',
+};
 
 /** Returns the age identity (AGE-SECRET-KEY-1…) and its recipient (age1…). */
 export function sshPrivateKeyToAge(pem: string): { identity: string; recipient: string } {
@@ -362,10 +416,15 @@ export function sshPrivateKeyToAge(pem: string): { identity: string; recipient: 
   outer.bytes();
   if (cipher !== 'none') parseFail('ssh: this private key is passphrase protected');
   const inner = reader(outer.bytes());
-  if (inner.u32() !== inner.u32()) parseFail('ssh: malformed OpenSSH key');
+  const check = inner.u32();
+  if (check !== inner.u32()) parseFail('ssh: malformed OpenSSH key');
   const type = inner.bytes().toString();
   if (type !== 'ssh-ed25519') {
-    return type.startsWith('ecdsa-sha2-') ? unsupported('*ecdsa.PrivateKey') : GO_KEY_TYPES[type] ? unsupported(GO_KEY_TYPES[type]!) : parseFail('ssh: unhandled key type');
+    return type.startsWith('ecdsa-sha2-')
+      ? unsupported('*ecdsa.PrivateKey')
+      : GO_KEY_TYPES[type]
+        ? unsupported(GO_KEY_TYPES[type]!)
+        : parseFail('ssh: unhandled key type');
   }
   inner.bytes();
   const seed = inner.bytes().subarray(0, 32);
@@ -390,7 +449,10 @@ function rfc3339(d: Date): string {
 }
 
 function replaceRuntimeDir(path: string, rundir: string): string {
-  return path.split('%%').map((p) => p.split('%r').join(rundir)).join('%');
+  return path
+    .split('%%')
+    .map((p) => p.split('%r').join(rundir))
+    .join('%');
 }
 
 /** The sops library's error text (decrypt.File), as sops-install-secrets wraps it. */
@@ -422,7 +484,8 @@ export async function installSecrets(manifest: Manifest, opts: InstallOptions = 
   if ((manifest.templates ?? []).length > 0) fail('templates are not supported by this lab stand-in of sops-install-secrets');
   const secrets = (manifest.secrets ?? []).filter((s): s is ManifestSecret => s !== null).map(toSecret);
   for (const s of secrets) {
-    if (s.format === 'dotenv' || s.format === 'ini') fail(`secret ${s.name}: the ${s.format} format is not supported by this lab stand-in of sops-install-secrets`);
+    if (s.format === 'dotenv' || s.format === 'ini')
+      fail(`secret ${s.name}: the ${s.format} format is not supported by this lab stand-in of sops-install-secrets`);
   }
   const userMode = manifest.userMode ?? false;
   let mountPoint = manifest.secretsMountPoint ?? '';
@@ -494,7 +557,8 @@ export async function installSecrets(manifest: Manifest, opts: InstallOptions = 
         if (doc?.errors.length) throw doc.errors[0];
         keys = doc?.toJS() ?? {};
       } else keys = JSON.parse(text);
-      if (keys !== null && (typeof keys !== 'object' || Array.isArray(keys))) throw new Error(`cannot unmarshal ${jsonKind(keys)} into map[string]interface {}`);
+      if (keys !== null && (typeof keys !== 'object' || Array.isArray(keys)))
+        throw new Error(`cannot unmarshal ${jsonKind(keys)} into map[string]interface {}`);
     } catch (e) {
       return fail(`cannot parse ${what} of '${s.sopsFile}': ${msgOf(e)}`);
     }
@@ -504,7 +568,9 @@ export async function installSecrets(manifest: Manifest, opts: InstallOptions = 
   if (checkMode !== 'off') return result;
 
   if (sshKeyPaths.length > 0) {
-    fail(`sshKeyPaths is set (${sshKeyPaths.join(', ')}): this lab stand-in of sops-install-secrets does not convert SSH keys to GPG keys; use ageKeyFile or ageSshKeyPaths`);
+    fail(
+      `sshKeyPaths is set (${sshKeyPaths.join(', ')}): this lab stand-in of sops-install-secrets does not convert SSH keys to GPG keys; use ageKeyFile or ageSshKeyPaths`,
+    );
   }
 
   const keysGid = ignorePasswd ? 0 : lookupKeysGroup();
@@ -630,7 +696,7 @@ export async function installSecrets(manifest: Manifest, opts: InstallOptions = 
     } catch (e) {
       if (!isENOENT(e)) fail(`cannot access ${symlinkPath}: readlink ${symlinkPath}: ${errno(e)}`);
     }
-    if (linkTarget !== undefined && linkTarget.startsWith(mountPoint)) {
+    if (linkTarget?.startsWith(mountPoint)) {
       const base = basename(linkTarget);
       if (!/^\d+$/.test(base)) fail(`cannot parse ${base} of ${linkTarget} as a number: strconv.ParseUint: parsing ${goQuote(base)}: invalid syntax`);
       generation = Number(base);
@@ -742,7 +808,10 @@ export async function installSecrets(manifest: Manifest, opts: InstallOptions = 
     result.restartUnits = restart;
     result.reloadUnits = reload;
     const prefix = isDry ? '/run/nixos/dry-activation' : '/run/nixos/activation';
-    for (const [list, file] of [[restart, `${prefix}-restart-list`], [reload, `${prefix}-reload-list`]] as const) {
+    for (const [list, file] of [
+      [restart, `${prefix}-restart-list`],
+      [reload, `${prefix}-reload-list`],
+    ] as const) {
       if (list.length === 0 || !existsSync(r(dirname(file)))) continue;
       io('open', file, () => appendFileSync(r(file), list.map((u) => u + '\n').join(''), { mode: 0o600 }));
     }

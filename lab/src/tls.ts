@@ -12,11 +12,31 @@ export interface Issued {
 
 export async function makeCa(dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  await execa('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '3650',
-    '-subj', '/O=cc-ci lab/CN=cc-ci lab CA', '-keyout', 'ca.key', '-out', 'ca.pem',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-  ], { cwd: dir });
+  await execa(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '3650',
+      '-subj',
+      '/O=cc-ci lab/CN=cc-ci lab CA',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    { cwd: dir },
+  );
   return join(dir, 'ca.pem');
 }
 
@@ -30,14 +50,51 @@ export async function issueWildcard(caDir: string, domain: string, validity: { d
     const ca = join(caDir, 'ca.pem');
     const caKey = join(caDir, 'ca.key');
     if ('days' in validity) {
-      await o('x509', '-req', '-in', 'req.csr', '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-CAserial', 'ca.srl', '-days', String(validity.days), '-extfile', 'ext.cnf', '-out', 'cert.pem');
+      await o(
+        'x509',
+        '-req',
+        '-in',
+        'req.csr',
+        '-CA',
+        ca,
+        '-CAkey',
+        caKey,
+        '-CAcreateserial',
+        '-CAserial',
+        'ca.srl',
+        '-days',
+        String(validity.days),
+        '-extfile',
+        'ext.cnf',
+        '-out',
+        'cert.pem',
+      );
     } else {
       // `openssl ca` is the one that can set both dates (x509 -req can only count days from now).
       const stamp = (d: Date) => d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z';
       writeFileSync(join(dir, 'index.txt'), '');
       writeFileSync(join(dir, 'serial'), `${Date.now().toString(16).padStart(16, '0')}\n`);
-      writeFileSync(join(dir, 'ca.cnf'), `[ca]\ndefault_ca = lab\n[lab]\ndatabase = index.txt\nnew_certs_dir = .\ncertificate = ${ca}\nprivate_key = ${caKey}\nserial = serial\ndefault_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n`);
-      await o('ca', '-batch', '-notext', '-config', 'ca.cnf', '-startdate', stamp(validity.start), '-enddate', stamp(validity.end), '-in', 'req.csr', '-extfile', 'ext.cnf', '-out', 'cert.pem');
+      writeFileSync(
+        join(dir, 'ca.cnf'),
+        `[ca]\ndefault_ca = lab\n[lab]\ndatabase = index.txt\nnew_certs_dir = .\ncertificate = ${ca}\nprivate_key = ${caKey}\nserial = serial\ndefault_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n`,
+      );
+      await o(
+        'ca',
+        '-batch',
+        '-notext',
+        '-config',
+        'ca.cnf',
+        '-startdate',
+        stamp(validity.start),
+        '-enddate',
+        stamp(validity.end),
+        '-in',
+        'req.csr',
+        '-extfile',
+        'ext.cnf',
+        '-out',
+        'cert.pem',
+      );
     }
     return {
       fullchain: readFileSync(join(dir, 'cert.pem'), 'utf8') + readFileSync(ca, 'utf8'),

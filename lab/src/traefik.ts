@@ -2,7 +2,7 @@
 // take HTTP and TLS on one port (sniffed per connection, as Traefik's TCP router does), the file
 // provider's dynamic configuration, certificates chosen by SNI and HTTP routing by Host.
 import { execFile } from 'node:child_process';
-import { X509Certificate, createHash, createPrivateKey, randomBytes } from 'node:crypto';
+import { type KeyObject, X509Certificate, createHash, createPrivateKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -35,7 +35,9 @@ function rfc3339(d: Date): string {
 
 export function formatLogLine(level: LogLevel, msg: string, fields: LogFields = {}): string {
   const name = level === 'warn' ? 'warning' : level;
-  const extra = Object.entries(fields).map(([k, v]) => ` ${k}=${quote(String(v))}`).join('');
+  const extra = Object.entries(fields)
+    .map(([k, v]) => ` ${k}=${quote(String(v))}`)
+    .join('');
   return `time="${rfc3339(new Date())}" level=${name} msg=${quote(msg)}${extra}`;
 }
 
@@ -206,8 +208,9 @@ function v2HostTemplate(t: string): RegExp {
     }
     let depth = 0;
     let j = i;
-    for (; j < t.length; j++) if (t[j] === '{') depth++;
-    else if (t[j] === '}' && --depth === 0) break;
+    for (; j < t.length; j++)
+      if (t[j] === '{') depth++;
+      else if (t[j] === '}' && --depth === 0) break;
     const inner = t.slice(i + 1, j);
     const colon = inner.indexOf(':');
     re += colon < 0 ? '[^.]+' : `(?:${inner.slice(colon + 1)})`;
@@ -324,6 +327,7 @@ function normalize(v: unknown, s: Schema, at: string): unknown {
   if (typeof s === 'string') {
     if (s === 'number' && typeof v === 'string' && /^-?\d+$/.test(v)) return Number(v);
     if (s === 'string' && (typeof v === 'number' || typeof v === 'boolean')) return String(v);
+    // biome-ignore lint/suspicious/useValidTypeof: s is a typeof name from the schema
     if (typeof v !== s) throw new Error(`${at}: expected a ${s}`);
     return v;
   }
@@ -411,7 +415,7 @@ export function loadCertificate(certPem: string, keyPem: string): LoadedCert {
   if (!blocks) throw new Error('tls: failed to find any PEM data in certificate input');
   if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(keyPem)) throw new Error('tls: failed to find any PEM data in key input');
   const leaf = new X509Certificate(blocks[0]!);
-  let key;
+  let key: KeyObject;
   try {
     key = createPrivateKey(keyPem);
   } catch {
@@ -422,7 +426,11 @@ export function loadCertificate(certPem: string, keyPem: string): LoadedCert {
   // Traefik's store key: the CN, then DNS names, then IP addresses, lower-cased.
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(leaf.subject)?.[1];
   const sans = (leaf.subjectAltName ?? '').split(', ');
-  const pick = (prefix: string) => sans.filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length)).filter((n) => n !== cn);
+  const pick = (prefix: string) =>
+    sans
+      .filter((s) => s.startsWith(prefix))
+      .map((s) => s.slice(prefix.length))
+      .filter((n) => n !== cn);
   const domains = [...(cn ? [cn] : []), ...pick('DNS:'), ...pick('IP Address:')].map((d) => d.toLowerCase());
   return { domains, fingerprint: leaf.fingerprint256, notAfter: leaf.validTo, ctx };
 }
@@ -436,9 +444,25 @@ async function generateDefaultCertificate(): Promise<{ cert: string; key: string
     const z = createHash('sha256').update(randomBytes(100)).digest('hex');
     writeFileSync(join(dir, 'req.cnf'), '[req]\ndistinguished_name=dn\n[dn]\n');
     await execFileP('openssl', [
-      'req', '-config', join(dir, 'req.cnf'), '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-days', '365', '-subj', '/CN=TRAEFIK DEFAULT CERT', '-addext', `subjectAltName=DNS:${z.slice(0, 32)}.${z.slice(32)}.traefik.default`,
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      'req',
+      '-config',
+      join(dir, 'req.cnf'),
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '365',
+      '-subj',
+      '/CN=TRAEFIK DEFAULT CERT',
+      '-addext',
+      `subjectAltName=DNS:${z.slice(0, 32)}.${z.slice(32)}.traefik.default`,
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
     ]);
     return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
   } finally {
@@ -476,7 +500,17 @@ function plain(res: http.ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+];
 
 function loadBalancer(servers: URL[], passHostHeader: boolean): Handler {
   let next = 0;
@@ -553,11 +587,9 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
     level = 'error';
     log('error', 'Unspecified or invalid log level, setting the level to default (ERROR)...', { logLevel: opts.logLevel ?? '' });
   }
-  log('info', 'Traefik version lab-standin built on I don\'t know time');
+  log('info', "Traefik version lab-standin built on I don't know time");
 
-  const eps = Object.fromEntries(
-    Object.entries(opts.entrypoints).map(([n, e]) => [n, typeof e === 'string' ? { address: e } : e] as const),
-  );
+  const eps = Object.fromEntries(Object.entries(opts.entrypoints).map(([n, e]) => [n, typeof e === 'string' ? { address: e } : e] as const));
   const addrs = Object.fromEntries(Object.entries(eps).map(([n, e]) => [n, parseAddress(n, e.address)] as const));
   const generated = await generateDefaultCertificate();
   const fallback = loadCertificate(generated.cert, generated.key);
@@ -602,7 +634,10 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
         const keep = port && !((scheme === 'https' && port === '443') || (scheme === 'http' && port === '80'));
         const status = permanent ? (req.method === 'GET' ? 301 : 308) : req.method === 'GET' ? 302 : 307;
         const body = http.STATUS_CODES[status]!;
-        res.writeHead(status, { Location: `${scheme}://${stripPort(req.headers.host)}${keep ? `:${port}` : ''}${req.url ?? '/'}`, 'Content-Length': body.length });
+        res.writeHead(status, {
+          Location: `${scheme}://${stripPort(req.headers.host)}${keep ? `:${port}` : ''}${req.url ?? '/'}`,
+          'Content-Length': body.length,
+        });
         res.end(body);
       },
     });
@@ -646,7 +681,7 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
         const svc = services[svcName];
         if (!svc) throw new Error(`the service "${svcName}@file" does not exist`);
         const entryPoints = r.entryPoints ?? Object.keys(eps);
-        for (const ep of entryPoints) if (!eps[ep]) log('error', 'EntryPoint doesn\'t exist', { ...fields, entryPointName: ep });
+        for (const ep of entryPoints) if (!eps[ep]) log('error', "EntryPoint doesn't exist", { ...fields, entryPointName: ep });
         if (!entryPoints.some((ep) => eps[ep])) throw new Error('no valid entryPoint for this router');
         routers.push({
           name: `${name}@file`,
@@ -687,7 +722,10 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
       for (const kind of ['routers', 'services'] as const) {
         for (const [k, v] of Object.entries(c.http?.[kind] ?? {})) {
           const into = ((merged.http ??= {})[kind] ??= {}) as Record<string, unknown>;
-          if (k in into) log('error', `${kind === 'routers' ? 'Router' : 'Service'} defined multiple times with different configurations in ${n}`, { [kind === 'routers' ? 'routerName' : 'serviceName']: k });
+          if (k in into)
+            log('error', `${kind === 'routers' ? 'Router' : 'Service'} defined multiple times with different configurations in ${n}`, {
+              [kind === 'routers' ? 'routerName' : 'serviceName']: k,
+            });
           else into[k] = v;
         }
       }
@@ -701,7 +739,9 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
       const pairs = await Promise.all((conf.tls?.certificates ?? []).map(readPair));
       const defFiles = conf.tls?.stores?.default?.defaultCertificate;
       const def = defFiles && (await readPair(defFiles));
-      const signature = createHash('sha256').update(JSON.stringify([conf, pairs, def])).digest('hex');
+      const signature = createHash('sha256')
+        .update(JSON.stringify([conf, pairs, def]))
+        .digest('hex');
       if (signature === rt.signature) {
         log('debug', 'Skipping same configuration', { providerName: 'file' });
         return;
@@ -724,14 +764,16 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
   const listeners: net.Server[] = [];
   const ports: Record<string, number> = {};
   const addresses: RunningTraefik['addresses'] = {};
-  const dispatch = (entryPoint: string, secure: boolean): http.RequestListener => (req, res) => {
-    const info: RequestInfo = { host: canonicalHost(req.headers.host), path: (req.url ?? '/').split('?')[0]!, method: req.method ?? 'GET' };
-    const candidates = secure ? rt.routers : [...internal, ...rt.routers];
-    const r = candidates.find((x) => x.tls === secure && x.entryPoints.includes(entryPoint) && x.match(info));
-    if (!r) return plain(res, 404, '404 page not found\n');
-    log('debug', `${req.method} ${info.host}${req.url}`, { entryPointName: entryPoint, routerName: r.name });
-    r.handle(req, res, { entryPoint, secure, ports });
-  };
+  const dispatch =
+    (entryPoint: string, secure: boolean): http.RequestListener =>
+    (req, res) => {
+      const info: RequestInfo = { host: canonicalHost(req.headers.host), path: (req.url ?? '/').split('?')[0]!, method: req.method ?? 'GET' };
+      const candidates = secure ? rt.routers : [...internal, ...rt.routers];
+      const r = candidates.find((x) => x.tls === secure && x.entryPoints.includes(entryPoint) && x.match(info));
+      if (!r) return plain(res, 404, '404 page not found\n');
+      log('debug', `${req.method} ${info.host}${req.url}`, { entryPointName: entryPoint, routerName: r.name });
+      r.handle(req, res, { entryPoint, secure, ports });
+    };
   const closeAll = async (): Promise<void> => {
     for (const s of sockets) s.destroy();
     await Promise.all(listeners.map((l) => new Promise<void>((res) => l.close(() => res()))));
@@ -743,7 +785,9 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
         { ...generated, ALPNProtocols: ['http/1.1'], SNICallback: (sn, cb) => cb(null, pickContext(sn)) },
         dispatch(name, true),
       );
-      tlsServer.on('tlsClientError', (e, s) => log('debug', `http: TLS handshake error from ${s.remoteAddress}:${s.remotePort}: ${e.message}`, { entryPointName: name }));
+      tlsServer.on('tlsClientError', (e, s) =>
+        log('debug', `http: TLS handshake error from ${s.remoteAddress}:${s.remotePort}: ${e.message}`, { entryPointName: name }),
+      );
       tlsServers.push(tlsServer);
       const listener = net.createServer((sock) => {
         sockets.add(sock);
@@ -759,8 +803,16 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
       });
       await new Promise<void>((resolve, reject) => {
         listener.once('error', (e: NodeJS.ErrnoException) => {
-          const why: Record<string, string> = { EADDRINUSE: 'address already in use', EACCES: 'permission denied', EADDRNOTAVAIL: 'cannot assign requested address' };
-          reject(new Error(`error while building entryPoint ${name}: error preparing server: error opening listener: listen tcp ${eps[name]!.address}: bind: ${why[e.code ?? ''] ?? e.message}`));
+          const why: Record<string, string> = {
+            EADDRINUSE: 'address already in use',
+            EACCES: 'permission denied',
+            EADDRNOTAVAIL: 'cannot assign requested address',
+          };
+          reject(
+            new Error(
+              `error while building entryPoint ${name}: error preparing server: error opening listener: listen tcp ${eps[name]!.address}: bind: ${why[e.code ?? ''] ?? e.message}`,
+            ),
+          );
         });
         listener.listen({ host, port }, resolve);
       });
@@ -780,7 +832,10 @@ export async function startTraefik(opts: TraefikOptions): Promise<RunningTraefik
   if (file || directory) {
     log('info', 'Starting provider *file.Provider', { providerName: 'file' });
     // As in Traefik, a provider whose first load fails is not started (so not watched either).
-    const started = await reload(true).then(() => true, () => false);
+    const started = await reload(true).then(
+      () => true,
+      () => false,
+    );
     if (started && opts.watch !== false) {
       try {
         // Traefik watches the file's directory and reacts to events naming the file only.

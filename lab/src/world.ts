@@ -54,6 +54,7 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   const caCert = await makeCa(join(keys, 'tls'));
   const cert = await issueWildcard(join(keys, 'tls'), lab.profile.domain, { days: 90 });
 
+  lab.mark('keys and certificates made');
   const plaintexts: Record<string, string> = {};
   for (const name of lab.profile.secrets.names) plaintexts[name] = `lab-${name}-${randomBytes(18).toString('base64url')}`;
   plaintexts.wildcard_cert = cert.fullchain;
@@ -73,6 +74,7 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   const secretsCommit = await git(secretsWork, 'rev-parse', 'HEAD');
   await publish(lab, secretsWork, 'cc-ci-secrets');
 
+  lab.mark('secrets repo published');
   // The base repo, with the secrets repo as a submodule (gitlink + .gitmodules).
   const baseWork = join(seed, 'cc-ci');
   mkdirSync(baseWork, { recursive: true });
@@ -107,17 +109,24 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
   const deployKey = join(keys, 'throwaway-deploy-key');
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'throwaway-deploy-key', '-f', deployKey]);
   writeFileSync(join(lab.dir, 'hosts', 'forge', 'root', '.ssh', 'authorized_keys'), readFileSync(`${deployKey}.pub`, 'utf8'), { flag: 'a' });
-  const forgeKey = readFileSync(join(lab.dir, 'hosts', 'forge', 'etc-ssh', 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+  const forgeKey = readFileSync(join(lab.dir, 'hosts', 'forge', 'etc-ssh', 'ssh_host_ed25519_key.pub'), 'utf8')
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
   writeFileSync(join(keys, 'forge-known-hosts'), `forge,${lab.hosts.get('forge')!.labAddress} ${forgeKey}\n`);
 
+  lab.mark('base repo published');
   const e2e = await buildE2eWorld(lab, plaintexts);
+  lab.mark('E2E world made');
 
   // cc-ci, installed as docs/install.md says: the key, one recursive clone, one switch.
   const keyDir = join(lab.dir, 'hosts', 'cc-ci', 'var-lib', 'sops-nix');
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });
   writeFileSync(join(keyDir, 'key.txt'), readFileSync(hostKey), { mode: 0o600 });
   await lab.exec('cc-ci', ['git', 'clone', '--quiet', '--recursive', '--', repos.base.url, '/root/cc-ci']);
+  lab.mark('cc-ci cloned');
   await lab.exec('cc-ci', ['nixos-rebuild', 'switch', '--flake', `git+file:///root/cc-ci?submodules=1#${lab.profile.flake.configuration}`]);
+  lab.mark('cc-ci switched');
   await lab.waitForPort('cc-ci', 443, { unit: 'traefik.service' });
   await lab.waitForPort('cc-ci', 8080, { unit: 'drone-server.service' });
   // cc-ci is the Incus VM cc-nix-test in project terraform-ci, created long before the harness.
@@ -130,6 +139,7 @@ export async function buildWorld(lab: Lab): Promise<LabWorld> {
     // 4GiB, spelled as the operator set it: sizes compare as bytes.
     config: { 'limits.memory': '4096MiB', 'limits.cpu': '4', 'security.secureboot': 'false', 'user.owner': 'recipe-maintainers' },
   });
+  lab.mark('cc-ci serving');
   const liveToplevel = (await lab.exec('cc-ci', ['readlink', '-f', '/run/current-system'])).stdout.trim();
 
   return {
@@ -204,7 +214,10 @@ async function buildE2eWorld(lab: Lab, plaintexts: Record<string, string>): Prom
       { owner: 'recipe-maintainers', name: 'cc-ci' },
     ],
   });
-  await lab.sh('forge', 'setsid gitea web --port 3000 --state /var/lib/gitea-lab/state.json --root-url https://git.lab.test/ > /var/log/gitea.log 2>&1 < /dev/null &');
+  await lab.sh(
+    'forge',
+    'setsid gitea web --port 3000 --state /var/lib/gitea-lab/state.json --root-url https://git.lab.test/ > /var/log/gitea.log 2>&1 < /dev/null &',
+  );
 
   // Drone's acceptance user, as an operator would create it for the Adversary.
   const droneDir = join(lab.dir, 'hosts', 'cc-ci', 'var-lib', 'drone-lab');
@@ -212,11 +225,10 @@ async function buildE2eWorld(lab: Lab, plaintexts: Record<string, string>): Prom
   writeFileSync(join(droneDir, 'acceptance-token'), `${token('drone-acceptance-token')}\n`, { mode: 0o600 });
 
   // The public gateway: TCP pass-through to cc-ci, TLS untouched (real socat).
-  await lab.sh('gateway', [
-    'for p in 443 80; do',
-    '  setsid socat TCP-LISTEN:$p,fork,reuseaddr TCP:cc-ci:$p > /var/log/gateway-$p.log 2>&1 < /dev/null &',
-    'done',
-  ].join('\n'));
+  await lab.sh(
+    'gateway',
+    ['for p in 443 80; do', '  setsid socat TCP-LISTEN:$p,fork,reuseaddr TCP:cc-ci:$p > /var/log/gateway-$p.log 2>&1 < /dev/null &', 'done'].join('\n'),
+  );
   await lab.waitForPort('forge', 3000, { log: '/var/log/gitea.log' });
   await lab.waitForPort('gateway', 443, { log: '/var/log/gateway-443.log' });
   return { recipe: bare, prHead, giteaState };
@@ -302,5 +314,8 @@ export function writeD8(work: string, evidence: D8Evidence): void {
   writeFileSync(join(work, 'docs', 'D8.md'), d8Text(evidence.runId));
   const dir = join(work, 'evidence', evidence.runId);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'evidence.json'), JSON.stringify({ ...evidence, note: 'lab: an attached report of an earlier run, as the Builder attaches them' }, null, 2) + '\n');
+  writeFileSync(
+    join(dir, 'evidence.json'),
+    JSON.stringify({ ...evidence, note: 'lab: an attached report of an earlier run, as the Builder attaches them' }, null, 2) + '\n',
+  );
 }

@@ -34,7 +34,12 @@ export async function claimGitmodulesUrl(run: RunContext, path: string): Promise
   claimThat(resolved !== undefined && sameRepo(resolved, expected), {
     claim: `.gitmodules in the base repo (${short(mirror.head)}) points ${path}/ at the secrets repo`,
     expected: `a submodule with path = ${path} and url = ${expected}`,
-    seen: config === null ? 'no .gitmodules file' : url === undefined ? `no submodule with path = ${path}` : `url = ${url}${resolved !== url ? ` (${resolved})` : ''}`,
+    seen:
+      config === null
+        ? 'no .gitmodules file'
+        : url === undefined
+          ? `no submodule with path = ${path}`
+          : `url = ${url}${resolved !== url ? ` (${resolved})` : ''}`,
     host: git.host.name,
     evidence: [evidence],
   });
@@ -48,14 +53,22 @@ export async function claimNoSecretsFileInHistory(run: RunContext, basename: str
   submodule = submodule.replace(/\/+$/, '');
   const mirror = await baseMirror(run);
   const git = run.git('build');
-  const [named, sops, under] = await Promise.all([git.filesNamedInHistory(mirror.dir, basename), git.sopsFilesInHistory(mirror.dir), git.filesUnderInHistory(mirror.dir, submodule)]);
+  const [named, sops, under] = await Promise.all([
+    git.filesNamedInHistory(mirror.dir, basename),
+    git.sopsFilesInHistory(mirror.dir),
+    git.filesUnderInHistory(mirror.dir, submodule),
+  ]);
   const coverage = await git.coverage(mirror.dir);
   const found = [
     ...named.value.map((f) => ({ ...f, why: `named ${basename}` })),
     ...sops.value.map((f) => ({ ...f, why: 'a sops file (sops metadata with a MAC)' })),
     ...under.value.map((f) => ({ ...f, why: `under ${submodule}/, committed into the base repo itself` })),
   ];
-  run.recorder.fact('base.historyScan', { rules: [`named ${basename}`, 'any file with a sops metadata block and MAC', `any file under ${submodule}/`], ...coverage, found }, git.host.name);
+  run.recorder.fact(
+    'base.historyScan',
+    { rules: [`named ${basename}`, 'any file with a sops metadata block and MAC', `any file under ${submodule}/`], ...coverage, found },
+    git.host.name,
+  );
   claimThat(found.length === 0, {
     claim: `no commit on any ref of the base repo holds a secrets file`,
     expected: `none among ${coverage.commits} commits on ${coverage.refs} refs: no file named ${basename}, no file carrying sops metadata, no file under ${submodule}/`,
@@ -113,7 +126,9 @@ export async function claimToplevelIdentical(run: RunContext, buildCommand: stri
   run.recorder.fact('c1.comparison', {
     method: 'nix-hash --type sha256 --base32 of the toplevel on each host (the NAR of the files on disk), and the store path',
     independentBuild: independent,
-    note: independent ? `built on ${builder}, a host other than the live host ${liveHost}` : `built on the live host itself: the build shares its store with what it is compared to; name another build host (roles.build) for an independent rebuild`,
+    note: independent
+      ? `built on ${builder}, a host other than the live host ${liveHost}`
+      : `built on the live host itself: the build shares its store with what it is compared to; name another build host (roles.build) for an independent rebuild`,
   });
   claimThat(build.toplevel === live.toplevel && build.narHashOnDisk === live.narHashOnDisk, {
     claim: `the clean clone's toplevel is byte-identical to the system the live host runs`,
@@ -135,7 +150,11 @@ export function resolveSubmoduleUrl(baseUrl: string, url: string): string {
 }
 
 export function sameRepo(a: string, b: string): boolean {
-  const norm = (s: string) => s.trim().replace(/\/+$/, '').replace(/\.git$/, '');
+  const norm = (s: string) =>
+    s
+      .trim()
+      .replace(/\/+$/, '')
+      .replace(/\.git$/, '');
   return norm(a) === norm(b);
 }
 

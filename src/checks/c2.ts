@@ -14,7 +14,10 @@ export async function claimEncryptedInGit(run: RunContext, names: string[]): Pro
   const file = await gitSecretsFile(run);
   const found = names.map((n) => ({ name: n, leaf: file.parsed.values.find((v) => v.path.length === 1 && v.path[0] === n) }));
   run.recorder.fact('git.secretsFile', file.path, run.profile.roles.build);
-  run.recorder.fact('git.certSecrets', found.map((f) => ({ name: f.name, present: !!f.leaf, encrypted: f.leaf?.encrypted ?? false })));
+  run.recorder.fact(
+    'git.certSecrets',
+    found.map((f) => ({ name: f.name, present: !!f.leaf, encrypted: f.leaf?.encrypted ?? false })),
+  );
   const bad = found.filter((f) => !f.leaf?.encrypted);
   claimThat(bad.length === 0, {
     claim: `the secrets file in git holds ${names.join(' and ')}, encrypted`,
@@ -29,19 +32,35 @@ export async function claimSymlinkIntoSecrets(run: RunContext, path: string): Pr
   const host = run.pool.role('live');
   const { symlink, mountPoint } = run.profile.secrets;
   const r = await host.succeed([
-    'sh', '-c',
+    'sh',
+    '-c',
     'p=$1; if [ -L "$p" ]; then echo "link $(readlink "$p")"; elif [ -e "$p" ]; then echo "plain $(stat -c %F "$p")"; else echo "absent"; fi; echo "real $(readlink -f "$p")"; if [ -f "$p" ]; then echo resolves; else echo dangling; fi',
-    'link-check', path,
+    'link-check',
+    path,
   ]);
-  const kv = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.split(' ')[0], l.slice(l.indexOf(' ') + 1)]));
+  const kv = Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.split(' ')[0], l.slice(l.indexOf(' ') + 1)]),
+  );
   const target = kv.link;
   const real = kv.real ?? '';
-  run.recorder.fact(`live.${path}`, { symlinkTo: target ?? null, realPath: real, kind: kv.plain ?? (kv.absent !== undefined ? 'absent' : 'symlink'), resolves: 'resolves' in kv }, host.name);
+  run.recorder.fact(
+    `live.${path}`,
+    { symlinkTo: target ?? null, realPath: real, kind: kv.plain ?? (kv.absent !== undefined ? 'absent' : 'symlink'), resolves: 'resolves' in kv },
+    host.name,
+  );
   const into = (p: string) => p.startsWith(`${symlink}/`) || p.startsWith(`${mountPoint}/`);
   claimThat(target !== undefined && into(target) && 'resolves' in kv && real.startsWith(`${mountPoint}/`), {
     claim: `on the live host, ${path} is a symlink into ${symlink}`,
     expected: `a symlink to ${symlink}/<secret>, resolving to a file under ${mountPoint}`,
-    seen: target === undefined ? (kv.plain ? `a ${kv.plain}, not a symlink` : 'no such file') : `a symlink to ${target} (${'resolves' in kv ? `resolves to ${real}` : 'dangling'})`,
+    seen:
+      target === undefined
+        ? kv.plain
+          ? `a ${kv.plain}, not a symlink`
+          : 'no such file'
+        : `a symlink to ${target} (${'resolves' in kv ? `resolves to ${real}` : 'dangling'})`,
     host: host.name,
     evidence: [r.evidence],
   });
@@ -83,7 +102,11 @@ export function diskCert(run: RunContext): Promise<CertDigest> {
     const sops = run.sops();
     const host = run.pool.role('live');
     await sops.opensslReadyOn(host);
-    const r = await host.run(['bash', '-c', `set -o pipefail; cat ${shellQuote([run.profile.tls.fullchain])} | ${certDigestPipeline((...a) => sops.openssl(...a))}`]);
+    const r = await host.run([
+      'bash',
+      '-c',
+      `set -o pipefail; cat ${shellQuote([run.profile.tls.fullchain])} | ${certDigestPipeline((...a) => sops.openssl(...a))}`,
+    ]);
     return parseCertDigest(r.stdout, r.evidence, r.ok, r.stderr);
   });
 }
@@ -94,7 +117,11 @@ export function gitCert(run: RunContext): Promise<CertDigest> {
     const file = await gitSecretsFile(run);
     const sops = run.sops();
     await Promise.all([sops.ready(), sops.opensslReadyOn(sops.host)]);
-    const r = await sops.digest(file.text, 'wildcard_cert', certDigestPipeline((...a) => sops.openssl(...a)));
+    const r = await sops.digest(
+      file.text,
+      'wildcard_cert',
+      certDigestPipeline((...a) => sops.openssl(...a)),
+    );
     return parseCertDigest(r.stdout, r.evidence, r.ok, r.stderr);
   });
 }
@@ -108,11 +135,22 @@ export function servedFromRunner(run: RunContext): Promise<(ServedChain & { evid
     const t0 = Date.now();
     try {
       const chain = await readServedChain({ address: tls.connect.address, port: tls.connect.port, servername, ca, timeoutMs: timeouts.connect });
-      const evidence = run.recorder.probe('runner', ['tls', `${tls.connect.address}:${tls.connect.port}`, `--servername=${servername}`], Date.now() - t0, JSON.stringify(chain, null, 2));
+      const evidence = run.recorder.probe(
+        'runner',
+        ['tls', `${tls.connect.address}:${tls.connect.port}`, `--servername=${servername}`],
+        Date.now() - t0,
+        JSON.stringify(chain, null, 2),
+      );
       return Object.assign(chain, { evidence });
     } catch (e) {
       if (!(e instanceof TlsConnectError)) throw e;
-      const evidence = run.recorder.probe('runner', ['tls', `${tls.connect.address}:${tls.connect.port}`, `--servername=${servername}`], Date.now() - t0, '', e.message);
+      const evidence = run.recorder.probe(
+        'runner',
+        ['tls', `${tls.connect.address}:${tls.connect.port}`, `--servername=${servername}`],
+        Date.now() - t0,
+        '',
+        e.message,
+      );
       return { error: e.message, evidence };
     }
   });
@@ -125,10 +163,13 @@ export function servedOnHost(run: RunContext, host: Host = run.pool.role('live')
     const name = run.profile.tls.dashboard ?? run.profile.domain;
     await sops.opensslReadyOn(host);
     const r = await host.run([
-      'bash', '-c',
+      'bash',
+      '-c',
       `set -o pipefail; ${sops.openssl('s_client', '-connect', '127.0.0.1:443', '-servername', name)} </dev/null 2>/dev/null | ${sops.openssl('x509', '-noout', '-fingerprint', '-sha256')}`,
     ]);
-    return r.ok ? { fingerprint: normalizeFingerprint(r.stdout), evidence: r.evidence } : { error: `nothing served on 127.0.0.1:443 (exit ${r.exitCode})`, evidence: r.evidence };
+    return r.ok
+      ? { fingerprint: normalizeFingerprint(r.stdout), evidence: r.evidence }
+      : { error: `nothing served on 127.0.0.1:443 (exit ${r.exitCode})`, evidence: r.evidence };
   });
 }
 
@@ -141,7 +182,11 @@ export async function claimOneCertificate(run: RunContext): Promise<void> {
   const served = 'fingerprint256' in runner ? runner.fingerprint256 : undefined;
   run.recorder.fact('cert.git', { sha256: git.sha256, fingerprint: git.fingerprint, error: git.error }, run.decryptHost.name);
   run.recorder.fact('cert.disk', { sha256: disk.sha256, fingerprint: disk.fingerprint, path: run.profile.tls.fullchain, error: disk.error }, live);
-  run.recorder.fact('cert.servedToRunner', { fingerprint: served, via: `${run.profile.tls.connect.address}:${run.profile.tls.connect.port}`, error: 'error' in runner ? runner.error : undefined }, 'runner');
+  run.recorder.fact(
+    'cert.servedToRunner',
+    { fingerprint: served, via: `${run.profile.tls.connect.address}:${run.profile.tls.connect.port}`, error: 'error' in runner ? runner.error : undefined },
+    'runner',
+  );
   run.recorder.fact('cert.servedOnHost', { fingerprint: onHost.fingerprint, via: '127.0.0.1:443', error: onHost.error }, live);
   const seen = [
     `git ${git.fingerprint ?? `(${git.error})`} sha256 ${git.sha256 ?? '-'}`,
@@ -163,7 +208,8 @@ export async function claimChainVerifies(run: RunContext): Promise<void> {
   const served = await servedFromRunner(run);
   const ca = run.profile.tls.caBundle === 'system' ? 'the system CA store' : run.profile.tls.caBundle.file;
   const name = run.profile.tls.dashboard ?? run.profile.domain;
-  if ('fingerprint256' in served) run.recorder.fact('cert.chain', { chain: served.chain, verified: served.verified, verifyError: served.verifyError, ca }, 'runner');
+  if ('fingerprint256' in served)
+    run.recorder.fact('cert.chain', { chain: served.chain, verified: served.verified, verifyError: served.verifyError, ca }, 'runner');
   claimThat('fingerprint256' in served && served.verified, {
     claim: `the chain served for ${name} verifies against ${ca}`,
     expected: `a chain from the leaf for ${name} to a CA in ${ca}, valid now`,
@@ -179,7 +225,8 @@ export async function claimKeyMatchesCert(run: RunContext): Promise<void> {
   const { fullchain, privkey } = run.profile.tls;
   await sops.opensslReadyOn(host);
   const r = await host.run([
-    'bash', '-c',
+    'bash',
+    '-c',
     `set -o pipefail; ${sops.openssl('x509', '-in', fullchain, '-noout', '-pubkey')} | sha256sum | cut -d' ' -f1; ${sops.openssl('pkey', '-in', privkey, '-pubout')} | sha256sum | cut -d' ' -f1`,
   ]);
   const [cert, key] = r.stdout.trim().split('\n');
@@ -187,7 +234,9 @@ export async function claimKeyMatchesCert(run: RunContext): Promise<void> {
   claimThat(r.ok && !!cert && cert === key, {
     claim: `the private key on disk matches the cert on disk`,
     expected: `the public key of ${privkey} equal to the public key in ${fullchain}`,
-    seen: r.ok ? `cert public key sha256 ${cert}, private key's ${key}` : `could not read them: ${r.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${r.exitCode}`}`,
+    seen: r.ok
+      ? `cert public key sha256 ${cert}, private key's ${key}`
+      : `could not read them: ${r.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${r.exitCode}`}`,
     host: host.name,
     evidence: [r.evidence],
   });

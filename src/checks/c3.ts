@@ -25,7 +25,13 @@ export async function claimAllEncrypted(run: RunContext): Promise<void> {
   const notAllowed = plain.filter((p) => !allowed.has(p));
   run.recorder.fact(
     'git.values',
-    { total: file.parsed.values.length, encrypted: file.parsed.values.length - plain.length, plain, plainByDesign: file.parsed.plainByDesign, allowedPlain: [...allowed] },
+    {
+      total: file.parsed.values.length,
+      encrypted: file.parsed.values.length - plain.length,
+      plain,
+      plainByDesign: file.parsed.plainByDesign,
+      allowedPlain: [...allowed],
+    },
     run.profile.roles.build,
   );
   claimThat(notAllowed.length === 0, {
@@ -43,11 +49,25 @@ export async function claimMac(run: RunContext): Promise<void> {
   const wellFormed = !!mac && /^ENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:str\]$/.test(mac);
   if (wellFormed) await run.sops().ready();
   const verify = wellFormed ? await run.sops().verify(file.text) : undefined;
-  run.recorder.fact('git.mac', { present: !!mac, lastmodified: file.parsed.metadata.lastmodified, version: file.parsed.metadata.version, verifiedOn: run.decryptHost.name, verifyExit: verify?.exitCode }, run.decryptHost.name);
+  run.recorder.fact(
+    'git.mac',
+    {
+      present: !!mac,
+      lastmodified: file.parsed.metadata.lastmodified,
+      version: file.parsed.metadata.version,
+      verifiedOn: run.decryptHost.name,
+      verifyExit: verify?.exitCode,
+    },
+    run.decryptHost.name,
+  );
   claimThat(wellFormed && verify?.ok === true, {
-    claim: "the sops block carries a MAC, and it verifies on a host that holds a key",
+    claim: 'the sops block carries a MAC, and it verifies on a host that holds a key',
     expected: 'sops.mac = ENC[AES256_GCM,…] and `sops -d` succeeds',
-    seen: !mac ? 'no sops.mac' : !wellFormed ? `sops.mac is not an encrypted MAC: ${mac.slice(0, 40)}…` : `sops -d exited ${verify?.exitCode}: ${verify?.stderr.trim().split('\n').slice(-1)[0]}`,
+    seen: !mac
+      ? 'no sops.mac'
+      : !wellFormed
+        ? `sops.mac is not an encrypted MAC: ${mac.slice(0, 40)}…`
+        : `sops -d exited ${verify?.exitCode}: ${verify?.stderr.trim().split('\n').slice(-1)[0]}`,
     host: wellFormed ? run.decryptHost.name : run.profile.roles.build,
     evidence: [file.evidence, ...(verify ? [verify.evidence] : [])],
   });
@@ -64,7 +84,9 @@ export function partiesOf(meta: SopsMetadata): { type: string; id: string }[] {
     hc_vault: (k) => `${k['vault_address'] ?? ''}/v1/${k['engine_path'] ?? ''}/keys/${k['key_name'] ?? ''}`,
   };
   const group = (g: Record<string, unknown>) =>
-    Object.entries(ids).flatMap(([type, id]) => (Array.isArray(g[type]) ? (g[type] as Record<string, unknown>[]) : []).filter((k) => k && typeof k === 'object').map((k) => ({ type, id: id(k).trim() })));
+    Object.entries(ids).flatMap(([type, id]) =>
+      (Array.isArray(g[type]) ? (g[type] as Record<string, unknown>[]) : []).filter((k) => k && typeof k === 'object').map((k) => ({ type, id: id(k).trim() })),
+    );
   const flat: Record<string, unknown> = { ...meta.other, age: meta.age.map((a) => ({ recipient: a.recipient })), pgp: meta.pgp.map((p) => ({ fp: p.fp })) };
   const groups = Array.isArray(meta.other['key_groups']) ? (meta.other['key_groups'] as Record<string, unknown>[]) : [];
   return [...group(flat), ...groups.flatMap((g) => (g && typeof g === 'object' ? group(g) : []))];
@@ -80,7 +102,11 @@ export async function claimRecipients(run: RunContext): Promise<void> {
   const found = partiesOf(file.parsed.metadata);
   const missing = expected.filter((e) => !found.some((f) => same(f, e)));
   const unexpected = found.filter((f) => !expected.some((e) => same(f, e)));
-  run.recorder.fact('git.recipients', { found: found.map((f) => ({ ...f, name: expected.find((e) => same(f, e))?.name ?? 'UNEXPECTED' })), expected }, run.profile.roles.build);
+  run.recorder.fact(
+    'git.recipients',
+    { found: found.map((f) => ({ ...f, name: expected.find((e) => same(f, e))?.name ?? 'UNEXPECTED' })), expected },
+    run.profile.roles.build,
+  );
   claimThat(missing.length === 0 && unexpected.length === 0, {
     claim: 'the secrets file is encrypted to exactly the expected recipients, and to no one else (age, PGP, KMS, GCP KMS, Azure Key Vault, Vault)',
     expected: expected.map((e) => `${e.name} ${e.type === 'age' ? '' : `${e.type} `}${e.id}`).join(', '),
@@ -97,9 +123,12 @@ export async function claimRecipients(run: RunContext): Promise<void> {
 export async function claimSecretsInMemory(run: RunContext, host: Host = run.pool.role('live')): Promise<void> {
   const { symlink, names } = run.profile.secrets;
   const r = await host.run([
-    'sh', '-c',
+    'sh',
+    '-c',
     's=$1; m=$2; echo "real $(readlink -f "$s")"; echo "fs $(stat -f -L -c %T "$s/" 2>/dev/null || echo none)"; echo "generations $(ls -1 "$m" 2>/dev/null | grep -c "^[0-9][0-9]*$")"; for f in "$s"/*; do [ -e "$f" ] && echo "file $(stat -L -c "%a %U %G %F" "$f") ${f##*/}"; done; true',
-    'secrets-check', symlink, run.profile.secrets.mountPoint,
+    'secrets-check',
+    symlink,
+    run.profile.secrets.mountPoint,
   ]);
   const lines = r.stdout.trim().split('\n');
   const fs = lines.find((l) => l.startsWith('fs '))?.slice(3) ?? 'none';
@@ -135,11 +164,17 @@ export async function claimKeyFile(run: RunContext): Promise<void> {
   const build = run.pool.role('build');
   const { keyFile } = run.profile.secrets;
   const attr = `git+file://${clone.dir}?submodules=1#nixosConfigurations.${run.profile.flake.configuration}.config.sops.age.keyFile`;
-  const evald = await build.run(['nix', '--extra-experimental-features', 'nix-command flakes', 'eval', '--raw', attr], { timeoutMs: run.profile.timeouts.build });
+  const evald = await build.run(['nix', '--extra-experimental-features', 'nix-command flakes', 'eval', '--raw', attr], {
+    timeoutMs: run.profile.timeouts.build,
+  });
   const live = run.pool.role('live');
   // The mode and owner are read as text: an answer that is not text is broken, not a wrong mode.
   const st = await live.run(['stat', '-c', '%a %U %F', keyFile], { text: true });
-  run.recorder.fact('sops.age.keyFile', { declared: evald.ok ? evald.stdout : null, expected: keyFile, onLiveHost: st.ok ? st.stdout.trim() : null }, build.name);
+  run.recorder.fact(
+    'sops.age.keyFile',
+    { declared: evald.ok ? evald.stdout : null, expected: keyFile, onLiveHost: st.ok ? st.stdout.trim() : null },
+    build.name,
+  );
   claimThat(evald.ok && evald.stdout === keyFile && st.ok && st.stdout.trim() === '600 root regular file', {
     claim: `sops.age.keyFile is the bootstrap key ${keyFile}, present on the live host, 0600 root`,
     expected: `sops.age.keyFile = ${keyFile} in git; on ${live.name}: 600 root regular file`,
@@ -191,7 +226,15 @@ export async function claimNoStrayKeys(run: RunContext): Promise<void> {
   claimThat(stray.length === 0, {
     claim: `no private key material on the live host besides ${run.profile.secrets.symlink} and the bootstrap key`,
     expected: `only ${[...expected].join(', ')} under ${keyScan.paths.join(' ')}`,
-    seen: `also: ${stray.map((p) => `${p} (${scan.files.filter((f) => f.path === p).map((f) => f.kind).join('+')})`).join(', ')}`,
+    seen: `also: ${stray
+      .map(
+        (p) =>
+          `${p} (${scan.files
+            .filter((f) => f.path === p)
+            .map((f) => f.kind)
+            .join('+')})`,
+      )
+      .join(', ')}`,
     host: host.name,
     evidence: [r.evidence],
   });
@@ -256,7 +299,8 @@ export function plaintextScan(run: RunContext, where: 'repo' | 'store'): Promise
       });
     if (report.undecryptable) throw broken(`${report.undecryptable.name} could not be decrypted: ${report.undecryptable.reason}`);
     if (report.error) throw broken(`${report.error.kind} ${report.error.dir}: ${report.error.message}`);
-    if (!result.ok || !report.done) throw broken(`the scan exited ${result.exitCode ?? result.signal} before it was done: ${lastLines(result.stderr || result.stdout, 2)}`);
+    if (!result.ok || !report.done)
+      throw broken(`the scan exited ${result.exitCode ?? result.signal} before it was done: ${lastLines(result.stderr || result.stdout, 2)}`);
     claimThat(report.missing.length === 0, {
       claim: `the plaintext scan covers ${targets.map((t) => t.dir).join(' and ')}`,
       expected: `every target present: ${targets.map((t) => `${t.kind} ${t.dir}`).join(', ')}`,
@@ -272,7 +316,16 @@ export function claimNoPlaintext(run: RunContext, scan: PlaintextScan): void {
   const { report, secrets } = scan;
   run.recorder.fact(
     'scan',
-    { of: scan.what, memory: report.memory, secrets, coverage: report.coverage, searched: report.searched, skipped: report.skipped, hits: report.hits, limits: SCAN_LIMITS },
+    {
+      of: scan.what,
+      memory: report.memory,
+      secrets,
+      coverage: report.coverage,
+      searched: report.searched,
+      skipped: report.skipped,
+      hits: report.hits,
+      limits: SCAN_LIMITS,
+    },
     scan.host,
   );
   claimThat(report.hits.length === 0, {

@@ -29,7 +29,11 @@ export async function claimIncusProvisionsNothing(run: RunContext): Promise<void
   const vm = await throwawayVm(run);
   const i = await vm.incus.get(vm.name);
   const found = i ? provisioningOf(i) : [];
-  run.recorder.fact('c4.incusProvisioning', { profiles: i?.profiles, found, devices: i?.expanded_devices, configKeys: Object.keys(i?.expanded_config ?? {}) }, vm.incus.host.name);
+  run.recorder.fact(
+    'c4.incusProvisioning',
+    { profiles: i?.profiles, found, devices: i?.expanded_devices, configKeys: Object.keys(i?.expanded_config ?? {}) },
+    vm.incus.host.name,
+  );
   claimThat(!!i && found.length === 0, {
     claim: 'Incus hands the VM nothing of its own: no cloud-init or user-data, no environment.* keys, no device but its network and root disk',
     expected: `none of these in the expanded config and devices of ${vm.name}`,
@@ -42,7 +46,11 @@ export async function claimIncusProvisionsNothing(run: RunContext): Promise<void
 export async function claimLedger(run: RunContext): Promise<void> {
   const vm = await throwawayVm(run);
   const t = run.profile.throwaway!;
-  run.recorder.fact('c4.provisioningLedger', vm.ledger.map(({ what, kind, path, mode, bytes }) => ({ what, kind, path, mode, bytes })), vm.name);
+  run.recorder.fact(
+    'c4.provisioningLedger',
+    vm.ledger.map(({ what, kind, path, mode, bytes }) => ({ what, kind, path, mode, bytes })),
+    vm.name,
+  );
   const keys = vm.ledger.filter((l) => l.kind === 'recovery-key');
   const allowed = new Set(t.cloneCredentials.map((c) => c.path));
   const others = vm.ledger.filter((l) => l.kind !== 'recovery-key' && !allowed.has(l.path));
@@ -79,11 +87,17 @@ export async function claimRunning(run: RunContext): Promise<void> {
   claimThat(!f, {
     claim: `every install step of ${i.doc} succeeds on the blank VM`,
     expected: 'every install step exits 0',
-    seen: f ? `\`${f.block.split('\n')[0]}\` exited ${f.result.exitCode}: ${whyFailed(f.result)}; then the VM was ${s.state}${s.failedUnits.length ? `, failed: ${s.failedUnits.join(', ')}` : ''}` : '',
+    seen: f
+      ? `\`${f.block.split('\n')[0]}\` exited ${f.result.exitCode}: ${whyFailed(f.result)}; then the VM was ${s.state}${s.failedUnits.length ? `, failed: ${s.failedUnits.join(', ')}` : ''}`
+      : '',
     host: i.vm.name,
     evidence: f ? [f.result.evidence, ...s.evidence] : [],
   });
-  run.recorder.fact('c4.install', { steps: i.steps.map((st) => ({ block: st.block, exitCode: st.result.exitCode, seconds: Math.round(st.result.durationMs / 1000) })), switches: i.switches }, i.vm.name);
+  run.recorder.fact(
+    'c4.install',
+    { steps: i.steps.map((st) => ({ block: st.block, exitCode: st.result.exitCode, seconds: Math.round(st.result.durationMs / 1000) })), switches: i.switches },
+    i.vm.name,
+  );
   // Observed, not read from the doc: the install steps add exactly one system generation, the one now running.
   const { before, after } = i.generations;
   const added = after.links.filter((l) => !before.links.some((b) => b.name === l.name));
@@ -92,11 +106,25 @@ export async function claimRunning(run: RunContext): Promise<void> {
   claimThat(added.length === 1 && added[0]!.target === current.stdout.trim(), {
     claim: 'the install steps ran exactly one nixos-rebuild switch: the system profile gained one generation, the system now running',
     expected: `one new /nix/var/nix/profiles/system-N-link (there were ${before.links.length}), pointing at /run/current-system`,
-    seen: added.length ? `${added.length} new: ${added.map((l) => `${l.name} -> ${l.target}`).join(', ')}; /run/current-system -> ${current.stdout.trim() || '(none)'}` : `no new generation (still ${after.links.map((l) => l.name).join(', ') || 'none'}); /run/current-system -> ${current.stdout.trim() || '(none)'}`,
+    seen: added.length
+      ? `${added.length} new: ${added.map((l) => `${l.name} -> ${l.target}`).join(', ')}; /run/current-system -> ${current.stdout.trim() || '(none)'}`
+      : `no new generation (still ${after.links.map((l) => l.name).join(', ') || 'none'}); /run/current-system -> ${current.stdout.trim() || '(none)'}`,
     host: i.vm.name,
     evidence: [before.evidence, after.evidence, current.evidence],
   });
-  run.recorder.fact('c4.settle', { state: s.state, failedUnits: s.failedUnits, waitedSeconds: Math.round(s.waitedMs / 1000), deadlineSeconds: s.deadlineMs / 1000, stableSeconds: s.stableMs / 1000, polls: s.polls, history: s.history }, i.vm.name);
+  run.recorder.fact(
+    'c4.settle',
+    {
+      state: s.state,
+      failedUnits: s.failedUnits,
+      waitedSeconds: Math.round(s.waitedMs / 1000),
+      deadlineSeconds: s.deadlineMs / 1000,
+      stableSeconds: s.stableMs / 1000,
+      polls: s.polls,
+      history: s.history,
+    },
+    i.vm.name,
+  );
   claimThat(s.state === 'running' && s.failedUnits.length === 0, {
     claim: `after one nixos-rebuild switch the VM is running with no failed unit, and stays so`,
     expected: `systemctl is-system-running = running and systemctl --failed empty for ${s.stableMs / 1000}s in a row, within ${s.deadlineMs / 1000}s`,
@@ -111,7 +139,10 @@ export async function claimRunning(run: RunContext): Promise<void> {
  * setupSecrets shows only there, not as a failed unit), a decryption error, then the last lines.
  */
 export function whyFailed(r: { stdout: string; stderr: string }): string {
-  const lines = `${r.stdout}\n${r.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = `${r.stdout}\n${r.stderr}`
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const notable = lines.filter((l) => /^Activation script snippet '.*' failed|failed to decrypt|^error:/i.test(l)).slice(0, 3);
   return [...notable, ...lines.slice(-2).filter((l) => !notable.includes(l))].join(' | ') || '(no output)';
 }
@@ -146,7 +177,15 @@ export async function claimStacks(run: RunContext): Promise<void> {
   let stableSince: number | undefined;
   const { value, waited } = await poll(
     // After a failed install there is nothing to wait for: one look says what is there.
-    { what: 'every Swarm service on the VM to converge and stay converged', deadlineMs: i.failed ? 0 : t.stacksSettle, pauseMs: 500, maxPauseMs: 1000, recorder: run.recorder, key: 'stacks', host: i.vm.name },
+    {
+      what: 'every Swarm service on the VM to converge and stay converged',
+      deadlineMs: i.failed ? 0 : t.stacksSettle,
+      pauseMs: 500,
+      maxPauseMs: 1000,
+      recorder: run.recorder,
+      key: 'stacks',
+      host: i.vm.name,
+    },
     async () => {
       const [svc, st] = await Promise.all([docker.services({ allowMissing: true }), docker.stacks({ allowMissing: true })]);
       const problems = [
@@ -186,7 +225,7 @@ export async function claimVmServesGitCert(run: RunContext): Promise<void> {
   const [git, served] = await Promise.all([gitCert(run), servedOnHost(run, i.vm.host)]);
   run.recorder.fact('c4.tls', { git: git.fingerprint, servedOnVm: served.fingerprint, error: served.error ?? git.error }, i.vm.name);
   claimThat(!!git.fingerprint && served.fingerprint === git.fingerprint, {
-    claim: "the leaf the VM serves on its own 127.0.0.1:443 for the dashboard is the cert in git",
+    claim: 'the leaf the VM serves on its own 127.0.0.1:443 for the dashboard is the cert in git',
     expected: `${git.fingerprint ?? `(the git cert: ${git.error})`}`,
     seen: served.fingerprint ?? served.error ?? '?',
     host: i.vm.name,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { claimThat } from '../claim';
 import { PROJECT_ROOT } from '../paths';
 import type { RunEvidence } from '../evidence/report';
-import { type Instance, Incus, LABEL, labelsOf, parseIncusBytes, showSize } from '../drivers/incus';
+import { type Instance, type Incus, LABEL, labelsOf, parseIncusBytes, showSize } from '../drivers/incus';
 import type { RunContext } from '../run/context';
 import { baseRepoFile } from '../tasks/repos';
 import { incusOf, throwawayVm } from '../tasks/throwaway';
@@ -35,7 +35,11 @@ async function docText(run: RunContext, path: string, claim: string): Promise<{ 
 export async function claimDocSays(run: RunContext, path: string, phrases: Phrase[]): Promise<void> {
   const doc = await docText(run, path, `the base repo documents the new model in ${path}`);
   const missing = phrases.filter((p) => !regex(p).test(doc.text));
-  run.recorder.fact(`docs.${path}`, { says: phrases.filter((p) => !missing.includes(p)).map((p) => p.what), missing: missing.map((p) => p.what) }, run.profile.roles.build);
+  run.recorder.fact(
+    `docs.${path}`,
+    { says: phrases.filter((p) => !missing.includes(p)).map((p) => p.what), missing: missing.map((p) => p.what) },
+    run.profile.roles.build,
+  );
   claimThat(missing.length === 0, {
     claim: `${path} describes the new model`,
     expected: phrases.map((p) => `${p.what} (/${p.pattern}/)`).join('; '),
@@ -123,7 +127,9 @@ export async function claimD8PointsAtPassingRun(run: RunContext): Promise<void> 
       continue;
     }
     const problems = d8RunProblems(e, id, { c4Tags, now: new Date(), maxAgeMs: docs.d8MaxAge });
-    verdicts.push(`${id}: ${problems.length ? problems.join('; ') : `a live run, no faults, all ${c4Tags.length} C4 scenarios passed, started ${e.startedAt}`}`);
+    verdicts.push(
+      `${id}: ${problems.length ? problems.join('; ') : `a live run, no faults, all ${c4Tags.length} C4 scenarios passed, started ${e.startedAt}`}`,
+    );
     backed ||= problems.length === 0;
   }
   run.recorder.fact('d8.runs', verdicts, run.profile.roles.build);
@@ -147,7 +153,11 @@ export async function claimD8Says(run: RunContext, must: Phrase[], mustNot: Phra
   const all = normalised(texts.map((t) => t.text).join('\n'));
   const missing = must.filter((p) => !regex(p).test(all));
   const present = mustNot.filter((p) => regex(p).test(all));
-  run.recorder.fact('d8.says', { docs: texts.map((t) => t.path), missing: missing.map((p) => p.what), forbidden: present.map((p) => p.what) }, run.profile.roles.build);
+  run.recorder.fact(
+    'd8.says',
+    { docs: texts.map((t) => t.path), missing: missing.map((p) => p.what), forbidden: present.map((p) => p.what) },
+    run.profile.roles.build,
+  );
   claimThat(missing.length === 0 && present.length === 0, {
     claim: 'the D8 evidence is honest: static byte-identical and a live rebuild, no "infeasible by design"',
     expected: `says ${must.map((p) => p.what).join(', ')}; never ${mustNot.map((p) => p.what).join(', ')}`,
@@ -177,13 +187,24 @@ function memoryOf(i: Instance | undefined, name: string, expectedBytes: number):
   const problems: string[] = [];
   if (configuredBytes !== expectedBytes) problems.push(`limits.memory = ${showSize(configured, configuredBytes)}`);
   if (i.status !== 'Running' || runningBytes === undefined || runningBytes === 0) problems.push(`not running (${i.status}), so no memory in use to read`);
-  else if (runningBytes > expectedBytes || runningBytes < expectedBytes * (1 - GUEST_RESERVE)) problems.push(`it runs with ${runningBytes} bytes (state.memory.total)`);
+  else if (runningBytes > expectedBytes || runningBytes < expectedBytes * (1 - GUEST_RESERVE))
+    problems.push(`it runs with ${runningBytes} bytes (state.memory.total)`);
   return { name, configured, configuredBytes, runningBytes, problems };
 }
 
 function claimMemory(run: RunContext, what: string, reading: MemoryReading, size: string, host: string, evidence: string): void {
   const expectedBytes = parseIncusBytes(size);
-  run.recorder.fact(what === 'live' ? 'c6.liveInstance' : 'c6.throwaway', { name: reading.name, limitsMemory: reading.configured ?? null, bytes: reading.configuredBytes ?? null, runningBytes: reading.runningBytes ?? null, expected: showSize(size) }, host);
+  run.recorder.fact(
+    what === 'live' ? 'c6.liveInstance' : 'c6.throwaway',
+    {
+      name: reading.name,
+      limitsMemory: reading.configured ?? null,
+      bytes: reading.configuredBytes ?? null,
+      runningBytes: reading.runningBytes ?? null,
+      expected: showSize(size),
+    },
+    host,
+  );
   claimThat(reading.problems.length === 0, {
     claim: `${what === 'live' ? reading.name : `the throwaway VM ${reading.name}`} is sized at ${size}, configured and running`,
     expected: `limits.memory = ${showSize(size, expectedBytes)} by Incus's units, and the running instance at most that and at least ${Math.round((1 - GUEST_RESERVE) * 100)} % of it`,
@@ -221,14 +242,25 @@ export async function claimNoLeftovers(run: RunContext): Promise<void> {
   const incus: Incus = incusOf(run);
   const all = await incus.list();
   const live = run.profile.incus!.liveInstance;
-  const keptBy = (i: Instance) => (i.name === live ? 'the live instance' : run.params.keep.includes(i.name) ? '--keep' : i.config[`${LABEL}.keep`] === 'operator' ? 'keep=operator' : undefined);
+  const keptBy = (i: Instance) =>
+    i.name === live
+      ? 'the live instance'
+      : run.params.keep.includes(i.name)
+        ? '--keep'
+        : i.config[`${LABEL}.keep`] === 'operator'
+          ? 'keep=operator'
+          : undefined;
   const left = all.filter((i) => !keptBy(i) && !run.throwaways.has(i.name));
   const describe = (i: Instance) => {
     const l = labelsOf(i);
     if (!l) return `${i.name} (no labels: not made by this harness)`;
     return `${i.name} (run ${l.run}, expires ${l.expires}${l.keep ? `, kept: ${l.keep}` : ''})`;
   };
-  run.recorder.fact('c6.instances', all.map((i) => ({ name: i.name, labelled: !!labelsOf(i), run: labelsOf(i)?.run, keptBy: keptBy(i) ?? null, keepLabel: i.config[`${LABEL}.keep`] ?? null })), incus.host.name);
+  run.recorder.fact(
+    'c6.instances',
+    all.map((i) => ({ name: i.name, labelled: !!labelsOf(i), run: labelsOf(i)?.run, keptBy: keptBy(i) ?? null, keepLabel: i.config[`${LABEL}.keep`] ?? null })),
+    incus.host.name,
+  );
   claimThat(left.length === 0, {
     claim: 'no throwaway VM is left behind: nothing in the project but the live instance and what the operator keeps',
     expected: `only ${[live, ...all.filter((i) => keptBy(i) && i.name !== live).map((i) => `${i.name} (${keptBy(i)})`)].join(', ')} in ${incus.project}`,

@@ -124,7 +124,13 @@ export class BoundedCapture {
     const t = textInfo([head, tail], [0, this.total - tail.length]);
     return {
       text,
-      info: { bytes: this.total, sha256, dropped, kept: { head: head.length, tail: tail.length }, ...(t.binary ? { binary: t.binary, shown: t.shown.join(marker) } : {}) },
+      info: {
+        bytes: this.total,
+        sha256,
+        dropped,
+        kept: { head: head.length, tail: tail.length },
+        ...(t.binary ? { binary: t.binary, shown: t.shown.join(marker) } : {}),
+      },
     };
   }
 }
@@ -254,6 +260,8 @@ function validSequence(b: Buffer, i: number): number {
 /** How a stream that is not text reads in a message: its counts, and the escaped bytes around the first. */
 export function describeBinary(info: StreamInfo): string {
   const b = info.binary!;
-  const what = [b.invalid ? `${b.invalid} byte${b.invalid === 1 ? '' : 's'} that are not UTF-8` : '', b.nul ? `${b.nul} NUL byte${b.nul === 1 ? '' : 's'}` : ''].filter(Boolean).join(' and ');
+  const what = [b.invalid ? `${b.invalid} byte${b.invalid === 1 ? '' : 's'} that are not UTF-8` : '', b.nul ? `${b.nul} NUL byte${b.nul === 1 ? '' : 's'}` : '']
+    .filter(Boolean)
+    .join(' and ');
   return `${what} in ${info.bytes} bytes, the first at byte ${b.firstAt}: ${b.around} (\\xNN: a byte that is not text)`;
 }

@@ -75,7 +75,8 @@ export class Docker {
   /** Stacks, services, volumes and secrets of an app (named `<app>` or `<app>_…`); a docker that fails is the harness's to report. */
   async leftoversOf(app: string): Promise<{ leftovers: string[]; evidence: string }> {
     const r = await this.host.run([
-      'sh', '-c',
+      'sh',
+      '-c',
       'for what in "stack ls" "service ls" "volume ls" "secret ls"; do docker $what --format "{{.Name}}" > /tmp/.cc-ci-ls.$$ || { rc=$?; rm -f /tmp/.cc-ci-ls.$$; echo "docker $what exited $rc" >&2; exit 3; }; sed "s/^/$what: /" /tmp/.cc-ci-ls.$$; done; rm -f /tmp/.cc-ci-ls.$$',
     ]);
     if (!r.ok) {

@@ -55,7 +55,17 @@ export class Git {
   /** Every (commit, path) on any ref where a file with this base name was added or changed. */
   async filesNamedInHistory(repo: string, basename: string): Promise<Read<{ commit: string; path: string }[]>> {
     const r = await this.host.succeed([
-      'git', '-C', repo, 'log', '--all', '-m', '--no-renames', '--diff-filter=AMTC', '--name-only', '--format=commit %H', '--',
+      'git',
+      '-C',
+      repo,
+      'log',
+      '--all',
+      '-m',
+      '--no-renames',
+      '--diff-filter=AMTC',
+      '--name-only',
+      '--format=commit %H',
+      '--',
       `:(glob)**/${basename}`,
     ]);
     return { value: parseNameLog(r.stdout), evidence: r.evidence };
@@ -64,7 +74,18 @@ export class Git {
   /** Every (commit, path) on any ref where a file under `dir`/ was added or changed. */
   async filesUnderInHistory(repo: string, dir: string): Promise<Read<{ commit: string; path: string }[]>> {
     const r = await this.host.succeed([
-      'git', '-C', repo, 'log', '--all', '-m', '--no-renames', '--diff-filter=AMTC', '--name-only', '--format=commit %H', '--', `:(glob)${dir}/**`,
+      'git',
+      '-C',
+      repo,
+      'log',
+      '--all',
+      '-m',
+      '--no-renames',
+      '--diff-filter=AMTC',
+      '--name-only',
+      '--format=commit %H',
+      '--',
+      `:(glob)${dir}/**`,
     ]);
     return { value: parseNameLog(r.stdout), evidence: r.evidence };
   }
@@ -75,7 +96,8 @@ export class Git {
    */
   async sopsFilesInHistory(repo: string): Promise<Read<{ commit: string; path: string }[]>> {
     const r = await this.host.succeed([
-      'bash', '-c',
+      'bash',
+      '-c',
       [
         'set -o pipefail; g=$1',
         'found() { git -C "$g" rev-list --all | xargs -r git -C "$g" grep -l -I --all-match "$@"; rc=$?; [ "$rc" -le 1 ] || [ "$rc" -eq 123 ] || exit "$rc"; }',
@@ -84,7 +106,8 @@ export class Git {
         `found -E -e '^sops_mac[[:space:]]*='`,
         'true',
       ].join('\n'),
-      'sops-files', repo,
+      'sops-files',
+      repo,
     ]);
     const seen = new Map<string, string>();
     for (const line of r.stdout.split('\n').filter(Boolean)) {

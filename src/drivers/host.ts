@@ -212,7 +212,12 @@ export class Host {
 /** The last n lines of an output, each cut to its last 300 characters: a message stays short whatever a host printed. */
 export function lastLines(text: string, n: number): string {
   const lines = text.slice(-8192).trimEnd().split('\n');
-  return lines.slice(-n).map((l) => (l.length > 300 ? `…${l.slice(-300)}` : l)).join(' | ') || '(no output)';
+  return (
+    lines
+      .slice(-n)
+      .map((l) => (l.length > 300 ? `…${l.slice(-300)}` : l))
+      .join(' | ') || '(no output)'
+  );
 }
 
 /** POSIX shell quoting, for commands sent as one string over ssh. */

@@ -83,7 +83,11 @@ export class JsonClient {
       try {
         const r = await request(url, {
           method,
-          headers: { authorization: this.authorization, accept: json ? 'application/json' : '*/*', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+          headers: {
+            authorization: this.authorization,
+            accept: json ? 'application/json' : '*/*',
+            ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          },
           body: body !== undefined ? JSON.stringify(body) : undefined,
           headersTimeout: this.timeoutMs,
           bodyTimeout: this.timeoutMs,

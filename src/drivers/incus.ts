@@ -25,9 +25,21 @@ export interface Instance {
 
 /** Byte suffixes as Incus parses them (shared/units/units.go): case-sensitive, decimal or binary. */
 const BYTE_UNITS: Record<string, number> = {
-  '': 1, B: 1, ' bytes': 1,
-  kB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, PB: 1e15, EB: 1e18,
-  KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, PiB: 2 ** 50, EiB: 2 ** 60,
+  '': 1,
+  B: 1,
+  ' bytes': 1,
+  kB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  PB: 1e15,
+  EB: 1e18,
+  KiB: 2 ** 10,
+  MiB: 2 ** 20,
+  GiB: 2 ** 30,
+  TiB: 2 ** 40,
+  PiB: 2 ** 50,
+  EiB: 2 ** 60,
 };
 
 /**
@@ -74,7 +86,9 @@ export function labelsOf(i: Instance): Labels | undefined {
  */
 export function provisioningOf(i: Instance): string[] {
   const config = i.expanded_config ?? i.config;
-  const keys = Object.keys(config).filter((k) => /^cloud-init\./.test(k) || /^user\.(user-data|vendor-data|meta-data|network-config)$/.test(k) || /^environment\./.test(k));
+  const keys = Object.keys(config).filter(
+    (k) => /^cloud-init\./.test(k) || /^user\.(user-data|vendor-data|meta-data|network-config)$/.test(k) || /^environment\./.test(k),
+  );
   const devices = Object.entries(i.expanded_devices ?? i.devices ?? {}).filter(([, d]) => d.type !== 'nic' && !(d.type === 'disk' && d.path === '/'));
   return [
     ...keys.map((k) => `config ${k}`),
@@ -179,7 +193,20 @@ export class IncusExecTransport implements Transport {
 
   async exec(req: ExecRequest): Promise<RawResult> {
     // The agent's PATH lacks NixOS's system profile; give commands the one a login shell has.
-    const argv = [...this.command, 'exec', this.instance, '--project', this.project, '--env', `PATH=${VM_PATH}`, '--env', 'HOME=/root', ...(req.cwd ? ['--cwd', req.cwd] : []), '--', ...req.argv];
+    const argv = [
+      ...this.command,
+      'exec',
+      this.instance,
+      '--project',
+      this.project,
+      '--env',
+      `PATH=${VM_PATH}`,
+      '--env',
+      'HOME=/root',
+      ...(req.cwd ? ['--cwd', req.cwd] : []),
+      '--',
+      ...req.argv,
+    ];
     const r = await this.via.exec({ ...req, argv, cwd: undefined });
     if (r.exitCode !== 0 && /^Error: (Instance not found|Instance is not running|Failed to connect)/m.test(r.stderr)) {
       throw new TransportError(`incus exec into ${this.instance} failed: ${r.stderr.trim().split('\n').slice(-1)[0]}`);

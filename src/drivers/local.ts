@@ -39,7 +39,13 @@ export class LocalTransport implements Transport {
     const r = await child;
     const o = out.finish();
     const e = err.finish();
-    const result: RawResult = { exitCode: r.exitCode ?? null, signal: r.signal ?? null, stdout: o.text, stderr: e.text, streams: { stdout: o.info, stderr: e.info } };
+    const result: RawResult = {
+      exitCode: r.exitCode ?? null,
+      signal: r.signal ?? null,
+      stdout: o.text,
+      stderr: e.text,
+      streams: { stdout: o.info, stderr: e.info },
+    };
     if (r.timedOut) throw new TransportError(`timed out after ${req.timeoutMs / 1000}s`, undefined, { ...result, exitCode: null });
     if (r.failed && r.exitCode === undefined && !r.signal) {
       throw new TransportError(r.shortMessage ?? `could not run ${file}`);

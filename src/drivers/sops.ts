@@ -83,17 +83,44 @@ export class SopsOnHost {
    * Afterwards, however the scan ended (a timeout kills only its shell), a second command ends
    * whatever is left of it and removes what it may have left in memory.
    */
-  async scan(encrypted: string, secrets: ScanSecret[], targets: ScanTarget[], minLength: number, tag: string): Promise<{ report: ScanReport; result: CommandResult; cleanup: CommandResult }> {
+  async scan(
+    encrypted: string,
+    secrets: ScanSecret[],
+    targets: ScanTarget[],
+    minLength: number,
+    tag: string,
+  ): Promise<{ report: ScanReport; result: CommandResult; cleanup: CommandResult }> {
     const scanned = this.host
       .run(
-        ['bash', '-c', SCAN_SCRIPT, 'plaintext-scan', tag, this.keyFile, String(minLength), secrets.map((s) => s.extract).join('\n'), targets.map((t) => `${t.kind}:${t.dir}`).join(' '), ...this.sops],
+        [
+          'bash',
+          '-c',
+          SCAN_SCRIPT,
+          'plaintext-scan',
+          tag,
+          this.keyFile,
+          String(minLength),
+          secrets.map((s) => s.extract).join('\n'),
+          targets.map((t) => `${t.kind}:${t.dir}`).join(' '),
+          ...this.sops,
+        ],
         { stdin: encrypted, timeoutMs: this.scanTimeoutMs },
       )
-      .then((r) => ({ r }), (e: unknown) => ({ e }));
+      .then(
+        (r) => ({ r }),
+        (e: unknown) => ({ e }),
+      );
     const outcome = await scanned;
     const cleanup = await this.host.run(['bash', '-c', SCAN_CLEANUP, 'scan-cleanup', tag]);
     if ('e' in outcome) throw outcome.e;
-    return { report: parseScan(outcome.r.stdout, secrets.map((s) => s.name)), result: outcome.r, cleanup };
+    return {
+      report: parseScan(
+        outcome.r.stdout,
+        secrets.map((s) => s.name),
+      ),
+      result: outcome.r,
+      cleanup,
+    };
   }
 }
 

@@ -143,7 +143,10 @@ export class SshTransport implements Transport {
           if (!exit) {
             setImmediate(() => {
               if (this.dead.has(client)) onLost();
-              else settle(() => reject(new TransportError(`the ssh channel to ${this.describe} closed before the command exited (no exit status)`, undefined, partial())));
+              else
+                settle(() =>
+                  reject(new TransportError(`the ssh channel to ${this.describe} closed before the command exited (no exit status)`, undefined, partial())),
+                );
             });
             return;
           }
@@ -300,7 +303,17 @@ export class SshTransport implements Transport {
       if (this.closing) return;
       const what = `connection ${attempt} was lost ${((performance.now() - opened) / 1000).toFixed(1)}s after it opened (${lastError ?? 'the server or the network closed it'})`;
       this.losses.push(what);
-      this.recorder.connection({ host: t.host, transport: 'ssh', address: t.address, port: t.port, user: t.user, hostKeyFingerprint: verdict?.fingerprint, connection: attempt, result: 'lost', reason: what });
+      this.recorder.connection({
+        host: t.host,
+        transport: 'ssh',
+        address: t.address,
+        port: t.port,
+        user: t.user,
+        hostKeyFingerprint: verdict?.fingerprint,
+        connection: attempt,
+        result: 'lost',
+        reason: what,
+      });
     };
     conn.on('end', onGone);
     conn.on('close', onGone);

@@ -56,21 +56,28 @@ export function readServedChain(opts: {
     }, opts.timeoutMs);
     socket.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new TlsConnectError(`TLS connection to ${opts.address}:${opts.port} (SNI ${opts.servername}) failed: ${e.code ?? ''} ${e.message}`.trim(), e.code));
+      reject(
+        new TlsConnectError(`TLS connection to ${opts.address}:${opts.port} (SNI ${opts.servername}) failed: ${e.code ?? ''} ${e.message}`.trim(), e.code),
+      );
     });
     socket.once('secureConnect', () => {
       clearTimeout(timer);
       const leaf = socket.getPeerCertificate(true);
       const chain: ServedChain['chain'] = [];
       const seen = new Set<string>();
-      for (let c: PeerCertificate | undefined = leaf; c && c.fingerprint256 && !seen.has(c.fingerprint256); c = (c as { issuerCertificate?: PeerCertificate }).issuerCertificate) {
+      for (
+        let c: PeerCertificate | undefined = leaf;
+        c?.fingerprint256 && !seen.has(c.fingerprint256);
+        c = (c as { issuerCertificate?: PeerCertificate }).issuerCertificate
+      ) {
         seen.add(c.fingerprint256);
         chain.push({ subject: dn(c.subject), issuer: dn(c.issuer), fingerprint256: c.fingerprint256 });
       }
       let verifyError = socket.authorizationError ? String(socket.authorizationError) : undefined;
       if (!verifyError && leaf.raw) {
         const x509 = new X509Certificate(leaf.raw);
-        if (!x509.checkHost(opts.servername)) verifyError = `ERR_TLS_CERT_ALTNAME_INVALID: ${opts.servername} is not in ${leaf.subjectaltname ?? 'the certificate'}`;
+        if (!x509.checkHost(opts.servername))
+          verifyError = `ERR_TLS_CERT_ALTNAME_INVALID: ${opts.servername} is not in ${leaf.subjectaltname ?? 'the certificate'}`;
       }
       resolve({
         address: opts.address,

@@ -1,4 +1,18 @@
-import { closeSync, fchmodSync, fstatSync, fsyncSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fstatSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import type { DenyEntry, LeakForm, Redactor } from './redact';
 
@@ -53,7 +67,12 @@ export function describeLeak(h: LeakHit): string {
   return `${h.file}${where}: ${h.secret} as ${h.form}${h.count > 1 ? `, ${h.count} times` : ''} (first at byte ${h.offset}); scrubbed`;
 }
 
-export function scanForLeaks(runDir: string, redactor: Redactor, extraTexts: { name: string; text: string }[] = [], options: LeakScanOptions = {}): LeakScanResult {
+export function scanForLeaks(
+  runDir: string,
+  redactor: Redactor,
+  extraTexts: { name: string; text: string }[] = [],
+  options: LeakScanOptions = {},
+): LeakScanResult {
   const chunkSize = Math.max(1, options.chunkSize ?? DEFAULT_CHUNK);
   const list = redactor.scanList();
   const deny = list.entries.map((entry) => ({ entry, bytes: Buffer.from(entry.text) }));
@@ -63,7 +82,14 @@ export function scanForLeaks(runDir: string, redactor: Redactor, extraTexts: { n
     scrubbed: [],
     texts: [],
     errors: [],
-    coverage: { files: 0, bytes: 0, secrets: redactor.names().length - list.skipped.length, patterns: deny.length, texts: extraTexts.length, skipped: list.skipped },
+    coverage: {
+      files: 0,
+      bytes: 0,
+      secrets: redactor.names().length - list.skipped.length,
+      patterns: deny.length,
+      texts: extraTexts.length,
+      skipped: list.skipped,
+    },
   };
   const hits = new Map<string, LeakHit>();
   const record = (file: string, where: LeakHit['where'], matches: Match[]) => {

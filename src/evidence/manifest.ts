@@ -19,7 +19,12 @@ function filesOf(dir: string, root = dir): string[] {
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 export function writeManifest(runDir: string): void {
-  const files = Object.fromEntries(filesOf(runDir).filter((f) => f !== MANIFEST).sort().map((f) => [f, sha256(join(runDir, f))]));
+  const files = Object.fromEntries(
+    filesOf(runDir)
+      .filter((f) => f !== MANIFEST)
+      .sort()
+      .map((f) => [f, sha256(join(runDir, f))]),
+  );
   writeFileAtomic(join(runDir, MANIFEST), JSON.stringify({ files }, null, 2) + '\n');
 }
 

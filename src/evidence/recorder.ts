@@ -2,7 +2,7 @@ import { showValue } from './show';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { writeFileAtomic } from './atomic';
 import { join } from 'node:path';
-import { Redactor } from './redact';
+import type { Redactor } from './redact';
 import type { StreamInfo } from '../drivers/capture';
 
 // The one recorder of evidence. Everything a run did or measured passes through here once,
@@ -29,13 +29,14 @@ function streamLine(name: string, s: StreamInfo | undefined): string[] {
   if (!s || (!s.dropped && !s.binary)) return [];
   const parts = [`${s.bytes} bytes, sha256 ${s.sha256}`];
   if (s.dropped) parts.push(`only the first ${s.kept!.head} and the last ${s.kept!.tail} bytes kept, ${s.dropped} dropped in between`);
-  if (s.binary) parts.push(`not UTF-8 text (${s.binary.invalid} invalid bytes, ${s.binary.nul} NUL bytes, the first at byte ${s.binary.firstAt}): shown with \\xNN for each byte that is not text, \\\\ for a backslash`);
+  if (s.binary)
+    parts.push(
+      `not UTF-8 text (${s.binary.invalid} invalid bytes, ${s.binary.nul} NUL bytes, the first at byte ${s.binary.firstAt}): shown with \\xNN for each byte that is not text, \\\\ for a backslash`,
+    );
   return [`${name.padEnd(9)} ${parts.join('; ')}`];
 }
 
-export interface Attach {
-  (data: string, options: { mediaType: string; fileName?: string }): void;
-}
+export type Attach = (data: string, options: { mediaType: string; fileName?: string }) => void;
 
 interface Scope {
   pickleId: string;
@@ -119,7 +120,9 @@ export class Recorder {
       durationMs: c.durationMs,
       stdoutBytes: c.streams?.stdout?.bytes ?? Buffer.byteLength(c.stdout),
       stderrBytes: c.streams?.stderr?.bytes ?? Buffer.byteLength(c.stderr),
-      ...(c.streams?.stdout?.dropped || c.streams?.stderr?.dropped ? { droppedBytes: { stdout: c.streams.stdout?.dropped ?? 0, stderr: c.streams.stderr?.dropped ?? 0 } } : {}),
+      ...(c.streams?.stdout?.dropped || c.streams?.stderr?.dropped
+        ? { droppedBytes: { stdout: c.streams.stdout?.dropped ?? 0, stderr: c.streams.stderr?.dropped ?? 0 } }
+        : {}),
       ...(c.streams?.stdout?.binary || c.streams?.stderr?.binary ? { notText: { stdout: c.streams.stdout?.binary, stderr: c.streams.stderr?.binary } } : {}),
       file: `commands/${file}`,
     });

@@ -93,7 +93,10 @@ export class Redactor {
       if (v.length < MIN_ENCODED) continue;
       const bytes = Buffer.from(v);
       put('json', JSON.stringify(v).slice(1, -1));
-      for (const [form, b] of [['base64', bytes], ['base64-newline', Buffer.concat([bytes, Buffer.from('\n')])]] as const) {
+      for (const [form, b] of [
+        ['base64', bytes],
+        ['base64-newline', Buffer.concat([bytes, Buffer.from('\n')])],
+      ] as const) {
         const b64 = b.toString('base64');
         put(form, b64);
         put(form, b64.replace(/=+$/, ''));
@@ -115,7 +118,10 @@ export class Redactor {
       put('hex-upper', hex.toUpperCase());
       const url = encodeURIComponent(v);
       put('url', url);
-      put('url-lower', url.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
+      put(
+        'url-lower',
+        url.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+      );
       put('url-form', new URLSearchParams({ v }).toString().slice(2));
     }
     this.pattern = null;

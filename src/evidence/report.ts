@@ -208,19 +208,28 @@ export function summaryMarkdown(e: RunEvidence): string {
   const lines = [
     `# Acceptance run ${e.runId}`,
     '',
-    ...(e.interrupted ? [`**INTERRUPTED** by ${e.interrupted.signal} at ${e.interrupted.at} during ${e.interrupted.during}: this run proves nothing it did not finish.`, ''] : []),
+    ...(e.interrupted
+      ? [`**INTERRUPTED** by ${e.interrupted.signal} at ${e.interrupted.at} during ${e.interrupted.during}: this run proves nothing it did not finish.`, '']
+      : []),
     ...(e.gate ? [`**${e.gate.line}**${e.gate.lab ? '' : `: counts until ${e.gate.validUntil} (start + 24 h)`}`, ''] : []),
     `- Profile: **${e.profile.name}** (${e.target}) from \`${e.profile.source}\``,
     `- Harness: \`${e.harness.commit}\`${e.harness.dirty ? ' (working tree dirty)' : ''}`,
     `- Started ${e.startedAt}, finished ${e.finishedAt}`,
     `- Faults: ${e.faults.length ? e.faults.map((f) => `\`${f.name}\``).join(', ') : 'none'}`,
     ...(e.coldness ? [`- Coldness${e.role ? ` (${e.role})` : ''}: ${e.coldness.line}`] : []),
-    `- Result: ${Object.entries(e.totals).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`).join(', ') || 'no scenarios'}`,
+    `- Result: ${
+      Object.entries(e.totals)
+        .filter(([, n]) => n)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ') || 'no scenarios'
+    }`,
     '',
     '| Criterion | Scenario | Status | Key facts |',
     '| --- | --- | --- | --- |',
     ...e.scenarios.map((s) => {
-      const facts = Object.entries(s.facts).map(([k, f]) => `${k} = ${codeSpan(showValue(f.value))}`).join('<br>');
+      const facts = Object.entries(s.facts)
+        .map(([k, f]) => `${k} = ${codeSpan(showValue(f.value))}`)
+        .join('<br>');
       return `| ${s.criteria.join(', ') || '-'} | ${cell(s.name)} | ${ICON[s.status]} ${s.status} | ${cell(facts)} |`;
     }),
   ];

@@ -19,4 +19,3 @@ export function showValue(v: unknown): string {
 export function codeSpan(s: string): string {
   return s.includes('`') ? `\`\` ${s} \`\`` : `\`${s}\``;
 }
-

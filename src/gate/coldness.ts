@@ -46,7 +46,9 @@ export async function harnessState(): Promise<HarnessState> {
   if (existsSync(stampFile)) {
     const text = readFileSync(stampFile, 'utf8').trim();
     const stamp = text.startsWith('{') ? (JSON.parse(text) as { lock: string; installedAt?: string }) : { lock: text };
-    const lock = createHash('sha256').update(readFileSync(join(PROJECT_ROOT, 'package-lock.json'))).digest('hex');
+    const lock = createHash('sha256')
+      .update(readFileSync(join(PROJECT_ROOT, 'package-lock.json')))
+      .digest('hex');
     nodeModules = { fromLockfile: stamp.lock === lock, installedAt: stamp.installedAt };
   }
   return {
@@ -63,7 +65,8 @@ export async function harnessState(): Promise<HarnessState> {
 const INSTALL_WINDOW_MS = 30 * 60_000;
 
 export function coldness(e: Pick<RunEvidence, 'scenarios' | 'runFacts' | 'startedAt'>, harness: HarnessState): Coldness {
-  const fact = (key: string): unknown => e.runFacts.find((f) => f.key === key)?.value ?? e.scenarios.map((s) => s.facts[key]?.value).find((v) => v !== undefined);
+  const fact = (key: string): unknown =>
+    e.runFacts.find((f) => f.key === key)?.value ?? e.scenarios.map((s) => s.facts[key]?.value).find((v) => v !== undefined);
   const start = Date.parse(e.startedAt);
   const reasons: string[] = [];
   if (!harness.freshClone) reasons.push(`the harness is not a fresh clone (its reflog: ${harness.reflog.slice(0, 2).join('; ') || 'none'})`);
@@ -72,7 +75,8 @@ export function coldness(e: Pick<RunEvidence, 'scenarios' | 'runFacts' | 'starte
   if (!harness.nodeModules.fromLockfile) reasons.push('node_modules does not match package-lock.json (no npm ci)');
   const installed = harness.nodeModules.installedAt ? Date.parse(harness.nodeModules.installedAt) : NaN;
   const nodeModulesInThisRun = !Number.isNaN(installed) && start - installed <= INSTALL_WINDOW_MS;
-  if (harness.nodeModules.fromLockfile && !nodeModulesInThisRun) reasons.push(`node_modules was installed ${harness.nodeModules.installedAt ?? 'at an unknown time'}, not for this run`);
+  if (harness.nodeModules.fromLockfile && !nodeModulesInThisRun)
+    reasons.push(`node_modules was installed ${harness.nodeModules.installedAt ?? 'at an unknown time'}, not for this run`);
   const made = fact('throwaway.created') as { name: string; createdAt?: string } | undefined;
   let throwaway: Coldness['throwaway'];
   if (made) {
@@ -90,5 +94,14 @@ export function coldness(e: Pick<RunEvidence, 'scenarios' | 'runFacts' | 'starte
     ...(throwaway ? [`throwaway ${throwaway.name} made ${throwaway.secondsAfterStart ?? '?'}s after the start`] : []),
     ...(build ? [`build host built ${build.derivationsBuilt ?? 'an unknown number of'} derivation(s)`] : []),
   ];
-  return { cold, reasons, line: `${cold ? 'cold' : `not cold: ${reasons.join('; ')}`} (${parts.join('; ')})`, harness, nodeModulesInThisRun, throwaway, build, ledger: fact('c4.provisioningLedger') };
+  return {
+    cold,
+    reasons,
+    line: `${cold ? 'cold' : `not cold: ${reasons.join('; ')}`} (${parts.join('; ')})`,
+    harness,
+    nodeModulesInThisRun,
+    throwaway,
+    build,
+    ledger: fact('c4.provisioningLedger'),
+  };
 }

@@ -44,7 +44,12 @@ const VOLATILE_FIELDS = /^(at|.*At|.*Ms|.*Seconds|seconds|durationMs|polls|histo
 function stripVolatile(v: unknown, runId: string): unknown {
   if (typeof v === 'string') return v.split(runId).join('<run-id>');
   if (Array.isArray(v)) return v.map((x) => stripVolatile(x, runId));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !VOLATILE_FIELDS.test(k)).map(([k, x]) => [k, stripVolatile(x, runId)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => !VOLATILE_FIELDS.test(k))
+        .map(([k, x]) => [k, stripVolatile(x, runId)]),
+    );
   return v;
 }
 
@@ -65,7 +70,14 @@ function statusOf(e: RunEvidence, criterion: string): string {
 }
 
 export function compareRuns(a: RunEvidence, b: RunEvidence): Comparison {
-  const criteria = [...new Set([...(a.gate?.criteria ?? []), ...(b.gate?.criteria ?? []), ...a.scenarios.flatMap((s) => s.criteria), ...b.scenarios.flatMap((s) => s.criteria)])].sort();
+  const criteria = [
+    ...new Set([
+      ...(a.gate?.criteria ?? []),
+      ...(b.gate?.criteria ?? []),
+      ...a.scenarios.flatMap((s) => s.criteria),
+      ...b.scenarios.flatMap((s) => s.criteria),
+    ]),
+  ].sort();
   const fa = factsOf(a);
   const fb = factsOf(b);
   const stable: FactRow[] = [];
@@ -73,17 +85,34 @@ export function compareRuns(a: RunEvidence, b: RunEvidence): Comparison {
   for (const key of [...new Set([...fa.keys(), ...fb.keys()])].sort()) {
     const inA = fa.has(key);
     const inB = fb.has(key);
-    const row: FactRow = { key, a: fa.get(key), b: fb.get(key), state: !inA ? 'only in B' : !inB ? 'only in A' : isDeepStrictEqual(stripVolatile(fa.get(key), a.runId), stripVolatile(fb.get(key), b.runId)) ? 'equal' : 'different' };
+    const row: FactRow = {
+      key,
+      a: fa.get(key),
+      b: fb.get(key),
+      state: !inA
+        ? 'only in B'
+        : !inB
+          ? 'only in A'
+          : isDeepStrictEqual(stripVolatile(fa.get(key), a.runId), stripVolatile(fb.get(key), b.runId))
+            ? 'equal'
+            : 'different',
+    };
     (BY_NATURE.some((re) => re.test(key)) ? byNature : stable).push(row);
   }
   const problems: string[] = [];
-  for (const [name, e] of [['A', a], ['B', b]] as const) {
+  for (const [name, e] of [
+    ['A', a],
+    ['B', b],
+  ] as const) {
     if (e.target !== 'live') problems.push(`run ${name} (${e.runId}) is a ${e.target} run, not evidence`);
     if (e.faults?.length) problems.push(`run ${name} (${e.runId}) had faults applied`);
     const gateCriteria = e.gate?.criteria ?? criteria;
-    const red = gateCriteria.filter((c) => !e.scenarios.some((s) => s.criteria.includes(c)) || e.scenarios.some((s) => s.criteria.includes(c) && s.status !== 'passed'));
+    const red = gateCriteria.filter(
+      (c) => !e.scenarios.some((s) => s.criteria.includes(c)) || e.scenarios.some((s) => s.criteria.includes(c) && s.status !== 'passed'),
+    );
     if (red.length) problems.push(`run ${name} (${e.runId}) did not pass ${red.join(', ')}`);
-    if (e.role === 'adversary' && e.coldness && !e.coldness.cold) problems.push(`run ${name} (${e.runId}) is an Adversary run that was not cold: ${e.coldness.reasons.join('; ')}`);
+    if (e.role === 'adversary' && e.coldness && !e.coldness.cold)
+      problems.push(`run ${name} (${e.runId}) is an Adversary run that was not cold: ${e.coldness.reasons.join('; ')}`);
   }
   if (a.gate && b.gate && a.gate.id !== b.gate.id) problems.push(`the runs are of different gates (${a.gate.id}, ${b.gate.id})`);
   const apart = Math.abs(Date.parse(a.startedAt) - Date.parse(b.startedAt));
@@ -99,7 +128,11 @@ const show = (v: unknown) => (v === undefined ? '—' : typeof v === 'string' ? 
 export function comparisonText(c: Comparison, a: RunEvidence, b: RunEvidence, colour: boolean): string {
   const paint = (code: number, s: string) => (colour ? `\x1b[${code}m${s}\x1b[0m` : s);
   const state = (s: FactState) => (s === 'equal' ? paint(32, s) : paint(31, s));
-  const lines = [`A: ${a.runId} (${a.target}, ${a.role ?? 'builder'}, ${a.startedAt})`, `B: ${b.runId} (${b.target}, ${b.role ?? 'builder'}, ${b.startedAt})`, ''];
+  const lines = [
+    `A: ${a.runId} (${a.target}, ${a.role ?? 'builder'}, ${a.startedAt})`,
+    `B: ${b.runId} (${b.target}, ${b.role ?? 'builder'}, ${b.startedAt})`,
+    '',
+  ];
   lines.push(c.ok ? paint(32, 'the runs back each other') : paint(31, 'the runs do not back each other:'));
   for (const p of c.problems) lines.push(`  - ${p}`);
   const differing = c.stable.filter((r) => r.state !== 'equal');

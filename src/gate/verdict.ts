@@ -21,7 +21,12 @@ export interface GateVerdict {
   line: string;
 }
 
-export function gateVerdict(e: Pick<RunEvidence, 'scenarios' | 'target' | 'startedAt'>, id: string, criteria: string[], opts: { role?: string; notCold?: string } = {}): GateVerdict {
+export function gateVerdict(
+  e: Pick<RunEvidence, 'scenarios' | 'target' | 'startedAt'>,
+  id: string,
+  criteria: string[],
+  opts: { role?: string; notCold?: string } = {},
+): GateVerdict {
   const byCriterion: GateVerdict['byCriterion'] = {};
   const problems: string[] = [];
   for (const c of criteria) {

@@ -99,7 +99,7 @@ function readProfileText(path: string): string {
       // Read one byte past the limit: a file that grew since the stat is refused as well.
       buf = Buffer.alloc(MAX_PROFILE_BYTES + 1);
       let n = 0;
-      for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, n)) > 0; ) n += r;
+      for (let r: number; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, n)) > 0; ) n += r;
       if (n > MAX_PROFILE_BYTES) throw fileProblem(`more than ${showBytes(MAX_PROFILE_BYTES)}: a profile is at most that, so it was not read`);
       buf = buf.subarray(0, n);
     } finally {
@@ -236,17 +236,25 @@ function documentProblems(doc: Document.Parsed, at: (pos: readonly number[] | un
       // The latest anchor of that name before the alias, as YAML has it (the library's resolve() searches the whole document each time).
       const target = anchors.get(node.source);
       if (!target || open.has(target)) {
-        problems.push({ path, message: target ? `the alias *${node.source} refers to the node it is in` : `the alias *${node.source} names no anchor before it` });
+        problems.push({
+          path,
+          message: target ? `the alias *${node.source} refers to the node it is in` : `the alias *${node.source} names no anchor before it`,
+        });
         throw new Stop();
       }
       const size = sizes.get(target) ?? 1;
-      count(size, path, () => `the alias *${node.source} (${size} values) expands the profile past ${MAX_PROFILE_VALUES} values: an alias bomb ("billion laughs") is refused`);
+      count(
+        size,
+        path,
+        () => `the alias *${node.source} (${size} values) expands the profile past ${MAX_PROFILE_VALUES} values: an alias bomb ("billion laughs") is refused`,
+      );
       return size;
     }
     const anchor = (node as { anchor?: string } | null)?.anchor;
     if (anchor) anchors.set(anchor, node);
     const tag = (node as { tag?: string } | null)?.tag;
-    if (tag !== undefined && !ALLOWED_TAGS.has(tag)) problems.push({ path, message: `the YAML tag ${tag.replace(/^tag:yaml\.org,2002:/, '!!')} is not allowed in a profile` });
+    if (tag !== undefined && !ALLOWED_TAGS.has(tag))
+      problems.push({ path, message: `the YAML tag ${tag.replace(/^tag:yaml\.org,2002:/, '!!')} is not allowed in a profile` });
     let size = 1;
     count(1, path, () => `more than ${MAX_PROFILE_VALUES} values: not a profile`);
     open.add(node);
@@ -257,7 +265,10 @@ function documentProblems(doc: Document.Parsed, at: (pos: readonly number[] | un
         let name: string;
         if (isScalar(key) && key.value !== null && typeof key.value !== 'object') name = String(key.value);
         else {
-          problems.push({ path: `${fieldName(path)} (${at((key as { range?: number[] } | null)?.range).replace('(file) ', '')})`, message: `a key must be a plain name, not ${isAlias(key) ? 'an alias' : key === null || (isScalar(key) && key.value === null) ? 'empty' : 'a map or a list'}` });
+          problems.push({
+            path: `${fieldName(path)} (${at((key as { range?: number[] } | null)?.range).replace('(file) ', '')})`,
+            message: `a key must be a plain name, not ${isAlias(key) ? 'an alias' : key === null || (isScalar(key) && key.value === null) ? 'empty' : 'a map or a list'}`,
+          });
           continue;
         }
         if (key.anchor) {
@@ -265,10 +276,15 @@ function documentProblems(doc: Document.Parsed, at: (pos: readonly number[] | un
           sizes.set(key, 1);
         }
         const first = seen.get(name);
-        if (seen.has(name)) problems.push({ path: [...path, name], message: `given twice (${at(first).replace('(file) ', '')} and ${at(key.range ?? undefined).replace('(file) ', '')})` });
+        if (seen.has(name))
+          problems.push({
+            path: [...path, name],
+            message: `given twice (${at(first).replace('(file) ', '')} and ${at(key.range ?? undefined).replace('(file) ', '')})`,
+          });
         seen.set(name, key.range ?? undefined);
         const ktag = key.tag;
-        if (ktag !== undefined && !ALLOWED_TAGS.has(ktag)) problems.push({ path: [...path, name], message: `the YAML tag ${ktag} is not allowed in a profile` });
+        if (ktag !== undefined && !ALLOWED_TAGS.has(ktag))
+          problems.push({ path: [...path, name], message: `the YAML tag ${ktag} is not allowed in a profile` });
         size += 1 + walk(pair.value, [...path, name], depth + 1);
       }
     } else if (isSeq(node)) {
@@ -330,7 +346,9 @@ function fieldName(path: readonly PropertyKey[]): string {
       const s = String(k);
       const plain = typeof k === 'number' || /^[A-Za-z0-9_<>@:-][A-Za-z0-9_.<>@:-]*$/.test(s);
       const cut = s.length > 64 ? s.slice(0, 40) : s;
-      const shown = plain ? cut : JSON.stringify(cut).replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+      const shown = plain
+        ? cut
+        : JSON.stringify(cut).replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
       return s.length > 64 ? `${shown}…(${s.length} characters)` : shown;
     })
     .join('.');
@@ -343,7 +361,12 @@ function expand(value: unknown, vars: Record<string, string>, path: PropertyKey[
     const out = s.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (all, name: string) => {
       const v = vars[name];
       if (v === undefined) {
-        problems.push({ path, message: `\${${name}} is not defined (the profile may use ${Object.keys(vars).map((k) => `\${${k}}`).join(', ')})` });
+        problems.push({
+          path,
+          message: `\${${name}} is not defined (the profile may use ${Object.keys(vars)
+            .map((k) => `\${${k}}`)
+            .join(', ')})`,
+        });
         return all;
       }
       return v;
@@ -351,7 +374,8 @@ function expand(value: unknown, vars: Record<string, string>, path: PropertyKey[
     if (out.length > MAX_STRING) problems.push({ path, message: `a string of ${out.length} characters; at most ${MAX_STRING}` });
     const control = CONTROL.exec(out);
     if (control) problems.push({ path, message: `holds the control character ${codePoint(control[0])}` });
-    else if (/\$\{(?![A-Z_][A-Z0-9_]*\})/.test(s)) problems.push({ path, message: 'holds ${ that is no reference the profile can expand: ${NAME}, NAME of A-Z, 0-9 and _' });
+    else if (/\$\{(?![A-Z_][A-Z0-9_]*\})/.test(s))
+      problems.push({ path, message: 'holds ${ that is no reference the profile can expand: ${NAME}, NAME of A-Z, 0-9 and _' });
     return out;
   }
   if (Array.isArray(value)) return value.map((v, i) => expand(v, vars, [...path, i], problems));
@@ -402,7 +426,10 @@ function knownHostsProblems(profile: Profile): Problem[] {
       problems.push({ path, message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}` });
       continue;
     }
-    const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const lines = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     if (st.size > text.length) lines.pop(); // cut at the read limit
     if (lines.length && !lines.some(isKnownHostsLine)) {
       problems.push({ path, message: `${file} is not a known_hosts file: none of its ${lines.length} line(s) is HOST KEYTYPE BASE64-KEY` });

@@ -14,7 +14,13 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 function showMs(ms: number): string {
-  for (const [unit, n] of [['d', DAY], ['h', HOUR], ['m', 60_000], ['s', 1000]] as const) if (ms >= n && ms % n === 0) return `${ms / n}${unit}`;
+  for (const [unit, n] of [
+    ['d', DAY],
+    ['h', HOUR],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms >= n && ms % n === 0) return `${ms / n}${unit}`;
   return `${ms}ms`;
 }
 
@@ -30,7 +36,11 @@ export function duration(max = DAY) {
     } else {
       const m = durationPattern.exec(v);
       if (!m) {
-        ctx.issues.push({ code: 'custom', input: v, message: /^-/.test(v.trim()) ? 'a duration must be longer than zero' : 'expected a duration such as "90s", "20m" or "1h"' });
+        ctx.issues.push({
+          code: 'custom',
+          input: v,
+          message: /^-/.test(v.trim()) ? 'a duration must be longer than zero' : 'expected a duration such as "90s", "20m" or "1h"',
+        });
         return z.NEVER;
       }
       ms = Number(m[1]) * unitMs[m[2] as keyof typeof unitMs];
@@ -82,13 +92,25 @@ function pathProblem(p: string, absolute: boolean): string | undefined {
  * no trailing /), of letters, digits and . _ + @ % = , : ~ - only.
  */
 export const RemotePath = z.string().superRefine((p, ctx) => {
-  const why = pathProblem(p, true) ?? (p === '/' || p.slice(1).split('/').every((c) => SAFE_COMPONENT.test(c)) ? undefined : 'expected an absolute path of letters, digits and . _ + @ % = , : ~ - (no spaces, quotes, $, `, ;, | or non-ASCII)');
+  const why =
+    pathProblem(p, true) ??
+    (p === '/' ||
+    p
+      .slice(1)
+      .split('/')
+      .every((c) => SAFE_COMPONENT.test(c))
+      ? undefined
+      : 'expected an absolute path of letters, digits and . _ + @ % = , : ~ - (no spaces, quotes, $, `, ;, | or non-ASCII)');
   if (why) ctx.addIssue({ code: 'custom', message: why });
 });
 
 /** A path inside a repo (the secrets file, the docs): relative, normalized, of the same characters. */
 const RepoPath = z.string().superRefine((p, ctx) => {
-  const why = pathProblem(p, false) ?? (p.split('/').every((c) => SAFE_COMPONENT.test(c)) ? undefined : 'expected a relative path of letters, digits and . _ + @ % = , : ~ - (no spaces, quotes, $, `, ;, | or non-ASCII)');
+  const why =
+    pathProblem(p, false) ??
+    (p.split('/').every((c) => SAFE_COMPONENT.test(c))
+      ? undefined
+      : 'expected a relative path of letters, digits and . _ + @ % = , : ~ - (no spaces, quotes, $, `, ;, | or non-ASCII)');
   if (why) ctx.addIssue({ code: 'custom', message: why });
 });
 
@@ -97,11 +119,15 @@ const RepoPath = z.string().superRefine((p, ctx) => {
  * and normalized; spaces and non-ASCII letters allowed, quotes, $, `, ;, |, &, <, >, \, * and ? not.
  */
 const LocalPath = z.string().superRefine((p, ctx) => {
-  const why = pathProblem(p, true) ?? (p === '/' ? 'names the root directory, not a file' : /["'`$;|&<>\\*?]/.test(p) ? 'must not hold quotes, $, `, ;, |, &, <, >, \\, * or ?' : undefined);
+  const why =
+    pathProblem(p, true) ??
+    (p === '/' ? 'names the root directory, not a file' : /["'`$;|&<>\\*?]/.test(p) ? 'must not hold quotes, $, `, ;, |, &, <, >, \\, * or ?' : undefined);
   if (why) ctx.addIssue({ code: 'custom', message: why });
 });
 
-export const SecretRef = z.union([z.strictObject({ env: EnvName }), z.strictObject({ file: LocalPath })], { error: 'expected { env: VARIABLE } or { file: /absolute/path }' });
+export const SecretRef = z.union([z.strictObject({ env: EnvName }), z.strictObject({ file: LocalPath })], {
+  error: 'expected { env: VARIABLE } or { file: /absolute/path }',
+});
 export type SecretRef = z.infer<typeof SecretRef>;
 
 /** The name of a host of this profile (a key of hosts, and what roles, jump and the like name). */
@@ -114,7 +140,10 @@ const HostName = z
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const DnsName = z.string().superRefine((s, ctx) => {
   if (s.length > 253 || !s.split('.').every((l) => DNS_LABEL.test(l)) || /^\d+$/.test(s.split('.').pop()!)) {
-    ctx.addIssue({ code: 'custom', message: 'expected a DNS name: dot-separated labels of lowercase letters, digits and dashes (at most 63 each, 253 in all)' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a DNS name: dot-separated labels of lowercase letters, digits and dashes (at most 63 each, 253 in all)',
+    });
   }
 });
 
@@ -124,7 +153,10 @@ const Address = z.string().superRefine((s, ctx) => {
   const labels = s.toLowerCase().split('.');
   const dns = s.length <= 253 && labels.every((l) => DNS_LABEL.test(l));
   if (!dns || /^\d+$/.test(labels[labels.length - 1]!)) {
-    ctx.addIssue({ code: 'custom', message: `is not an address: expected an IPv4 or IPv6 address or a DNS name${/^[\d.]+$/.test(s) ? ` (${s} is no IPv4 address)` : ''}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `is not an address: expected an IPv4 or IPv6 address or a DNS name${/^[\d.]+$/.test(s) ? ` (${s} is no IPv4 address)` : ''}`,
+    });
   }
 });
 
@@ -158,7 +190,10 @@ export const SshHost = z.strictObject({
   transport: z.literal('ssh'),
   address: Address,
   port: Port.default(22),
-  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'expected a user name such as root (lowercase letters, digits, _ and -, at most 32)').default('root'),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'expected a user name such as root (lowercase letters, digits, _ and -, at most 32)')
+    .default('root'),
   hostKey: HostKey,
   auth: SshAuth,
   /** Another ssh host of this profile to tunnel through. */
@@ -193,7 +228,13 @@ export type Recipient = z.infer<typeof Recipient>;
 
 /** A command as argv, e.g. ["sops"] or ["nix", "run", "nixpkgs#sops", "--"]: a program name or path, then any arguments on one line. */
 const Tool = z
-  .array(z.string().min(1, 'must not be empty').max(4096, 'at most 4096 characters').regex(/^[^\n]*$/, 'must be one line'))
+  .array(
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .max(4096, 'at most 4096 characters')
+      .regex(/^[^\n]*$/, 'must be one line'),
+  )
   .min(1, 'expected a command: [program, arguments…]')
   .max(64, 'at most 64 words')
   .superRefine((argv, ctx) => {
@@ -232,7 +273,15 @@ const Branch = z.string().superRefine((b, ctx) => {
     if (b.length > 255) return 'at most 255 characters';
     if (b.startsWith('-')) return 'must not start with - (git would read it as an option)';
     if (!/^[A-Za-z0-9._/-]+$/.test(b)) return 'expected a branch name of letters, digits and . _ / - (no spaces, quotes, $, `, ;, ~, ^, :, @ or non-ASCII)';
-    if (b.includes('..') || b.includes('//') || b.startsWith('/') || b.endsWith('/') || b.endsWith('.') || b.endsWith('.lock') || b.split('/').some((c) => c.startsWith('.'))) {
+    if (
+      b.includes('..') ||
+      b.includes('//') ||
+      b.startsWith('/') ||
+      b.endsWith('/') ||
+      b.endsWith('.') ||
+      b.endsWith('.lock') ||
+      b.split('/').some((c) => c.startsWith('.'))
+    ) {
       return 'is not a branch name git allows (no .., //, leading or trailing /, trailing . or .lock, components starting with .)';
     }
     return undefined;
@@ -288,7 +337,10 @@ export const Profile = z
       secrets: z.strictObject({ url: GitUrl }),
     }),
     flake: z.strictObject({
-      configuration: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,99}$/, 'expected a NixOS configuration name (letters, digits, _ and -, not starting with a digit or -)').default('cc-ci'),
+      configuration: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_-]{0,99}$/, 'expected a NixOS configuration name (letters, digits, _ and -, not starting with a digit or -)')
+        .default('cc-ci'),
       /** On the build host; each run clones into <workDir>/<run-id>/ and removes it afterwards. */
       workDir: RemotePath.refine((p) => p !== '/', 'must not be /: the run makes and removes <workDir>/<run-id> there'),
     }),
@@ -340,9 +392,7 @@ export const Profile = z
       fullchain: RemotePath.default('/var/lib/ci-certs/live/fullchain.pem'),
       privkey: RemotePath.default('/var/lib/ci-certs/live/privkey.pem'),
     }),
-    tools: z
-      .strictObject({ sops: Tool.default(['sops']), openssl: Tool.default(['openssl']) })
-      .default({ sops: ['sops'], openssl: ['openssl'] }),
+    tools: z.strictObject({ sops: Tool.default(['sops']), openssl: Tool.default(['openssl']) }).default({ sops: ['sops'], openssl: ['openssl'] }),
     stacks: z.number().int('expected a whole number').nonnegative().max(1000, 'at most 1000'),
     incus: z
       .strictObject({
@@ -375,7 +425,14 @@ export const Profile = z
         recoveryKey: z.strictObject({ file: LocalPath }),
         /** What the VM needs to clone the repos (a deploy key, known_hosts): the only other files. */
         cloneCredentials: z
-          .array(z.strictObject({ name: Label(), source: z.strictObject({ file: LocalPath }), path: RemotePath, mode: z.string().regex(/^0[0-7]{3}$/, 'expected a mode such as "0600"') }))
+          .array(
+            z.strictObject({
+              name: Label(),
+              source: z.strictObject({ file: LocalPath }),
+              path: RemotePath,
+              mode: z.string().regex(/^0[0-7]{3}$/, 'expected a mode such as "0600"'),
+            }),
+          )
           .default([]),
         /** Files a fresh image already holds in its writable directories; anything else there was provisioned. */
         imageBaseline: z.array(RemotePath).default([]),
@@ -385,7 +442,12 @@ export const Profile = z
         placeholders: z
           .record(
             z.string().regex(/^<[A-Za-z0-9_.-]{1,64}>$/, 'expected a placeholder such as <host-name>'),
-            z.string().regex(/^(?!-)[A-Za-z0-9._~:/@%+=,-]{1,2048}$/, 'expected one word of letters, digits and . _ ~ : / @ % + = , - not starting with - (the install steps run it in a shell, where a command would read it as an option)'),
+            z
+              .string()
+              .regex(
+                /^(?!-)[A-Za-z0-9._~:/@%+=,-]{1,2048}$/,
+                'expected one word of letters, digits and . _ ~ : / @ % + = , - not starting with - (the install steps run it in a shell, where a command would read it as an option)',
+              ),
           )
           .default({}),
         /** How long the first boot may take to reach `running`. */
@@ -407,9 +469,16 @@ export const Profile = z
           nonMemberToken: SecretRef.optional(),
           /** The enrolled recipe's repo (owner/name) and the PR to test. */
           repo: RepoSlug,
-          pr: z.number().int('expected a whole number').positive().max(2 ** 31 - 1),
+          pr: z
+            .number()
+            .int('expected a whole number')
+            .positive()
+            .max(2 ** 31 - 1),
           /** The org whose members may run !testme (default: the repo's owner). */
-          org: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/, 'expected an org name (letters, digits, _ . -)').optional(),
+          org: z
+            .string()
+            .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/, 'expected an org name (letters, digits, _ . -)')
+            .optional(),
         }),
         /** The recipe's compose file, whose images the deployed app must run (at the PR head). */
         compose: RepoPath.default('compose.yml'),
@@ -428,9 +497,15 @@ export const Profile = z
           address: Address,
           port: Port.default(443),
           /** The addresses the gateway's name must resolve to (optional pin). */
-          expect: z.array(z.string().refine((a) => isIP(a) !== 0, 'expected an IPv4 or IPv6 address')).min(1, 'expected at least one address (or leave expect out)').optional(),
+          expect: z
+            .array(z.string().refine((a) => isIP(a) !== 0, 'expected an IPv4 or IPv6 address'))
+            .min(1, 'expected at least one address (or leave expect out)')
+            .optional(),
         }),
-        context: z.string().regex(/^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$/, 'expected a status context of printable ASCII such as cc-ci/testme').default('cc-ci/testme'),
+        context: z
+          .string()
+          .regex(/^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$/, 'expected a status context of printable ASCII such as cc-ci/testme')
+          .default('cc-ci/testme'),
         deadlines: z
           .strictObject({
             pickup: Duration.default(120_000),
@@ -469,7 +544,10 @@ export const Profile = z
       }),
     /** Gate ids and the criteria each needs (C1 … C7, e2e): `--gate ID` runs exactly those and gives one verdict. */
     gates: z
-      .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, 'expected a gate id such as W2'), z.array(z.enum(['C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'e2e'])).min(1))
+      .record(
+        z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, 'expected a gate id such as W2'),
+        z.array(z.enum(['C1', 'C2', 'C3', 'C4', 'C5', 'C6', 'C7', 'e2e'])).min(1),
+      )
       .default({ W2: ['C1', 'C2', 'C3'], W4: ['C4'], W5: ['C4', 'C5'], W6: ['C6', 'C7'], E2E: ['e2e'] }),
     timeouts: Timeouts.default(Timeouts.parse({})),
   })
@@ -477,7 +555,11 @@ export const Profile = z
     (p, ctx) => {
       // A quiet window shorter than the pickup deadline would call a slow bridge a silent one.
       if (p.e2e && p.e2e.quietWindow < p.e2e.deadlines.pickup) {
-        ctx.addIssue({ code: 'custom', path: ['e2e', 'quietWindow'], message: `is ${p.e2e.quietWindow / 1000}s, shorter than e2e.deadlines.pickup (${p.e2e.deadlines.pickup / 1000}s): a comment must be watched at least as long as a real !testme may take to be picked up` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['e2e', 'quietWindow'],
+          message: `is ${p.e2e.quietWindow / 1000}s, shorter than e2e.deadlines.pickup (${p.e2e.deadlines.pickup / 1000}s): a comment must be watched at least as long as a real !testme may take to be picked up`,
+        });
       }
       const defined = new Set(Object.keys(p.hosts));
       const decryptOn = p.secrets.decryptOn ?? p.roles.live;

@@ -121,7 +121,10 @@ export class RunContext {
 
   /** What this run still has to clean, by name: for a second interrupt to print. */
   pendingCleanup(): string[] {
-    return [...[...this.throwaways].map((t) => `the throwaway VM ${t}`), ...[...this.workDirs.keys()].map((h) => `this run's work dir ${this.profile.flake.workDir}/${this.params.runId} on ${h}`)];
+    return [
+      ...[...this.throwaways].map((t) => `the throwaway VM ${t}`),
+      ...[...this.workDirs.keys()].map((h) => `this run's work dir ${this.profile.flake.workDir}/${this.params.runId} on ${h}`),
+    ];
   }
 
   /** After a signal: throwaways go under the destroy policy as if the run had passed (kept only by --destroy never or --keep), work dirs are removed. */
@@ -147,7 +150,11 @@ export class RunContext {
     try {
       for (const [name, dir] of this.workDirs) {
         const path = await dir.catch(() => null);
-        if (path) await this.pool.get(name).run(['rm', '-rf', path]).catch((e: Error) => this.recorder.progress(`could not remove ${path} on ${name}: ${e.message}`));
+        if (path)
+          await this.pool
+            .get(name)
+            .run(['rm', '-rf', path])
+            .catch((e: Error) => this.recorder.progress(`could not remove ${path} on ${name}: ${e.message}`));
         this.workDirs.delete(name);
       }
     } finally {

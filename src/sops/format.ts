@@ -25,7 +25,11 @@ export const SopsExit = {
 
 export class SopsError extends Error {
   /** `userMessage` is what the sops CLI prints (its UserError), `message` what the library returns. */
-  constructor(message: string, readonly exitCode: number = SopsExit.generic, readonly userMessage?: string) {
+  constructor(
+    message: string,
+    readonly exitCode: number = SopsExit.generic,
+    readonly userMessage?: string,
+  ) {
     super(message);
     this.name = 'SopsError';
   }
@@ -34,12 +38,7 @@ export class SopsError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Internal tree: ordered, with Go's value kinds (int vs float matters for `type:` and the MAC).
 
-export type Scalar =
-  | { t: 'str'; v: string }
-  | { t: 'int'; v: bigint }
-  | { t: 'float'; v: number }
-  | { t: 'bool'; v: boolean }
-  | { t: 'null' };
+export type Scalar = { t: 'str'; v: string } | { t: 'int'; v: bigint } | { t: 'float'; v: number } | { t: 'bool'; v: boolean } | { t: 'null' };
 export type Node = Scalar | { t: 'map'; items: Array<[string, Node]> } | { t: 'seq'; items: Node[] };
 type MapNode = Extract<Node, { t: 'map' }>;
 
@@ -138,12 +137,35 @@ const TIMESTAMP = /^\d{4}-\d{1,2}-\d{1,2}(?:(?:[Tt]|[ \t]+)\d{1,2}:\d{1,2}:\d{1,
 /** yaml.v3's resolve() for an untagged plain scalar: the kind a Go `interface{}` receives. */
 export function resolvePlain(s: string): Scalar {
   switch (s) {
-    case 'true': case 'True': case 'TRUE': return { t: 'bool', v: true };
-    case 'false': case 'False': case 'FALSE': return { t: 'bool', v: false };
-    case '': case '~': case 'null': case 'Null': case 'NULL': return { t: 'null' };
-    case '.nan': case '.NaN': case '.NAN': return { t: 'float', v: NaN };
-    case '.inf': case '.Inf': case '.INF': case '+.inf': case '+.Inf': case '+.INF': return { t: 'float', v: Infinity };
-    case '-.inf': case '-.Inf': case '-.INF': return { t: 'float', v: -Infinity };
+    case 'true':
+    case 'True':
+    case 'TRUE':
+      return { t: 'bool', v: true };
+    case 'false':
+    case 'False':
+    case 'FALSE':
+      return { t: 'bool', v: false };
+    case '':
+    case '~':
+    case 'null':
+    case 'Null':
+    case 'NULL':
+      return { t: 'null' };
+    case '.nan':
+    case '.NaN':
+    case '.NAN':
+      return { t: 'float', v: NaN };
+    case '.inf':
+    case '.Inf':
+    case '.INF':
+    case '+.inf':
+    case '+.Inf':
+    case '+.INF':
+      return { t: 'float', v: Infinity };
+    case '-.inf':
+    case '-.Inf':
+    case '-.INF':
+      return { t: 'float', v: -Infinity };
   }
   const c = s[0]!;
   if (c === '.') {
@@ -261,9 +283,7 @@ function loadJson(text: string): MapNode {
   };
   ws();
   if (text[i] !== '{') {
-    throw new SopsError(
-      "Could not unmarshal input data: SOPS only supports JSON files with a top-level object (starting with '{')",
-    );
+    throw new SopsError("Could not unmarshal input data: SOPS only supports JSON files with a top-level object (starting with '{')");
   }
   const root = value();
   ws();
@@ -312,8 +332,16 @@ export interface ParsedSops {
 }
 
 const META_KEYS = [
-  'age', 'pgp', 'mac', 'lastmodified', 'version', 'unencrypted_suffix', 'encrypted_suffix',
-  'unencrypted_regex', 'encrypted_regex', 'mac_only_encrypted',
+  'age',
+  'pgp',
+  'mac',
+  'lastmodified',
+  'version',
+  'unencrypted_suffix',
+  'encrypted_suffix',
+  'unencrypted_regex',
+  'encrypted_regex',
+  'mac_only_encrypted',
 ] as const;
 
 export const ENC_RE = /^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]/;
@@ -328,7 +356,11 @@ function readMetadata(node: Node | undefined): SopsMetadata | undefined {
   const other = Object.fromEntries(Object.entries(raw).filter(([k]) => !(META_KEYS as readonly string[]).includes(k)));
   const meta: SopsMetadata = {
     age: list('age').map((a) => ({ recipient: String(a['recipient'] ?? '').trim(), enc: String(a['enc'] ?? '') })),
-    pgp: list('pgp').map((p) => ({ fp: String(p['fp'] ?? ''), enc: String(p['enc'] ?? ''), created_at: p['created_at'] === undefined ? undefined : String(p['created_at']) })),
+    pgp: list('pgp').map((p) => ({
+      fp: String(p['fp'] ?? ''),
+      enc: String(p['enc'] ?? ''),
+      created_at: p['created_at'] === undefined ? undefined : String(p['created_at']),
+    })),
     mac: s('mac'),
     lastmodified: s('lastmodified'),
     version: s('version'),
@@ -452,11 +484,16 @@ function b64(s: string, what: string): Buffer {
 
 function scalarBytes(s: Scalar): { type: string; bytes: Buffer } {
   switch (s.t) {
-    case 'str': return { type: 'str', bytes: Buffer.from(s.v, 'utf8') };
-    case 'int': return { type: 'int', bytes: Buffer.from(s.v.toString()) };
-    case 'float': return { type: 'float', bytes: Buffer.from(goFormatFloatF(s.v)) };
-    case 'bool': return { type: 'bool', bytes: Buffer.from(s.v ? 'True' : 'False') };
-    case 'null': throw new SopsError('Value to encrypt has unsupported type <nil>');
+    case 'str':
+      return { type: 'str', bytes: Buffer.from(s.v, 'utf8') };
+    case 'int':
+      return { type: 'int', bytes: Buffer.from(s.v.toString()) };
+    case 'float':
+      return { type: 'float', bytes: Buffer.from(goFormatFloatF(s.v)) };
+    case 'bool':
+      return { type: 'bool', bytes: Buffer.from(s.v ? 'True' : 'False') };
+    case 'null':
+      throw new SopsError('Value to encrypt has unsupported type <nil>');
   }
 }
 
@@ -524,7 +561,11 @@ export function decryptBranches(branches: MapNode[], metadata: SopsMetadata, dat
         const enc = shouldBeEncrypted(path, rules);
         let v = leaf;
         if (enc) {
-          if (leaf.t !== 'str') throw new SopsError(`Error decrypting tree: Error walking tree: Could not decrypt value: Input string ${String(leaf.t === 'null' ? '' : leaf.v)} does not match sops' data format`, SopsExit.errorDecryptingTree);
+          if (leaf.t !== 'str')
+            throw new SopsError(
+              `Error decrypting tree: Error walking tree: Could not decrypt value: Input string ${String(leaf.t === 'null' ? '' : leaf.v)} does not match sops' data format`,
+              SopsExit.errorDecryptingTree,
+            );
           try {
             v = decryptValue(leaf.v, dataKey, path.join(':') + ':');
           } catch (e) {
@@ -623,7 +664,10 @@ export async function decryptDataKey(meta: SopsMetadata, opts: DataKeyOptions): 
     }
     const r = await run('gpg', ['--homedir', opts.gnupgHome, '--batch', '--no-tty', '--quiet', '--decrypt'], k.enc);
     if (r.code === 0 && r.stdout.length > 0) return { dataKey: r.stdout, by: k.fp };
-    attempts.push({ key: k.fp, error: `could not decrypt data key with PGP key: GPG binary error: ${r.stderr.trim().split('\n').pop() ?? `exit status ${r.code}`}` });
+    attempts.push({
+      key: k.fp,
+      error: `could not decrypt data key with PGP key: GPG binary error: ${r.stderr.trim().split('\n').pop() ?? `exit status ${r.code}`}`,
+    });
   }
   for (const kind of ['kms', 'gcp_kms', 'azure_kv', 'hc_vault']) {
     const list = meta.other[kind];
@@ -661,7 +705,11 @@ function wordWrap(s: string, lim: number): string {
     .join('\n');
 }
 
-const prefixLines = (s: string, p: string) => s.split('\n').map((l) => p + l).join('\n');
+const prefixLines = (s: string, p: string) =>
+  s
+    .split('\n')
+    .map((l) => p + l)
+    .join('\n');
 
 /** getDataKeyError.UserError() for a single key group (colors off, as when not on a terminal). */
 function dataKeyUserError(attempts: KeyAttempt[]): string {
@@ -695,7 +743,12 @@ export interface DecryptedSops {
   decryptedBy: string;
 }
 
-export async function decryptSopsFileDetailed(text: string, format: SopsFormat, identityFile: string | string[], opts: DecryptOptions = {}): Promise<DecryptedSops> {
+export async function decryptSopsFileDetailed(
+  text: string,
+  format: SopsFormat,
+  identityFile: string | string[],
+  opts: DecryptOptions = {},
+): Promise<DecryptedSops> {
   const parsed = parseSopsFile(text, format);
   checkLoadable(parsed);
   const files = (Array.isArray(identityFile) ? identityFile : [identityFile]).filter((f) => f);
@@ -720,7 +773,12 @@ function verifyMac(meta: SopsMetadata, dataKey: Buffer, computed: string, ignore
   throw new SopsError(`MAC mismatch. File has ${fileMac || 'no MAC'}, computed ${computed}`, SopsExit.macMismatch);
 }
 
-export async function decryptSopsFile(text: string, format: SopsFormat, identityFile: string | string[], opts: DecryptOptions = {}): Promise<{ tree: SopsTree; macOk: boolean }> {
+export async function decryptSopsFile(
+  text: string,
+  format: SopsFormat,
+  identityFile: string | string[],
+  opts: DecryptOptions = {},
+): Promise<{ tree: SopsTree; macOk: boolean }> {
   const { tree, macOk } = await decryptSopsFileDetailed(text, format, identityFile, opts);
   return { tree, macOk };
 }
@@ -761,7 +819,18 @@ export async function encryptSopsFile(tree: SopsTree | MapNode, recipients: stri
     ['gcp_kms', empty],
     ['azure_kv', empty],
     ['hc_vault', empty],
-    ['age', { t: 'seq', items: age.map((a) => mapNode([['recipient', str(a.recipient)], ['enc', str(a.enc)]])) }],
+    [
+      'age',
+      {
+        t: 'seq',
+        items: age.map((a) =>
+          mapNode([
+            ['recipient', str(a.recipient)],
+            ['enc', str(a.enc)],
+          ]),
+        ),
+      },
+    ],
     ['lastmodified', str(lastmodified)],
     ['mac', str(encMac)],
     ['pgp', empty],
@@ -851,9 +920,17 @@ function analyze(value: string): Analysis {
   if (value === '') return { multiline: false, blockPlain: true, single: true, block: false };
   const cps = Array.from(value, (c) => c.codePointAt(0)!);
   let blockInd = value.startsWith('---') || value.startsWith('...');
-  let lineBreaks = false, special = false, tabs = false;
-  let leadingSpace = false, leadingBreak = false, trailingSpace = false, trailingBreak = false;
-  let breakSpace = false, spaceBreak = false, prevSpace = false, prevBreak = false;
+  let lineBreaks = false,
+    special = false,
+    tabs = false;
+  let leadingSpace = false,
+    leadingBreak = false,
+    trailingSpace = false,
+    trailingBreak = false;
+  let breakSpace = false,
+    spaceBreak = false,
+    prevSpace = false,
+    prevBreak = false;
   let precededByWs = true;
   const blank = (j: number) => j >= cps.length || cps[j] === 0x20 || cps[j] === 0x09;
   const blankz = (j: number) => blank(j) || isBreakCp(cps[j]!) || cps[j] === 0;
@@ -886,7 +963,9 @@ function analyze(value: string): Analysis {
     }
     precededByWs = blankz(i);
   }
-  let blockPlain = true, single = true, block = true;
+  let blockPlain = true,
+    single = true,
+    block = true;
   if (leadingSpace || leadingBreak || trailingSpace || trailingBreak) blockPlain = false;
   if (trailingSpace) block = false;
   if (breakSpace) blockPlain = single = false;
@@ -925,8 +1004,21 @@ function nodeEncode(s: string): { v: string; req: Style } {
 }
 
 const ESCAPES: Record<number, string> = {
-  0x00: '0', 0x07: 'a', 0x08: 'b', 0x09: 't', 0x0a: 'n', 0x0b: 'v', 0x0c: 'f', 0x0d: 'r', 0x1b: 'e',
-  0x22: '"', 0x5c: '\\', 0x85: 'N', 0xa0: '_', 0x2028: 'L', 0x2029: 'P',
+  0x00: '0',
+  0x07: 'a',
+  0x08: 'b',
+  0x09: 't',
+  0x0a: 'n',
+  0x0b: 'v',
+  0x0c: 'f',
+  0x0d: 'r',
+  0x1b: 'e',
+  0x22: '"',
+  0x5c: '\\',
+  0x85: 'N',
+  0xa0: '_',
+  0x2028: 'L',
+  0x2029: 'P',
 };
 
 class YamlEmitter {

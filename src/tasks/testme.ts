@@ -59,7 +59,6 @@ export function waitFor<T>(run: RunContext, stage: string, deadlineMs: number, p
   return poll({ what: stage, deadlineMs, pauseMs: 250, maxPauseMs: 2000, recorder: run.recorder, key: stage, prefix: 'e2e' }, probe);
 }
 
-
 const isFor = (b: DroneBuild, pr: number, recipe: string) => b.params?.PR === String(pr) && b.params?.RECIPE === recipe;
 
 export interface Posted {
@@ -97,8 +96,11 @@ export function pickedUp(run: RunContext): Promise<DroneBuild> {
     const posted = await testme(run);
     const recipe = e.gitea.repo.split('/')[1]!;
     const d = drone(run);
-    const { value, waited } = await waitFor(run, 'picked up', e.deadlines.pickup, async () =>
-      (await d.builds()).filter((b) => b.number > posted.lastBuild && isFor(b, e.gitea.pr, recipe)).sort((a, b) => a.number - b.number)[0],
+    const { value, waited } = await waitFor(
+      run,
+      'picked up',
+      e.deadlines.pickup,
+      async () => (await d.builds()).filter((b) => b.number > posted.lastBuild && isFor(b, e.gitea.pr, recipe)).sort((a, b) => a.number - b.number)[0],
     );
     if (!value) {
       stageFailed('picked up', {
@@ -125,12 +127,24 @@ function pageOf(run: RunContext, build: DroneBuild): string {
   return buildPage(d.serverUrl ?? d.url, d.repo, build.number);
 }
 
+const e2eContext = (run: RunContext): string => e2eOf(run).context;
+
 /** The `cc-ci/testme` statuses on the PR head. */
 async function statuses(run: RunContext, head: string): Promise<GiteaStatus[]> {
   return (await gitea(run).statuses(head)).filter((s) => s.context === e2eOf(run).context);
 }
 
-export function pendingReported(run: RunContext): Promise<GiteaStatus> {
+/** The status context a step names must be the one the profile's bridge reports under. */
+function sameContext(run: RunContext, context: string): void {
+  const e = e2eOf(run);
+  if (context !== e.context)
+    throw new Error(
+      `the scenario reads the commit status ${JSON.stringify(context)}, but the profile's e2e.context is ${JSON.stringify(e.context)}: the feature and the profile disagree`,
+    );
+}
+
+export function pendingReported(run: RunContext, context = e2eContext(run)): Promise<GiteaStatus> {
+  sameContext(run, context);
   return run.once('e2e pending', async () => {
     const e = e2eOf(run);
     const build = await pickedUp(run);
@@ -188,7 +202,13 @@ export async function askGateway(run: RunContext, url: string): Promise<PublicAn
   const g = e2eOf(run).gateway;
   const t0 = Date.now();
   const a = await getThroughGateway({ url, address: g.address, port: g.port, ca: caBundle(run), timeoutMs: run.profile.timeouts.connect });
-  const evidence = run.recorder.probe('runner', ['GET', url, `--resolve=${new URL(url).hostname}:${g.port}:${a.resolved ?? g.address}`], Date.now() - t0, JSON.stringify(a, null, 2), a.error);
+  const evidence = run.recorder.probe(
+    'runner',
+    ['GET', url, `--resolve=${new URL(url).hostname}:${g.port}:${a.resolved ?? g.address}`],
+    Date.now() - t0,
+    JSON.stringify(a, null, 2),
+    a.error,
+  );
   return { ...a, evidence };
 }
 
@@ -228,7 +248,13 @@ export function reachable(run: RunContext): Promise<Reached> {
     const { services: _services, ...answer } = value;
     run.recorder.fact('e2e.publicAnswer', answer);
     const elsewhere = gatewayElsewhere(run, value);
-    if (elsewhere) stageFailed('reachable', { expected: `${url} answered by the gateway at ${e.gateway.expect!.join(' or ')}`, seen: elsewhere, host: 'gateway', evidence: last ? [last.evidence] : [] });
+    if (elsewhere)
+      stageFailed('reachable', {
+        expected: `${url} answered by the gateway at ${e.gateway.expect!.join(' or ')}`,
+        seen: elsewhere,
+        host: 'gateway',
+        evidence: last ? [last.evidence] : [],
+      });
     return value;
   });
 }
@@ -263,22 +289,39 @@ export function runsPrHead(run: RunContext): Promise<void> {
     const live = run.pool.role('live');
     const deployed = answer.services;
     if (!deployed.result.ok) {
-      throw new HostBrokenError({ claim: `could not list the services of ${app} on ${live.name}`, expected: 'docker stack services to answer', seen: `exit ${deployed.result.exitCode}: ${lastLines(deployed.result.stderr, 2)}`, host: live.name, evidence: [deployed.result.evidence] });
+      throw new HostBrokenError({
+        claim: `could not list the services of ${app} on ${live.name}`,
+        expected: 'docker stack services to answer',
+        seen: `exit ${deployed.result.exitCode}: ${lastLines(deployed.result.stderr, 2)}`,
+        host: live.name,
+        evidence: [deployed.result.evidence],
+      });
     }
-    const running = Object.fromEntries(deployed.services.map((s: { name: string; image: string }) => [s.name.startsWith(`${app}_`) ? s.name.slice(app.length + 1) : s.name, s.image]));
-    const differ = Object.entries(want).filter(([svc, image]) => imageRef(running[svc] ?? '(not running)') !== imageRef(image)).map(([svc, image]) => `${svc}: the head's ${e.compose} says ${image}, ${app}_${svc} runs ${running[svc] ?? 'nothing'}`);
+    const running = Object.fromEntries(
+      deployed.services.map((s: { name: string; image: string }) => [s.name.startsWith(`${app}_`) ? s.name.slice(app.length + 1) : s.name, s.image]),
+    );
+    const differ = Object.entries(want)
+      .filter(([svc, image]) => imageRef(running[svc] ?? '(not running)') !== imageRef(image))
+      .map(([svc, image]) => `${svc}: the head's ${e.compose} says ${image}, ${app}_${svc} runs ${running[svc] ?? 'nothing'}`);
     let content: { path: string; headSha256: string; servedSha256?: string } | undefined;
     const evidence = [compose.evidence, deployed.result.evidence, answer.evidence];
     if (e.content) {
       const file = await forge.rawFile(e.content, head);
       evidence.push(file.evidence);
       content = { path: e.content, headSha256: createHash('sha256').update(file.text).digest('hex'), servedSha256: answer.bodySha256 };
-      if (content.headSha256 !== content.servedSha256) differ.push(`content: the head's ${e.content} has sha256 ${content.headSha256.slice(0, 16)}…, ${url} answered with ${content.servedSha256?.slice(0, 16) ?? 'nothing'}…`);
+      if (content.headSha256 !== content.servedSha256)
+        differ.push(
+          `content: the head's ${e.content} has sha256 ${content.headSha256.slice(0, 16)}…, ${url} answered with ${content.servedSha256?.slice(0, 16) ?? 'nothing'}…`,
+        );
     }
     run.recorder.fact('e2e.deployedHead', { head, compose: e.compose, images: want, running, content });
     claimThat(Object.keys(want).length > 0 && differ.length === 0, {
       claim: `the deployed app is the PR head ${head.slice(0, 12)}`,
-      expected: `${app}'s services run ${Object.entries(want).map(([k, v]) => `${k}=${v}`).join(', ') || '(the head compose file names no service)'}${content ? `, and ${url} serves the head's ${content.path}` : ''}`,
+      expected: `${app}'s services run ${
+        Object.entries(want)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ') || '(the head compose file names no service)'
+      }${content ? `, and ${url} serves the head's ${content.path}` : ''}`,
       seen: differ.join('; ') || 'the head compose file names no service',
       host: `${live.name} and gitea`,
       evidence,
@@ -301,7 +344,9 @@ export function finished(run: RunContext): Promise<DroneBuild> {
       const failedStep = value?.stages?.flatMap((s) => s.steps ?? []).find((s) => s.status !== 'success');
       stageFailed('built', {
         expected: `build #${build.number} succeeds within ${waited.deadlineMs / 1000}s`,
-        seen: value ? `${value.status}${failedStep ? ` (step ${failedStep.name}: ${failedStep.status})` : ''}` : `still running after ${Math.round(waited.waitedMs / 1000)}s`,
+        seen: value
+          ? `${value.status}${failedStep ? ` (step ${failedStep.name}: ${failedStep.status})` : ''}`
+          : `still running after ${Math.round(waited.waitedMs / 1000)}s`,
         host: 'drone',
         evidence: [d.api.lastEvidence],
       });
@@ -341,7 +386,8 @@ export function undeployed(run: RunContext): Promise<void> {
 }
 
 /** reported: the final status is success, and a PR comment links the build. */
-export function reported(run: RunContext): Promise<{ status: GiteaStatus; comment: GiteaComment }> {
+export function reported(run: RunContext, context = e2eContext(run)): Promise<{ status: GiteaStatus; comment: GiteaComment }> {
+  sameContext(run, context);
   return run.once('e2e reported', async () => {
     const e = e2eOf(run);
     const build = await pickedUp(run);
@@ -401,7 +447,13 @@ async function outsider(run: RunContext): Promise<void> {
   const m = await bot.isOrgMember(org, outsider);
   run.recorder.fact('e2e.outsider', { login: outsider, org, status: m.status, member: m.member });
   if (m.status !== 204 && m.status !== 404) {
-    throw new HostBrokenError({ claim: `could not tell whether ${outsider} is a member of ${org}`, expected: 'GET /orgs/{org}/members/{user} answers 204 or 404 to a member', seen: `HTTP ${m.status}`, host: 'gitea', evidence: [m.evidence] });
+    throw new HostBrokenError({
+      claim: `could not tell whether ${outsider} is a member of ${org}`,
+      expected: 'GET /orgs/{org}/members/{user} answers 204 or 404 to a member',
+      seen: `HTTP ${m.status}`,
+      host: 'gitea',
+      evidence: [m.evidence],
+    });
   }
   claimThat(!m.member, {
     claim: `the non-member token's user (${outsider}) is not a member of ${org}`,
@@ -430,11 +482,18 @@ export async function startsNothing(run: RunContext, as: 'bot' | 'non-member', b
   const who = as === 'bot' ? 'the bot' : 'a non-member';
   run.recorder.progress(`e2e: watching Drone for ${e.quietWindow / 1000}s: ${who}'s ${JSON.stringify(body)} must start no build`);
   // The quiet window is a wait for something that must not happen: a build, polled every 500 ms.
-  const { value: started, waited } = await poll({ what: `no build for ${JSON.stringify(body)}`, deadlineMs: e.quietWindow, pauseMs: 500, maxPauseMs: 500 }, async () =>
-    (await d.builds()).find((b) => b.number > posted.lastBuild && isFor(b, e.gitea.pr, recipe)),
+  const { value: started, waited } = await poll(
+    { what: `no build for ${JSON.stringify(body)}`, deadlineMs: e.quietWindow, pauseMs: 500, maxPauseMs: 500 },
+    async () => (await d.builds()).find((b) => b.number > posted.lastBuild && isFor(b, e.gitea.pr, recipe)),
   );
   const watchedMs = waited.waitedMs;
-  run.recorder.fact('e2e.quiet', { as, body, watchedSeconds: Math.round(watchedMs / 1000), windowSeconds: e.quietWindow / 1000, build: started?.number ?? null });
+  run.recorder.fact('e2e.quiet', {
+    as,
+    body,
+    watchedSeconds: Math.round(watchedMs / 1000),
+    windowSeconds: e.quietWindow / 1000,
+    build: started?.number ?? null,
+  });
   claimThat(!started, {
     claim: `${who}'s ${JSON.stringify(body)} starts no build`,
     expected: `no new Drone build for PR ${e.gitea.pr} within ${e.quietWindow / 1000}s`,

@@ -78,7 +78,8 @@ const BASELINE_SCAN = 'for d in "$@"; do [ -d "$d" ] && find "$d" -mindepth 1 \\
 
 export function incusFor(profile: Profile, pool: HostPool): Incus {
   const cfg = profile.incus;
-  if (!cfg) throw new HostBrokenError({ claim: 'the profile has no incus section', expected: 'incus: { host, project, image, … }', seen: 'none', host: 'runner' });
+  if (!cfg)
+    throw new HostBrokenError({ claim: 'the profile has no incus section', expected: 'incus: { host, project, image, … }', seen: 'none', host: 'runner' });
   return new Incus(pool.get(cfg.host), cfg.command, cfg.project);
 }
 
@@ -95,7 +96,8 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
   return run.once('throwaway-vm', async () => {
     const t = run.profile.throwaway;
     const cfg = run.profile.incus;
-    if (!t || !cfg) throw new HostBrokenError({ claim: 'the profile has no throwaway section', expected: 'throwaway: { recoveryKey, … }', seen: 'none', host: 'runner' });
+    if (!t || !cfg)
+      throw new HostBrokenError({ claim: 'the profile has no throwaway section', expected: 'throwaway: { recoveryKey, … }', seen: 'none', host: 'runner' });
     const incus = incusOf(run);
     const name = throwawayName(run);
     const config = {
@@ -123,7 +125,10 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
 
     // Whatever lies in the writable directories now came with the image or from elsewhere.
     const scan = await host.succeed(['sh', '-c', BASELINE_SCAN, 'baseline', ...WRITABLE_DIRS]);
-    const preexisting = scan.stdout.split('\n').filter(Boolean).filter((p) => !t.imageBaseline.includes(p));
+    const preexisting = scan.stdout
+      .split('\n')
+      .filter(Boolean)
+      .filter((p) => !t.imageBaseline.includes(p));
 
     const ledger: LedgerEntry[] = [];
     const push = async (what: string, kind: LedgerEntry['kind'], file: string, path: string, mode: string, field: string) => {
@@ -143,13 +148,28 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
       ledger.push({ what, kind, path, mode, bytes: Buffer.byteLength(content), evidence: r.evidence });
     };
     await push('recovery key', 'recovery-key', t.recoveryKey.file, run.profile.secrets.keyFile, '0600', 'throwaway.recoveryKey.file');
-    for (const [i, c] of t.cloneCredentials.entries()) await push(c.name, 'clone-credential', c.source.file, c.path, c.mode, `throwaway.cloneCredentials.${i}.source.file`);
+    for (const [i, c] of t.cloneCredentials.entries())
+      await push(c.name, 'clone-credential', c.source.file, c.path, c.mode, `throwaway.cloneCredentials.${i}.source.file`);
     // What the VM holds now, read from it: beyond the baseline, only what the ledger says was pushed.
     const after = await host.succeed(['sh', '-c', BASELINE_SCAN, 'after-provisioning', ...WRITABLE_DIRS]);
     const before = new Set(scan.stdout.split('\n').filter(Boolean));
-    const appeared = after.stdout.split('\n').filter(Boolean).filter((p) => !before.has(p) && !t.imageLater.includes(p));
+    const appeared = after.stdout
+      .split('\n')
+      .filter(Boolean)
+      .filter((p) => !before.has(p) && !t.imageLater.includes(p));
     const listed = await incus.get(name);
-    return { name, host, incus, config: listed?.expanded_config ?? listed?.config ?? config, preexisting, scanned: WRITABLE_DIRS, baselineEvidence: scan.evidence, ledger, appeared, afterEvidence: after.evidence };
+    return {
+      name,
+      host,
+      incus,
+      config: listed?.expanded_config ?? listed?.config ?? config,
+      preexisting,
+      scanned: WRITABLE_DIRS,
+      baselineEvidence: scan.evidence,
+      ledger,
+      appeared,
+      afterEvidence: after.evidence,
+    };
   });
 }
 
@@ -165,7 +185,12 @@ async function waitForAgent(host: Host, deadlineMs: number): Promise<void> {
   });
   if (value) return;
   if (lastError) throw lastError;
-  throw new HostBrokenError({ claim: `the throwaway VM ${host.name} did not answer incus exec`, expected: `an agent within ${deadlineMs / 1000}s`, seen: 'no answer', host: host.name });
+  throw new HostBrokenError({
+    claim: `the throwaway VM ${host.name} did not answer incus exec`,
+    expected: `an agent within ${deadlineMs / 1000}s`,
+    seen: 'no answer',
+    host: host.name,
+  });
 }
 
 /** The shell blocks of docs/install.md marked as install steps, in order. */
@@ -211,27 +236,46 @@ export function throwawayInstall(run: RunContext): Promise<Installed> {
     const steps: InstallStep[] = [];
     for (const block of blocks) {
       // A step that runs a command the VM lacks is a step that fails: the doc is wrong, not the harness.
-      const result = await vm.host.run(['bash', '-euo', 'pipefail', '-c', block], { cwd: '/root', timeoutMs: run.profile.timeouts.build, stream: true, allowMissing: true });
+      const result = await vm.host.run(['bash', '-euo', 'pipefail', '-c', block], {
+        cwd: '/root',
+        timeoutMs: run.profile.timeouts.build,
+        stream: true,
+        allowMissing: true,
+      });
       steps.push({ block, result });
       if (!result.ok) break;
     }
     // Whatever the steps left behind is what the claims look at (a switch with failed units still switched).
     const failed = steps.find((s) => !s.result.ok);
     const after = await generations(vm.host);
-    return { vm, doc: docPath, steps, switches, generations: { before, after }, failed, settle: await settle(vm.host, run.profile.throwaway!.settle, run.profile.throwaway!.settleStable) };
+    return {
+      vm,
+      doc: docPath,
+      steps,
+      switches,
+      generations: { before, after },
+      failed,
+      settle: await settle(vm.host, run.profile.throwaway!.settle, run.profile.throwaway!.settleStable),
+    };
   });
 }
 
 /** What `nixos-rebuild switch` adds to: the system profile's numbered generations. */
 export async function generations(host: Host): Promise<Generations> {
   const r = await host.succeed(['sh', '-c', 'for l in /nix/var/nix/profiles/system-*-link; do [ -L "$l" ] && echo "${l##*/} $(readlink -f "$l")"; done; true']);
-  const links = r.stdout.split('\n').filter(Boolean).map((l) => ({ name: l.split(' ')[0]!, target: l.split(' ')[1] ?? '' }));
+  const links = r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => ({ name: l.split(' ')[0]!, target: l.split(' ')[1] ?? '' }));
   return { links, evidence: r.evidence };
 }
 
 /** The units `systemctl --failed --plain --no-legend` lists: each line's first column (nothing failed: no lines). */
 export function failedUnitsOf(stdout: string): string[] {
-  return stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean);
+  return stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0]!)
+    .filter(Boolean);
 }
 
 /**
@@ -246,23 +290,26 @@ export async function settle(host: Host, deadlineMs: number, stableMs = 0): Prom
   let same = 0;
   let stableSince: number | undefined;
   let seen: Omit<Settled, 'waitedMs' | 'deadlineMs' | 'stableMs' | 'polls' | 'history'> | undefined;
-  const { waited } = await poll({ what: `${host.name} to settle`, deadlineMs, pauseMs: 500, maxPauseMs: stableMs ? Math.min(10_000, Math.max(500, stableMs / 4)) : 10_000 }, async () => {
-    const state = await host.run(['systemctl', 'is-system-running']);
-    const failed = await host.run(['systemctl', '--failed', '--plain', '--no-legend']);
-    const s = state.stdout.trim();
-    const failedUnits = failedUnitsOf(failed.stdout);
-    const now = `${s}${failedUnits.length ? ` failed: ${failedUnits.join(', ')}` : ''}`;
-    same = now === last ? same + 1 : 1;
-    if (now !== last) history.push(`+${((Date.now() - t0) / 1000).toFixed(1)}s ${now}`);
-    last = now;
-    seen = { state: s, failedUnits, evidence: [state.evidence, failed.evidence] };
-    if (s === 'running' && failedUnits.length === 0) {
-      stableSince ??= Date.now();
-      return Date.now() - stableSince >= stableMs ? true : undefined;
-    }
-    stableSince = undefined;
-    return !['initializing', 'starting'].includes(s) && same >= 3 ? true : undefined;
-  });
+  const { waited } = await poll(
+    { what: `${host.name} to settle`, deadlineMs, pauseMs: 500, maxPauseMs: stableMs ? Math.min(10_000, Math.max(500, stableMs / 4)) : 10_000 },
+    async () => {
+      const state = await host.run(['systemctl', 'is-system-running']);
+      const failed = await host.run(['systemctl', '--failed', '--plain', '--no-legend']);
+      const s = state.stdout.trim();
+      const failedUnits = failedUnitsOf(failed.stdout);
+      const now = `${s}${failedUnits.length ? ` failed: ${failedUnits.join(', ')}` : ''}`;
+      same = now === last ? same + 1 : 1;
+      if (now !== last) history.push(`+${((Date.now() - t0) / 1000).toFixed(1)}s ${now}`);
+      last = now;
+      seen = { state: s, failedUnits, evidence: [state.evidence, failed.evidence] };
+      if (s === 'running' && failedUnits.length === 0) {
+        stableSince ??= Date.now();
+        return Date.now() - stableSince >= stableMs ? true : undefined;
+      }
+      stableSince = undefined;
+      return !['initializing', 'starting'].includes(s) && same >= 3 ? true : undefined;
+    },
+  );
   return { ...seen!, waitedMs: waited.waitedMs, deadlineMs, stableMs, polls: waited.polls, history };
 }
 
@@ -272,7 +319,9 @@ export async function finishThrowaways(run: RunContext, policy: 'passing' | 'alw
   const incus = incusOf(run);
   for (const name of [...run.throwaways]) {
     if (!(await incus.get(name))) {
-      run.recorder.progress(`the throwaway VM ${name} does not exist (its launch did not finish); if it appears later, \`npm run janitor\` deletes it after its expiry`);
+      run.recorder.progress(
+        `the throwaway VM ${name} does not exist (its launch did not finish); if it appears later, \`npm run janitor\` deletes it after its expiry`,
+      );
       run.throwaways.delete(name);
       continue;
     }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
@@ -8,7 +7,7 @@ import { parse, stringify } from 'yaml';
 import { Lab } from '../../lab/src/lab';
 import { PROJECT_ROOT } from '../../src/paths';
 import { loadProfile } from '../../src/profile/load';
-import { acceptance, testReportsDir } from '../helpers';
+import { acceptance, tempDir, testReportsDir } from '../helpers';
 
 // The doctor, and the live code paths: a lab of this test's own, reached through a profile that
 // declares itself live (test/fixtures/profiles/live-shaped.yaml). Nothing a live run does may
@@ -16,7 +15,7 @@ import { acceptance, testReportsDir } from '../helpers';
 
 const LIVE_SHAPED = join(PROJECT_ROOT, 'test', 'fixtures', 'profiles', 'live-shaped.yaml');
 const dir = Lab.newDir(`test-doctor-${process.pid}`);
-const tmp = mkdtempSync(join(tmpdir(), 'doctor-'));
+const tmp = tempDir('doctor-');
 let lab: Lab;
 
 before(async () => {
@@ -27,12 +26,16 @@ after(async () => {
 });
 
 async function doctor(args: string[]): Promise<{ exitCode: number; out: string }> {
-  const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'doctor.ts'), ...args], {
-    cwd: PROJECT_ROOT,
-    reject: false,
-    all: true,
-    env: { LAB_DIR: dir, FORCE_COLOR: '0' },
-  });
+  const r = await execa(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'doctor.ts'), ...args],
+    {
+      cwd: PROJECT_ROOT,
+      reject: false,
+      all: true,
+      env: { LAB_DIR: dir, FORCE_COLOR: '0' },
+    },
+  );
   return { exitCode: r.exitCode ?? -1, out: String(r.all ?? '') };
 }
 
@@ -64,7 +67,10 @@ test('the live-shaped profile runs the read-only features through the live code 
   const e = r.evidence!;
   assert.equal(e.target, 'live');
   assert.ok(e.scenarios.length >= 25, `${e.scenarios.length} scenarios`);
-  assert.deepEqual(e.scenarios.filter((s) => s.status !== 'passed').map((s) => `${s.name}: ${s.status}`), []);
+  assert.deepEqual(
+    e.scenarios.filter((s) => s.status !== 'passed').map((s) => `${s.name}: ${s.status}`),
+    [],
+  );
   assert.ok(existsSync(join(testReportsDir(), r.runId!, 'doctor.md')), 'the preflight wrote its table');
 });
 
@@ -77,7 +83,7 @@ test('each missing piece is a FAIL row that says what to do, and exit 1', async 
       /FAIL: .*hosts\.cc-ci\.auth\.privateKey\.file/,
     ],
     [
-      'a host key that is not the host\'s',
+      "a host key that is not the host's",
       ['--profile', variant('pinned', (p) => (p.hosts['cc-ci'].hostKey = { fingerprint: `SHA256:${'A'.repeat(43)}` })), '--tags', '@C1'],
       /^reachable, host key verified +cc-ci/,
       /FAIL: .*HOST KEY MISMATCH.*the server presented ssh-ed25519 SHA256:\S{43}.*check the host key/,
@@ -101,7 +107,10 @@ test('each missing piece is a FAIL row that says what to do, and exit 1', async 
     assert.match(row(r.out, check), says, `${what}\n${r.out}`);
   }
   // A tool that cannot run (sops as `nix shell` offline would fail), then put back.
-  await lab.sh('cc-ci', 'printf "#!/bin/sh\\necho error: unable to download >&2\\nexit 1\\n" > /run/sops-gone && chmod 0755 /run/sops-gone && mount --bind /run/sops-gone /usr/local/sbin/sops');
+  await lab.sh(
+    'cc-ci',
+    'printf "#!/bin/sh\\necho error: unable to download >&2\\nexit 1\\n" > /run/sops-gone && chmod 0755 /run/sops-gone && mount --bind /run/sops-gone /usr/local/sbin/sops',
+  );
   try {
     const r = await doctor(['--profile', LIVE_SHAPED, '--tags', '@C3']);
     assert.equal(r.exitCode, 1, r.out);
@@ -119,7 +128,10 @@ test('a live run whose doctor finds something missing runs nothing: every select
   assert.ok(e.scenarios.length >= 5);
   for (const s of e.scenarios) {
     assert.equal(s.status, 'broken', s.name);
-    assert.match(s.message!, /the doctor found something this scenario needs missing[\s\S]*reachable, host key verified on cc-ci[\s\S]*evidence: \S+\/doctor\.md/);
+    assert.match(
+      s.message!,
+      /the doctor found something this scenario needs missing[\s\S]*reachable, host key verified on cc-ci[\s\S]*evidence: \S+\/doctor\.md/,
+    );
   }
 });
 

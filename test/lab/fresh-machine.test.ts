@@ -43,7 +43,8 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 test('a lab host comes up on a machine that lacks every mount point host-init uses', async (t) => {
   const hide = hideable(HOST_INIT_MOUNTS);
-  if (hide.length < HOST_INIT_MOUNTS.length) t.diagnostic(`not hidden (the project lives there): ${HOST_INIT_MOUNTS.filter((p) => !hide.includes(p)).join(' ')}`);
+  if (hide.length < HOST_INIT_MOUNTS.length)
+    t.diagnostic(`not hidden (the project lives there): ${HOST_INIT_MOUNTS.filter((p) => !hide.includes(p)).join(' ')}`);
   const labDir = join(work, 'host-init');
   const dir = hostDir(labDir, 'bare');
   makeHostDirs(dir, { etcHosts: '127.0.0.1\tlocalhost\n' });
@@ -54,7 +55,27 @@ test('a lab host comes up on a machine that lacks every mount point host-init us
   const log = openSync(join(dir, 'host.log'), 'a');
   const child = spawn(
     'unshare',
-    ['--mount', '--propagation', 'private', '--', BARE_ROOT, root, ...hide, '--', 'unshare', '--mount', '--uts', '--net', '--propagation', 'private', '--', join(LAB_ASSETS, 'bin', 'host-init'), 'bare', dir, PROJECT_ROOT],
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      BARE_ROOT,
+      root,
+      ...hide,
+      '--',
+      'unshare',
+      '--mount',
+      '--uts',
+      '--net',
+      '--propagation',
+      'private',
+      '--',
+      join(LAB_ASSETS, 'bin', 'host-init'),
+      'bare',
+      dir,
+      PROJECT_ROOT,
+    ],
     { stdio: ['ignore', log, log] },
   );
   closeSync(log);
@@ -73,9 +94,14 @@ test('a lab host comes up on a machine that lacks every mount point host-init us
     assert.equal(exited(child), false, `host-init exited: ${hostLog(labDir, 'bare')}`);
     assert.match(readlinkSync(`/proc/${pid}/exe`), /\/usr\/sbin\/sshd$/, `host-init became sshd: ${hostLog(labDir, 'bare')}`);
     mntns = nsIdentity(pid)!;
-    const mountinfo = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' '));
+    const mountinfo = readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '));
     // Its root is the bare root (a tmpfs of that name), not this machine's.
-    assert.ok(mountinfo.some((f) => f[4] === '/' && f.includes('bare-root')), 'the host runs on the bare root');
+    assert.ok(
+      mountinfo.some((f) => f[4] === '/' && f.includes('bare-root')),
+      'the host runs on the bare root',
+    );
     const mountPoints = mountinfo.map((f) => f[4]);
     for (const p of HOST_INIT_MOUNTS) assert.ok(mountPoints.includes(p), `${p} is mounted in the host`);
     const inHost = (script: string) => execa('nsenter', ['--target', String(pid), '--mount', '--net', '--root', '--wd', '--', 'bash', '-c', script]);
@@ -107,5 +133,8 @@ test('on a machine without /etc/nix, /nix, /srv, /opt or /home, the README comma
   const hide = hideable(FRESH_MACHINE_LACKS);
   const r = await acceptance(['--tags', '@c1-gitlink or @c3-secrets-in-memory'], {}, { bareRoot: { root: join(work, 'passes'), hide, files: [] } });
   assert.equal(r.exitCode, 0, r.output);
-  assert.deepEqual(r.evidence!.scenarios.map((s) => s.status), ['passed', 'passed']);
+  assert.deepEqual(
+    r.evidence!.scenarios.map((s) => s.status),
+    ['passed', 'passed'],
+  );
 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { execa } from 'execa';
@@ -9,17 +8,21 @@ import { faultNamed } from '../../lab/src/faults';
 import { Lab } from '../../lab/src/lab';
 import { PROJECT_ROOT } from '../../src/paths';
 import { loadProfile } from '../../src/profile/load';
-import { acceptance, renderedReport, testReportsDir } from '../helpers';
+import { acceptance, renderedReport, tempDir, testReportsDir } from '../helpers';
 
 // The gate protocol: a verdict that never passes vacuously, a claim file from a live run, the
 // claim and its rerun compared, and the evidence attached to DECISIONS.md.
 
 const LIVE_SHAPED = join(PROJECT_ROOT, 'test', 'fixtures', 'profiles', 'live-shaped.yaml');
 const dir = Lab.newDir(`test-gate-${process.pid}`);
-const tmp = mkdtempSync(join(tmpdir(), 'gate-'));
+const tmp = tempDir('gate-');
 
 async function bin(name: string, args: string[]): Promise<{ exitCode: number; out: string }> {
-  const r = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', `${name}.ts`), ...args], { cwd: PROJECT_ROOT, reject: false, all: true, env: { FORCE_COLOR: '0' } });
+  const r = await execa(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', `${name}.ts`), ...args],
+    { cwd: PROJECT_ROOT, reject: false, all: true, env: { FORCE_COLOR: '0' } },
+  );
   return { exitCode: r.exitCode ?? -1, out: String(r.all ?? '') };
 }
 
@@ -44,9 +47,16 @@ test('a gate fails naming the criterion that did not hold; its report shows the 
   assert.match(page.landing, /^gate\nW2$/m, 'the environment widget names the gate');
   assert.match(page.landing, /^@C1\n[\s\S]*^@C2\n/m, 'grouped by criterion');
   assert.match(page.overview, /Category: Claims that do not hold \(failed\)/);
-  assert.match(page.overview, /the cert decrypted from git, the cert on disk and the leaf served on 443 are one certificate\n {2}expected: one SHA-256 fingerprint in all four places[^\n]*\n {2}seen: +git ([0-9A-F:]{95})[^\n]*served to the runner (?!\1)[0-9A-F:]{95}/);
+  assert.match(
+    page.overview,
+    /the cert decrypted from git, the cert on disk and the leaf served on 443 are one certificate\n {2}expected: one SHA-256 fingerprint in all four places[^\n]*\n {2}seen: +git ([0-9A-F:]{95})[^\n]*served to the runner (?!\1)[0-9A-F:]{95}/,
+  );
   assert.match(page.overview, /parentSuite\n@C2/);
-  assert.match(page.overview, /^cert\.servedToRunner\nfingerprint=[0-9A-F:]{95}, via=127\.0\.10\.3:443$/m, 'a fact is a parameter of the step that measured it');
+  assert.match(
+    page.overview,
+    /^cert\.servedToRunner\nfingerprint=[0-9A-F:]{95}, via=127\.0\.10\.3:443$/m,
+    'a fact is a parameter of the step that measured it',
+  );
   assert.match(page.attachments, /\$ cc-ci: bash -c set -o pipefail; openssl s_client -connect 127\.0\.0\.1:443 [^\n]* — \d{4}-cc-ci\.log/);
 });
 
@@ -62,12 +72,22 @@ test('a gate cannot be narrowed: --tags or --name with --gate is refused before 
 });
 
 test('a gate of criteria with no scenario selected fails as incomplete, never a vacuous pass', async () => {
-  const v = gateVerdict({ target: 'live', startedAt: new Date().toISOString(), scenarios: [{ criteria: ['C4'], status: 'passed' } as never] }, 'W5', ['C4', 'C5']);
+  const v = gateVerdict({ target: 'live', startedAt: new Date().toISOString(), scenarios: [{ criteria: ['C4'], status: 'passed' } as never] }, 'W5', [
+    'C4',
+    'C5',
+  ]);
   assert.equal(v.pass, false);
   assert.equal(v.line, 'GATE W5: FAIL (C5: no scenario selected)');
-  const skipped = gateVerdict({ target: 'live', startedAt: new Date().toISOString(), scenarios: [{ criteria: ['C4'], status: 'skipped' } as never] }, 'W4', ['C4']);
+  const skipped = gateVerdict({ target: 'live', startedAt: new Date().toISOString(), scenarios: [{ criteria: ['C4'], status: 'skipped' } as never] }, 'W4', [
+    'C4',
+  ]);
   assert.equal(skipped.line, 'GATE W4: FAIL (C4: 1 skipped)');
-  const adversary = gateVerdict({ target: 'live', startedAt: new Date().toISOString(), scenarios: [{ criteria: ['C4'], status: 'passed' } as never] }, 'W4', ['C4'], { role: 'adversary', notCold: 'the harness has uncommitted changes' });
+  const adversary = gateVerdict(
+    { target: 'live', startedAt: new Date().toISOString(), scenarios: [{ criteria: ['C4'], status: 'passed' } as never] },
+    'W4',
+    ['C4'],
+    { role: 'adversary', notCold: 'the harness has uncommitted changes' },
+  );
   assert.equal(adversary.line, 'GATE W4: PASS (not cold: the harness has uncommitted changes)');
 });
 
@@ -80,7 +100,6 @@ after(async () => {
 });
 
 {
-
   let claim: { runId: string; runDir: string };
   test('a live gate writes claim.md with every field, ready to paste', async () => {
     await liveLab();
@@ -105,7 +124,8 @@ after(async () => {
       /^- its NAR hash, on disk \(`live\.narHashOnDisk`\): `sha256:\w+`$/m,
       /^- the cert from git \(`cert\.git`\): `sha256=[0-9a-f]{64}, fingerprint=/m,
       /^npm run acceptance -- --profile \S+ --gate W2 --role adversary$/m,
-    ]) assert.match(md, field);
+    ])
+      assert.match(md, field);
     assert.match(readFileSync(join(claim.runDir, 'summary.md'), 'utf8'), /GATE W2: PASS\*\*: counts until \S+Z \(start \+ 24 h\)/);
   });
 
@@ -139,10 +159,18 @@ after(async () => {
     await execa('git', ['clone', '-q', join(dir, 'forge', 'cc-ci.git'), checkout]);
     const r = await bin('attach', [claim.runId, '--to', checkout, '--reports', testReportsDir()]);
     assert.equal(r.exitCode, 0, r.out);
-    for (const f of ['summary.md', 'evidence.json', 'claim.md', 'manifest.json', 'allure-report/index.html']) assert.ok(existsSync(join(checkout, 'evidence', claim.runId, f)), f);
-    assert.match(readFileSync(join(checkout, 'DECISIONS.md'), 'utf8'), new RegExp(`GATE W2: PASS, as the builder; counts until \\S+\\. Evidence: \\[evidence/${claim.runId}/\\]`));
+    for (const f of ['summary.md', 'evidence.json', 'claim.md', 'manifest.json', 'allure-report/index.html'])
+      assert.ok(existsSync(join(checkout, 'evidence', claim.runId, f)), f);
+    assert.match(
+      readFileSync(join(checkout, 'DECISIONS.md'), 'utf8'),
+      new RegExp(`GATE W2: PASS, as the builder; counts until \\S+\\. Evidence: \\[evidence/${claim.runId}/\\]`),
+    );
     assert.match(r.out, /git -C \S+ commit -m "evidence: GATE W2: PASS"/);
-    assert.equal(String((await execa('git', ['-C', checkout, 'log', '--oneline'])).stdout).split('\n').length, String((await execa('git', ['-C', join(dir, 'forge', 'cc-ci.git'), 'log', '--oneline'])).stdout).split('\n').length, 'no commit');
+    assert.equal(
+      String((await execa('git', ['-C', checkout, 'log', '--oneline'])).stdout).split('\n').length,
+      String((await execa('git', ['-C', join(dir, 'forge', 'cc-ci.git'), 'log', '--oneline'])).stdout).split('\n').length,
+      'no commit',
+    );
   });
 
   test('attach refuses a lab run, a run with faults, and a run whose files changed after it ended', async () => {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
@@ -10,11 +9,12 @@ import { registerHostInstance, type InstanceFull } from '../../lab/src/incus';
 import { makeBridge } from '../../lab/src/net';
 import { PROJECT_ROOT } from '../../src/paths';
 import { LAB_ASSETS, LAB_ROOT } from '../../lab/src/paths';
+import { tempDir } from '../helpers';
 
 // A minimal lab of our own (a switch namespace with the bridge, and lab.json): no fixed loopback
 // addresses, so it runs beside a full lab.
 const labDir = join(LAB_ROOT, `test-incus-${process.pid}`);
-const tmp = mkdtempSync(join(tmpdir(), 'incus-test-'));
+const tmp = tempDir('incus-test-');
 const VM = 'throwaway-1';
 const P = ['--project', 'terraform-ci'];
 /** The real answers (test/fixtures/reference/incus, from ../shared/reference/incus.md). */
@@ -60,14 +60,44 @@ after(async () => {
 });
 
 test('launch makes a running VM with the given config, listed as incus list --format json does', async () => {
-  const r = await incus(['launch', 'images:nixos/24.05', VM, '--vm', '-c', 'limits.memory=4GiB', '-c', 'security.secureboot=false', '-c', 'user.acceptance.run=X', ...P]);
+  const r = await incus([
+    'launch',
+    'images:nixos/24.05',
+    VM,
+    '--vm',
+    '-c',
+    'limits.memory=4GiB',
+    '-c',
+    'security.secureboot=false',
+    '-c',
+    'user.acceptance.run=X',
+    ...P,
+  ]);
   assert.equal(r.exitCode, 0, r.stderr);
   assert.equal(r.stdout, `Launching ${VM}\n`);
   const [i, ...rest] = await listed();
   assert.equal(rest.length, 0);
   assert.deepEqual(Object.keys(i!), [
-    'architecture', 'config', 'devices', 'ephemeral', 'profiles', 'stateful', 'description', 'created_at', 'expanded_config', 'expanded_devices',
-    'name', 'status', 'status_code', 'last_used_at', 'location', 'type', 'project', 'backups', 'state', 'snapshots',
+    'architecture',
+    'config',
+    'devices',
+    'ephemeral',
+    'profiles',
+    'stateful',
+    'description',
+    'created_at',
+    'expanded_config',
+    'expanded_devices',
+    'name',
+    'status',
+    'status_code',
+    'last_used_at',
+    'location',
+    'type',
+    'project',
+    'backups',
+    'state',
+    'snapshots',
   ]);
   assert.equal(i!.name, VM);
   assert.equal(i!.type, 'virtual-machine');
@@ -110,10 +140,24 @@ test('the VM is a blank machine of its own, reached with incus exec', async () =
   assert.equal(await ok(['exec', VM, ...P, '--', 'hostname']), `${VM}\n`);
   assert.equal(await ok(['exec', VM, ...P, '--', 'sh', '-c', 'ls -A /nix; ls /root; echo $HOME; pwd']), 'store\nvar\n/root\n/root\n');
   // As the NixOS 24.05 image has it: its system as generation 1, /var/lib/nixos, no SSH host keys yet.
-  assert.match(await ok(['exec', VM, ...P, '--', 'sh', '-c', 'readlink /nix/var/nix/profiles/system; readlink /nix/var/nix/profiles/system-1-link; ls /var/lib/nixos; ls /etc/ssh']), /^system-1-link\n\/nix\/store\/[0-9a-z]{32}-nixos-system-nixos-24\.05\.\S+\nauto-subuid-map\ndeclarative-groups\ndeclarative-users\ngid-map\nuid-map\nmoduli\nssh_config\nsshd_config\n$/);
+  assert.match(
+    await ok([
+      'exec',
+      VM,
+      ...P,
+      '--',
+      'sh',
+      '-c',
+      'readlink /nix/var/nix/profiles/system; readlink /nix/var/nix/profiles/system-1-link; ls /var/lib/nixos; ls /etc/ssh',
+    ]),
+    /^system-1-link\n\/nix\/store\/[0-9a-z]{32}-nixos-system-nixos-24\.05\.\S+\nauto-subuid-map\ndeclarative-groups\ndeclarative-users\ngid-map\nuid-map\nmoduli\nssh_config\nsshd_config\n$/,
+  );
   const env = await ok(['exec', VM, ...P, '--env', 'FOO=bar', '--cwd', '/tmp', '--', 'sh', '-c', 'echo "$PATH|$USER|$LANG|$FOO"; pwd']);
   assert.equal(env, '/run/current-system/sw/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|root|C.UTF-8|bar\n/tmp\n');
-  assert.equal(await ok(['exec', VM, ...P, '--', 'sh', '-c', 'test -e /var/lib/sops-nix/key.txt || test -e /etc/ssh/ssh_host_ed25519_key || echo none']), 'none\n');
+  assert.equal(
+    await ok(['exec', VM, ...P, '--', 'sh', '-c', 'test -e /var/lib/sops-nix/key.txt || test -e /etc/ssh/ssh_host_ed25519_key || echo none']),
+    'none\n',
+  );
 });
 
 test('exec passes stdin, stdout, stderr and the exit code through', async () => {
@@ -142,7 +186,7 @@ test('exec passes stdin, stdout, stderr and the exit code through', async () => 
   assert.deepEqual([gone.exitCode, gone.stderr], [1, 'Error: Instance not found\n']);
 });
 
-test("a running instance as the reference lists it: keys in struct order, their types, status words and codes", async () => {
+test('a running instance as the reference lists it: keys in struct order, their types, status words and codes', async () => {
   const [real] = JSON.parse(readFileSync(join(REFERENCE, 'list-format-json.json'), 'utf8')) as Record<string, any>[];
   const [i] = (await listed()) as unknown as Record<string, any>[];
   const keys = (o: object) => Object.keys(o);
@@ -158,7 +202,10 @@ test("a running instance as the reference lists it: keys in struct order, their 
     for (const a of n.addresses) assert.deepEqual(keys(a), keys(net!.addresses[0]));
   }
   const codes = Object.fromEntries(referenceRows('status-codes.tsv').map(([status, code]) => [status, Number(code)]));
-  assert.deepEqual([i!.status, i!.status_code, i!.state.status, i!.state.status_code, i!.location], ['Running', codes.Running, 'Running', codes.Running, 'none']);
+  assert.deepEqual(
+    [i!.status, i!.status_code, i!.state.status, i!.state.status_code, i!.location],
+    ['Running', codes.Running, 'Running', codes.Running, 'none'],
+  );
   assert.match(await ok(['info', VM, ...P]), /^Status: RUNNING$/m);
   const [brief] = JSON.parse(await ok(['list', '-c', 'ns', '--format', 'json', ...P])) as Record<string, unknown>[];
   assert.deepEqual([brief!.state, brief!.snapshots, brief!.backups], [null, null, null], 'no column needs the state');
@@ -219,7 +266,10 @@ test('unknown images, projects, commands and flags fail like the real client', a
   const image = await incus(['launch', 'images:debian/12', 'other', '--vm', ...P]);
   assert.equal(image.exitCode, 1);
   assert.equal(image.stdout, 'Launching other\n');
-  assert.equal(image.stderr, 'Error: Failed instance creation: Failed getting remote image info: Failed getting image: The requested image couldn\'t be found for fingerprint "debian/12"\n');
+  assert.equal(
+    image.stderr,
+    'Error: Failed instance creation: Failed getting remote image info: Failed getting image: The requested image couldn\'t be found for fingerprint "debian/12"\n',
+  );
   const project = await incus(['list', '--format', 'json', '--project', 'nope']);
   assert.deepEqual([project.exitCode, project.stderr], [1, 'Error: Project not found\n']);
   const launch = await incus(['launch', 'images:nixos/24.05', 'other', '--project', 'nope']);
@@ -244,7 +294,10 @@ test('stop ends the instance, start boots it again with its disk but a fresh /ru
   const twice = await incus(['stop', VM, ...P]);
   assert.deepEqual([twice.exitCode, twice.stderr], [1, `Error: The instance is already stopped\nTry \`incus info --show-log ${VM}\` for more info\n`]);
   await ok(['start', VM, ...P]);
-  assert.equal(await ok(['exec', VM, ...P, '--', 'sh', '-c', 'cat /var/lib/marker; cat /run/marker 2>/dev/null || echo no-run-marker']), 'kept\nno-run-marker\n');
+  assert.equal(
+    await ok(['exec', VM, ...P, '--', 'sh', '-c', 'cat /var/lib/marker; cat /run/marker 2>/dev/null || echo no-run-marker']),
+    'kept\nno-run-marker\n',
+  );
   assert.match(await ok(['info', VM, ...P]), new RegExp(`^Name: ${VM}\nDescription: \nStatus: RUNNING\nType: virtual-machine\nArchitecture: \\S+\n`));
 });
 
@@ -276,7 +329,10 @@ test('a registered lab host is an instance: listed without labels, reached with 
   assert.equal(i!.name, 'cc-nix-test');
   assert.equal(i!.status, 'Running');
   assert.equal(i!.created_at, '2024-11-02T10:00:00Z');
-  assert.deepEqual(Object.keys(i!.config).filter((k) => k.startsWith('user.')), []);
+  assert.deepEqual(
+    Object.keys(i!.config).filter((k) => k.startsWith('user.')),
+    [],
+  );
   assert.equal(i!.state!.network!.eth0!.addresses.find((a) => a.family === 'inet')?.address, '10.77.0.50');
   assert.equal(await ok(['exec', 'cc-nix-test', ...P, '--', 'hostname']), 'fakehost\n');
 

@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { execa } from 'execa';
 import type { RunEvidence } from '../../src/evidence/report';
-import { LAB_LOCK, Lab } from '../../lab/src/lab';
+import { Lab, labLocks } from '../../lab/src/lab';
 import { PROJECT_ROOT } from '../../src/paths';
 import { LAB_ROOT } from '../../lab/src/paths';
 import { loadProfile } from '../../src/profile/load';
-import { acceptance, startAcceptance, testReportsDir, type LiveRun } from '../helpers';
+import { acceptance, startAcceptance, tempDir, testReportsDir, type LiveRun } from '../helpers';
 
 // Interrupted, killed and concurrent runs: whatever stops a run, nothing of it is left running,
 // mounted or listening, its evidence is written whole and marked, and the next run cleans up
@@ -19,7 +18,7 @@ import { acceptance, startAcceptance, testReportsDir, type LiveRun } from '../he
 
 const LAB_ADDRESSES = ['127.0.10.2', '127.0.10.3', '127.0.10.4', '127.0.10.5'];
 const LIVE_SHAPED = join(PROJECT_ROOT, 'test', 'fixtures', 'profiles', 'live-shaped.yaml');
-const tmp = mkdtempSync(join(tmpdir(), 'reliability-'));
+const tmp = tempDir('reliability-');
 /** Figures for the README: each interrupt point, how long the stop took, what was left. */
 const figures: string[] = [];
 after(() => {
@@ -55,7 +54,7 @@ async function leftovers(runId: string): Promise<string[]> {
   for (const a of LAB_ADDRESSES) for (const p of [22, 80, 443]) if (await listening(a, p)) left.push(`listener ${a}:${p}`);
   const labs = existsSync(LAB_ROOT) ? readdirSync(LAB_ROOT) : [];
   left.push(...labs.map((l) => `.lab/${l}`));
-  if (existsSync(LAB_LOCK)) left.push(`the lab lock ${readFileSync(LAB_LOCK, 'utf8').trim()}`);
+  for (const lock of labLocks()) left.push(`the lab lock ${lock}: ${readFileSync(lock, 'utf8').trim()}`);
   return left;
 }
 
@@ -92,7 +91,13 @@ async function interruptAt(stage: string, args: string[], marker: RegExp, sig: '
 
 test('an interrupt at any stage stops the run, leaves nothing, and still writes its evidence marked interrupted', async () => {
   await interruptAt('lab start', ['--tags', '@c1-gitlink'], /lab: starting 4 hosts/, 'SIGINT', /^lab start$/);
-  await interruptAt('a fault being applied', ['--tags', '@c1-toplevel-identical', '--fault', 'toplevel-drift'], /fault: applying toplevel-drift/, 'SIGTERM', /^fault toplevel-drift$/);
+  await interruptAt(
+    'a fault being applied',
+    ['--tags', '@c1-toplevel-identical', '--fault', 'toplevel-drift'],
+    /fault: applying toplevel-drift/,
+    'SIGTERM',
+    /^fault toplevel-drift$/,
+  );
   const script = join(tmp, 'slow-fault.sh');
   writeFileSync(script, '#!/bin/sh\necho slow fault\nsleep 120\n', { mode: 0o755 });
   await interruptAt('a fault script', ['--tags', '@c1-gitlink', '--fault-script', script], /fault: running script/, 'SIGINT', /^fault script slow-fault\.sh$/);
@@ -100,7 +105,13 @@ test('an interrupt at any stage stops the run, leaves nothing, and still writes 
   const running = build.scenarios.find((s) => s.status === 'broken');
   assert.ok(running && /interrupted by SIGTERM/.test(running.message ?? ''), 'the scenario that was running is broken, saying why');
   assert.notEqual(build.totals.passed, build.scenarios.length);
-  await interruptAt('the throwaway nixos-rebuild switch', ['--tags', '@c4-running'], /\] \$ bash -euo pipefail -c[\s\S]*?nixos-rebuild switch/, 'SIGINT', /C4|step "/);
+  await interruptAt(
+    'the throwaway nixos-rebuild switch',
+    ['--tags', '@c4-running'],
+    /\] \$ bash -euo pipefail -c[\s\S]*?nixos-rebuild switch/,
+    'SIGINT',
+    /C4|step "/,
+  );
   await interruptAt('an E2E wait', ['--tags', '@e2e-testme'], /e2e: waiting for/, 'SIGTERM', /step "/);
   await interruptAt('the Allure report', ['--tags', '@c1-gitlink'], /allure: generating the HTML report/, 'SIGINT', /^the Allure report$/);
 });
@@ -119,28 +130,35 @@ test('a second interrupt exits at once and names what it could not clean; the ja
   const { code } = await run.exited;
   assert.equal(code, 130);
   assert.match(run.output(), /SIGINT again: exiting now\. Not cleaned:\n {2}- the lab at \.lab\/\d{8}-\d{6}-[0-9a-f]{4}/);
-  const janitor = await execa(process.execPath, ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'janitor.ts')], {
-    cwd: PROJECT_ROOT,
-    reject: false,
-    all: true,
-    env: { FORCE_COLOR: '0', LAB_DIR: '' },
-  });
+  const janitor = await execa(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'janitor.ts')],
+    {
+      cwd: PROJECT_ROOT,
+      reject: false,
+      all: true,
+      env: { FORCE_COLOR: '0', LAB_DIR: '' },
+    },
+  );
   assert.equal(janitor.exitCode, 0, String(janitor.all));
   assert.match(String(janitor.all), new RegExp(`lab: stopping the lab of run ${runId} at .*: its owner \\(pid \\d+\\) is gone`));
   assert.deepEqual(await leftovers(runId), []);
 });
 
-test('after kill -9, the next run stops and removes the dead run\'s lab, says so, and runs', async () => {
+test("after kill -9, the next run stops and removes the dead run's lab, says so, and runs", async () => {
   const run = startAcceptance(['--tags', '@e2e-testme']);
   const runId = await runIdOf(run);
   await run.waitFor(/lab: up in/, 300_000);
   run.signal('SIGKILL', { group: false });
   await run.exited;
   assert.ok(existsSync(join(LAB_ROOT, runId)), 'the killed run left its lab');
-  assert.ok((await leftovers(runId)).some((l) => l.startsWith('listener')), 'and its listeners');
+  assert.ok(
+    (await leftovers(runId)).some((l) => l.startsWith('listener')),
+    'and its listeners',
+  );
   const next = await acceptance(['--tags', '@c1-gitlink']);
   assert.equal(next.exitCode, 0, next.output);
-  assert.match(next.output, /lab: the lab lock of run \S+ \(pid \d+\) is stale \(that process is gone\): taking it/);
+  assert.match(next.output, /lab: the lab lock of run \S+ \(pid \d+\) on 127\.0\.10\.2 is stale \(that process is gone\): taking it/);
   assert.match(next.output, new RegExp(`lab: stopping the lab of run ${runId} at .*: its owner \\(pid \\d+\\) is gone, \\d+ of its processes still run`));
   assert.deepEqual(await leftovers(runId), []);
 });
@@ -150,9 +168,14 @@ test('a second run while a lab runs waits for it, saying whose it is, then runs'
   const lab = await Lab.start(dir, loadProfile('lab', { LAB_DIR: dir }).profile, () => {});
   let stopped = false;
   try {
-    assert.ok(existsSync(LAB_LOCK));
+    assert.equal(labLocks().length, 4, "a lock for each of the lab's 4 addresses");
     const second = startAcceptance(['--tags', '@c1-gitlink']);
-    await second.waitFor(new RegExp(`lab: waiting for run test-lock-${process.pid} \\(pid ${process.pid}, since [^)]+\\) to stop its lab: every lab listens on 127\\.0\\.10\\.2, 127\\.0\\.10\\.3`), 60_000);
+    await second.waitFor(
+      new RegExp(
+        `lab: waiting for run test-lock-${process.pid} \\(pid ${process.pid}, since [^)]+\\) to stop its lab: it listens on 127\\.0\\.10\\.2, as this lab would \\(127\\.0\\.10\\.2, 127\\.0\\.10\\.3`,
+      ),
+      60_000,
+    );
     await lab.stop();
     stopped = true;
     const { code } = await second.exited;
@@ -161,12 +184,12 @@ test('a second run while a lab runs waits for it, saying whose it is, then runs'
   } finally {
     if (!stopped) await lab.stop();
   }
-  assert.ok(!existsSync(LAB_LOCK), 'the lock is given back');
+  assert.deepEqual(labLocks(), [], 'the locks are given back');
 });
 
 // The live code path: a lab of this test's own, reached through the live-shaped profile. An
 // interrupt there must delete the throwaway the run made and remove its work dir on the build host.
-test('interrupted against a live profile: the throwaway it created is deleted and named, the build host\'s work dir removed', async () => {
+test("interrupted against a live profile: the throwaway it created is deleted and named, the build host's work dir removed", async () => {
   const dir = Lab.newDir(`test-live-${process.pid}`);
   const lab = await Lab.start(dir, loadProfile('lab', { LAB_DIR: dir }).profile, () => {});
   try {
@@ -185,7 +208,10 @@ test('interrupted against a live profile: the throwaway it created is deleted an
     vm.signal('SIGTERM', { group: false });
     assert.equal((await vm.exited).code, 143, vm.output().slice(-2000));
     assert.match(vm.output(), new RegExp(`deleting the throwaway VM ${created[1]}`));
-    const list = spawnSync(join(PROJECT_ROOT, 'lab', 'standins', 'incus'), ['list', '--project', 'terraform-ci', '--format', 'csv', '-c', 'n'], { env: { ...process.env, LAB_DIR: dir }, encoding: 'utf8' });
+    const list = spawnSync(join(PROJECT_ROOT, 'lab', 'standins', 'incus'), ['list', '--project', 'terraform-ci', '--format', 'csv', '-c', 'n'], {
+      env: { ...process.env, LAB_DIR: dir },
+      encoding: 'utf8',
+    });
     assert.doesNotMatch(list.stdout, new RegExp(created[1]!), 'the throwaway is gone');
   } finally {
     await lab.stop();

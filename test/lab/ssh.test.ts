@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { HostPool } from '../../src/drivers/pool';
@@ -12,11 +11,12 @@ import { Redactor } from '../../src/evidence/redact';
 import { Lab } from '../../lab/src/lab';
 import { loadProfile } from '../../src/profile/load';
 import type { Profile } from '../../src/profile/schema';
+import { tempDir } from '../helpers';
 
 let lab: Lab;
 let profile: Profile;
 const dir = Lab.newDir(`test-ssh-${process.pid}`);
-const tmp = mkdtempSync(join(tmpdir(), 'ssh-test-'));
+const tmp = tempDir('ssh-test-');
 
 before(async () => {
   profile = loadProfile('lab', { LAB_DIR: dir }).profile;

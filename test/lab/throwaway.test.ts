@@ -11,9 +11,7 @@ import { Lab } from '../../lab/src/lab';
 import { PROJECT_ROOT } from '../../src/paths';
 import { loadProfile } from '../../src/profile/load';
 import { incusFor } from '../../src/tasks/throwaway';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { acceptance } from '../helpers';
+import { acceptance, tempDir } from '../helpers';
 
 let lab: Lab;
 const dir = Lab.newDir(`test-throwaway-${process.pid}`);
@@ -28,7 +26,7 @@ after(async () => {
 
 function incus(): Incus {
   const profile = loadProfile('lab', { LAB_DIR: dir }).profile;
-  const runDir = mkdtempSync(join(tmpdir(), 'incus-'));
+  const runDir = tempDir('incus-');
   return incusFor(profile, new HostPool(profile, new Recorder(runDir, runDir, new Redactor(), () => {})));
 }
 
@@ -52,18 +50,24 @@ test('the janitor deletes expired labelled instances only: not unlabelled, not u
   await launch('fresh-one', Incus.labels('r4', 6 * HOUR));
   await launch('someone-elses', { 'user.owner': 'ops' });
   const janitor = (...args: string[]) =>
-    execa(process.execPath, ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'janitor.ts'), ...args], {
-      cwd: PROJECT_ROOT,
-      env: { LAB_DIR: dir },
-      reject: false,
-    });
+    execa(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'janitor.ts'), ...args],
+      {
+        cwd: PROJECT_ROOT,
+        env: { LAB_DIR: dir },
+        reject: false,
+      },
+    );
   const dry = await janitor('--dry-run');
   assert.equal(dry.exitCode, 0, String(dry.stderr));
   assert.match(String(dry.stdout), /would delete expired-one/);
   assert.equal(listInstances(dir, 'terraform-ci').length, 6, 'a dry run deletes nothing');
   const real = await janitor();
   assert.equal(real.exitCode, 0, String(real.stderr));
-  const left = listInstances(dir, 'terraform-ci').map((i) => i.name).sort();
+  const left = listInstances(dir, 'terraform-ci')
+    .map((i) => i.name)
+    .sort();
   assert.deepEqual(left, ['cc-nix-test', 'expired-kept', 'fresh-one', 'someone-elses']);
   assert.match(String(real.stdout), /skip +cc-nix-test: not created by this harness/);
 });

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { startBridge, type BridgeOptions } from '../../lab/src/bridge';
 import { startDrone } from '../../lab/src/drone';
+import { tempDir } from '../helpers';
 
-const dir = mkdtempSync(join(tmpdir(), 'bridge-test-'));
+const dir = tempDir('bridge-test-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const GITEA_TOKEN = 'gitea-secret-token';
@@ -50,21 +50,34 @@ async function fakeGitea(members: string[]) {
       const repo = `/api/v1/repos/${ORG}/${RECIPE}`;
       const p = url.pathname;
       let m: RegExpExecArray | null;
-      if (req.method === 'GET' && p === `${repo}/pulls`) return send(200, url.searchParams.get('state') === 'open' && url.searchParams.get('page') !== '2' ? [{ number: 1, state: 'open', head: { sha: HEAD, ref: 'feature' } }] : []);
+      if (req.method === 'GET' && p === `${repo}/pulls`)
+        return send(
+          200,
+          url.searchParams.get('state') === 'open' && url.searchParams.get('page') !== '2'
+            ? [{ number: 1, state: 'open', head: { sha: HEAD, ref: 'feature' } }]
+            : [],
+        );
       if (req.method === 'GET' && p === `${repo}/pulls/1`) return send(200, { number: 1, state: 'open', head: { sha: HEAD, ref: 'feature' } });
       if (req.method === 'GET' && p === `${repo}/issues/1/comments`) {
         const since = url.searchParams.get('since');
-        return send(200, comments.filter((c) => !since || Date.parse(c.updated_at) >= Date.parse(since)));
+        return send(
+          200,
+          comments.filter((c) => !since || Date.parse(c.updated_at) >= Date.parse(since)),
+        );
       }
       if (req.method === 'POST' && p === `${repo}/issues/1/comments`) {
         const cid = add(BOT, (JSON.parse(data) as { body: string }).body);
-        return send(201, comments.find((c) => c.id === cid));
+        return send(
+          201,
+          comments.find((c) => c.id === cid),
+        );
       }
       if (req.method === 'POST' && (m = /^\/api\/v1\/repos\/[^/]+\/[^/]+\/statuses\/([0-9a-f]{40})$/.exec(p))) {
         statuses.push({ sha: m[1]!, ...(JSON.parse(data) as Omit<(typeof statuses)[number], 'sha'>) });
         return send(201, { id: statuses.length });
       }
-      if (req.method === 'GET' && (m = /^\/api\/v1\/orgs\/([^/]+)\/members\/([^/]+)$/.exec(p))) return send(m[1] === ORG && members.includes(m[2]!) ? 204 : 404);
+      if (req.method === 'GET' && (m = /^\/api\/v1\/orgs\/([^/]+)\/members\/([^/]+)$/.exec(p)))
+        return send(m[1] === ORG && members.includes(m[2]!) ? 204 : 404);
       send(404, { message: 'not found' });
     });
   });
@@ -142,10 +155,13 @@ test('!testme by a member: one build with PR/RECIPE/REF, pending with the link, 
   const link = `https://drone.lab.test/${ORG}/cc-ci/${b.number}`;
   assert.notEqual(b.link, link);
   assert.equal((await w.build(b.number)).status, 'success');
-  assert.deepEqual(w.gitea.statuses.map((s) => [s.sha, s.state, s.target_url, s.context]), [
-    [HEAD, 'pending', link, 'cc-ci/testme'],
-    [HEAD, 'success', link, 'cc-ci/testme'],
-  ]);
+  assert.deepEqual(
+    w.gitea.statuses.map((s) => [s.sha, s.state, s.target_url, s.context]),
+    [
+      [HEAD, 'pending', link, 'cc-ci/testme'],
+      [HEAD, 'success', link, 'cc-ci/testme'],
+    ],
+  );
   assert.equal(done.body, `✅ \`!testme\` passed: ${link}`);
   await settle();
   assert.equal((await w.builds()).length, 1, 'exactly one build, even after more polls');
@@ -181,10 +197,13 @@ test('a failing pipeline reports failure', async (t) => {
   const [b] = await w.builds();
   assert.equal(b.status, 'failure');
   const link = `https://drone.lab.test/${ORG}/cc-ci/${b.number}`;
-  assert.deepEqual(w.gitea.statuses.map((s) => [s.state, s.target_url]), [
-    ['pending', link],
-    ['failure', link],
-  ]);
+  assert.deepEqual(
+    w.gitea.statuses.map((s) => [s.state, s.target_url]),
+    [
+      ['pending', link],
+      ['failure', link],
+    ],
+  );
   assert.equal(c.body, `❌ \`!testme\` failed: ${link}`);
 });
 
@@ -200,7 +219,7 @@ test('fault: a lookalike trigger fires on !testmexyz', async (t) => {
   w.gitea.add('alice', '!testmexyz');
   await until('the result comment', () => botComments(w)[0]);
   await settle();
-  assert.equal((await w.builds()).length, 1, "its own result comment does not trigger it again");
+  assert.equal((await w.builds()).length, 1, 'its own result comment does not trigger it again');
 });
 
 test('fault: report false posts nothing', async (t) => {
@@ -225,7 +244,13 @@ test('the comment-bridge command reads tokens from files, never inline', async (
       p.stderr.on('data', (c: Buffer) => (err += c.toString()));
       p.on('exit', (code) => res({ code, err }));
     });
-  const base = { gitea: { url: 'http://127.0.0.1:1', tokenFile: 'g' }, drone: { url: 'http://127.0.0.1:1', tokenFile: 'd', repo: `${ORG}/cc-ci` }, org: ORG, repos: [{ owner: ORG, name: RECIPE }], pollMs: 1000 };
+  const base = {
+    gitea: { url: 'http://127.0.0.1:1', tokenFile: 'g' },
+    drone: { url: 'http://127.0.0.1:1', tokenFile: 'd', repo: `${ORG}/cc-ci` },
+    org: ORG,
+    repos: [{ owner: ORG, name: RECIPE }],
+    pollMs: 1000,
+  };
   const inline = await run({ ...base, gitea: { url: 'http://127.0.0.1:1', token: GITEA_TOKEN } });
   assert.equal(inline.code, 2);
   assert.match(inline.err, /gitea\.token: tokens are never inline/);

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BoundedCapture, escapeBytes, KEEP, MiB } from '../../src/drivers/capture';
@@ -10,13 +9,14 @@ import { LocalTransport } from '../../src/drivers/local';
 import { HostBrokenError } from '../../src/errors';
 import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
+import { tempDir } from '../helpers';
 
 // What the transports keep of a command's output: bounded whatever a host prints, every byte
 // counted and hashed, output that is not text shown with escapes, and a check that would parse a
 // cut or unreadable output broken with what it saw.
 
 function host(): { host: Host; runDir: string } {
-  const runDir = mkdtempSync(join(tmpdir(), 'capture-test-'));
+  const runDir = tempDir('capture-test-');
   const recorder = new Recorder(runDir, runDir, new Redactor(), () => {});
   return { host: new Host('runner', new LocalTransport(), recorder, 60_000), runDir };
 }
@@ -60,7 +60,10 @@ test('a long output keeps its head and tail, cut on line breaks, and says how ma
   assert.equal(head + tail, lines.slice(0, head.length) + lines.slice(lines.length - tail.length));
   assert.equal(r.info.kept!.head + r.info.kept!.tail + r.info.dropped, all.length);
   assert.ok(r.info.kept!.head <= 100 && r.info.kept!.tail <= 100);
-  assert.match(r.text, new RegExp(`\\[… ${r.info.dropped} bytes not kept: the harness keeps the first 100 bytes and the last 100 bytes of a command's output …\\]`));
+  assert.match(
+    r.text,
+    new RegExp(`\\[… ${r.info.dropped} bytes not kept: the harness keeps the first 100 bytes and the last 100 bytes of a command's output …\\]`),
+  );
 });
 
 test('without line breaks, a cut falls on a character boundary; one chunk larger than the tail keeps its end', () => {
@@ -108,8 +111,14 @@ test('200 MB from a local command: the check is broken, showing the tail and nam
   const e = await broken(h.run(['sh', '-c', 'yes "a line of a runaway tool!" | head -c 200000000; echo; echo the last line']));
   const grew = process.resourceUsage().maxRSS * 1024 - peakBefore;
   assert.ok(grew < 150 * MiB, `peak RSS grew ${Math.round(grew / MiB)} MiB`);
-  assert.match(e.message, /^the output of `sh -c yes "a line of a runaway tool!" \| head -c 200000000; echo; echo the last line` on runner is too long to read whole\n/);
-  assert.match(e.message, /\n {2}seen: +200000015 bytes of stdout \(exit 0\); the harness kept the first \d+ and the last \d+ bytes, and dropped the \d+ in between; it ends: a line of a runaway tool! \| a line of a runawa \| the last line\n/);
+  assert.match(
+    e.message,
+    /^the output of `sh -c yes "a line of a runaway tool!" \| head -c 200000000; echo; echo the last line` on runner is too long to read whole\n/,
+  );
+  assert.match(
+    e.message,
+    /\n {2}seen: +200000015 bytes of stdout \(exit 0\); the harness kept the first \d+ and the last \d+ bytes, and dropped the \d+ in between; it ends: a line of a runaway tool! \| a line of a runawa \| the last line\n/,
+  );
   const file = /evidence: (\S+)/.exec(e.message)![1]!;
   assert.equal(file, join(runDir, 'commands', readdirSync(join(runDir, 'commands'))[0]!));
   assert.ok(statSync(file).size < 2 * (KEEP.head + KEEP.tail), 'the evidence holds what was kept, not 200 MB');
@@ -136,14 +145,20 @@ test('output that is not text: a check that reads text is broken, showing the by
   const { host: h } = host();
   const argv = ['bash', '-c', "printf '6\\x0000 r\\xff\\xfeoot\\x00 regular file\\xc3\\n'"];
   const e = await broken(h.run(argv, { text: true }));
-  assert.match(e.message, /^the output of `bash -c printf '6\\x0000[^`]*` on runner is not text the check can read\n {2}expected: UTF-8 text on stdout\n {2}seen: +exit 0, and 3 bytes that are not UTF-8 and 2 NUL bytes in 27 bytes, the first at byte 1: 6\\x0000 r\\xff\\xfeoot\\x00 regular file\\xc3\\n \(\\xNN: a byte that is not text\)\n/);
+  assert.match(
+    e.message,
+    /^the output of `bash -c printf '6\\x0000[^`]*` on runner is not text the check can read\n {2}expected: UTF-8 text on stdout\n {2}seen: +exit 0, and 3 bytes that are not UTF-8 and 2 NUL bytes in 27 bytes, the first at byte 1: 6\\x0000 r\\xff\\xfeoot\\x00 regular file\\xc3\\n \(\\xNN: a byte that is not text\)\n/,
+  );
   const log = readFileSync(/evidence: (\S+)/.exec(e.message)![1]!, 'utf8');
   assert.match(log, /^stdout: {3}27 bytes, sha256 [0-9a-f]{64}; not UTF-8 text \(3 invalid bytes, 2 NUL bytes, the first at byte 1\): shown with \\xNN/m);
   assert.ok(log.includes('--- stdout\n6\\x0000 r\\xff\\xfeoot\\x00 regular file\\xc3\n'), log);
   assert.ok(!log.includes('\0'), 'no NUL byte written to the evidence');
   // A caller that does not ask for text reads it decoded, as before.
   const r = await h.run(argv);
-  assert.equal(r.stdout, Buffer.from([0x36, 0, 0x30, 0x30, 0x20, 0x72, 0xff, 0xfe, 0x6f, 0x6f, 0x74, 0, 0x20, ...Buffer.from('regular file'), 0xc3, 0x0a]).toString('utf8'));
+  assert.equal(
+    r.stdout,
+    Buffer.from([0x36, 0, 0x30, 0x30, 0x20, 0x72, 0xff, 0xfe, 0x6f, 0x6f, 0x74, 0, 0x20, ...Buffer.from('regular file'), 0xc3, 0x0a]).toString('utf8'),
+  );
 });
 
 test('a local command that hangs is broken at its timeout, with what it printed before', async () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import YAML from 'yaml';
@@ -16,6 +15,7 @@ import { validateConfig } from '../../lab/src/incus';
 import { PROJECT_ROOT } from '../../src/paths';
 import { SopsExit } from '../../src/sops/format';
 import { failedUnitsOf, settle } from '../../src/tasks/throwaway';
+import { tempDir } from '../helpers';
 
 // Contract tests for the command-line tools the harness reads: docker (Swarm), systemctl, incus and
 // sops, as the real tools answer (examples in test/fixtures/reference/<tool>, see each README),
@@ -33,7 +33,7 @@ const tsv = (tool: string, name: string): string[][] =>
     .filter((l) => l && !l.startsWith('#'))
     .map((l) => l.split('\t'));
 
-const tmp = mkdtempSync(join(tmpdir(), 'contract-cli-'));
+const tmp = tempDir('contract-cli-');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function recorder(): Recorder {
@@ -66,7 +66,8 @@ function shapeDiff(expected: unknown, actual: unknown, opts: { nullable?: string
     return first === undefined ? [] : [...new Set(Object.entries(a).flatMap(([k, v]) => shapeDiff(k in e ? e[k] : first, v, opts, `${path}.*`)))];
   }
   const out: string[] = [];
-  if (Object.keys(e).join() !== Object.keys(a).join()) out.push(`${path}: keys ${Object.keys(e).join(',')} in the reference, ${Object.keys(a).join(',')} in the stand-in`);
+  if (Object.keys(e).join() !== Object.keys(a).join())
+    out.push(`${path}: keys ${Object.keys(e).join(',')} in the reference, ${Object.keys(a).join(',')} in the stand-in`);
   for (const k of Object.keys(e)) if (k in a) out.push(...shapeDiff(e[k], a[k], opts, `${path}.${k}`));
   return out;
 }
@@ -87,7 +88,10 @@ interface Table {
 
 /** A table cut at its header's column starts; `gap` is the least run of spaces between header names. */
 function table(text: string, gap: number, skip = 0): Table {
-  const [header = '', ...lines] = text.replace(/\n$/, '').split('\n').map((l) => l.slice(skip));
+  const [header = '', ...lines] = text
+    .replace(/\n$/, '')
+    .split('\n')
+    .map((l) => l.slice(skip));
   const columns = header.trim().split(new RegExp(` {${gap},}`));
   const starts: number[] = [];
   let at = 0;
@@ -109,7 +113,8 @@ function assertLayout(t: Table, minWidth: number, padding: number, what: string)
   for (let i = 0; i + 1 < t.starts.length; i++) {
     const widest = Math.max(...cells.map((r) => r[i]!.length));
     assert.equal(t.starts[i + 1]! - t.starts[i]!, Math.max(minWidth, widest + padding), `${what}: width of column ${t.columns[i]}`);
-    for (const l of t.lines) assert.match(l.slice(t.starts[i + 1]! - padding, t.starts[i + 1]), /^ *$/, `${what}: a cell of ${t.columns[i]} runs into the next column: ${l}`);
+    for (const l of t.lines)
+      assert.match(l.slice(t.starts[i + 1]! - padding, t.starts[i + 1]), /^ *$/, `${what}: a cell of ${t.columns[i]} runs into the next column: ${l}`);
   }
 }
 
@@ -175,38 +180,47 @@ describe('docker: service ls, stack ls and stack services', () => {
 
   before(async () => {
     // Every mode and REPLICAS form the stand-in prints, and stacks named for natural order.
-    await ok('stack', 'deploy', '-c', compose('all', [
-      'version: "3.8"',
-      'services:',
-      '  web:',
-      '    image: nginx:1.27',
-      '    deploy:',
-      '      replicas: 2',
-      '  capped:',
-      '    image: busybox:1.36@sha256:0123456789abcdef',
-      '    deploy:',
-      '      replicas: 1',
-      '      placement:',
-      '        max_replicas_per_node: 1',
-      '  proxy:',
-      '    image: traefik:v2.11',
-      '    deploy:',
-      '      mode: global',
-      '  migrate:',
-      '    image: busybox:1.36',
-      '    deploy:',
-      '      mode: replicated-job',
-      '      replicas: 3',
-      '  sweep:',
-      '    image: busybox:1.36',
-      '    deploy:',
-      '      mode: global-job',
-      '  broken:',
-      '    image: registry.invalid/app:1.0',
-      '    deploy:',
-      '      replicas: 2',
-      '',
-    ].join('\n')), 'all');
+    await ok(
+      'stack',
+      'deploy',
+      '-c',
+      compose(
+        'all',
+        [
+          'version: "3.8"',
+          'services:',
+          '  web:',
+          '    image: nginx:1.27',
+          '    deploy:',
+          '      replicas: 2',
+          '  capped:',
+          '    image: busybox:1.36@sha256:0123456789abcdef',
+          '    deploy:',
+          '      replicas: 1',
+          '      placement:',
+          '        max_replicas_per_node: 1',
+          '  proxy:',
+          '    image: traefik:v2.11',
+          '    deploy:',
+          '      mode: global',
+          '  migrate:',
+          '    image: busybox:1.36',
+          '    deploy:',
+          '      mode: replicated-job',
+          '      replicas: 3',
+          '  sweep:',
+          '    image: busybox:1.36',
+          '    deploy:',
+          '      mode: global-job',
+          '  broken:',
+          '    image: registry.invalid/app:1.0',
+          '    deploy:',
+          '      replicas: 2',
+          '',
+        ].join('\n'),
+      ),
+      'all',
+    );
     const one = compose('one', 'version: "3.8"\nservices:\n  app:\n    image: busybox:latest\n');
     for (const s of ['service-name-10-foo', 'service-name-2-foo', 'service-name-1-foo']) await ok('stack', 'deploy', '-c', one, s);
   });
@@ -215,13 +229,25 @@ describe('docker: service ls, stack ls and stack services', () => {
     // MODE and REPLICAS of TestServiceContextWrite's table, and of the raw golden's records.
     const raw = ref('docker', 'service-context-write-raw.golden')
       .split('\n\n')
-      .map((r) => Object.fromEntries(r.trim().split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])));
+      .map((r) =>
+        Object.fromEntries(
+          r
+            .trim()
+            .split('\n')
+            .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]),
+        ),
+      );
     const forms = [
       ...goldenService.rows.map((r) => ({ mode: r[goldenService.columns.indexOf('MODE')]!, text: r[goldenService.columns.indexOf('REPLICAS')]! })),
       ...raw.map((r) => ({ mode: r.mode!, text: r.replicas! })),
     ];
     const expected: Record<string, boolean> = {
-      '2/4': false, '1/3': false, '3/3 (max 2 per node)': true, '2/3 (max 1 per node)': false, '2/3 (5/10 completed)': false, '1/1 (3/4 completed)': false,
+      '2/4': false,
+      '1/3': false,
+      '3/3 (max 2 per node)': true,
+      '2/3 (max 1 per node)': false,
+      '2/3 (5/10 completed)': false,
+      '1/1 (3/4 completed)': false,
     };
     assert.deepEqual([...new Set(forms.map((f) => f.mode))].sort(), ['global', 'global job', 'replicated', 'replicated job']);
     for (const { mode, text } of forms) {
@@ -241,14 +267,24 @@ describe('docker: service ls, stack ls and stack services', () => {
     const col = (r: string[], name: string) => r[t.columns.indexOf(name)]!;
     const byName = Object.fromEntries(t.rows.map((r) => [col(r, 'NAME'), r]));
     const names = t.rows.map((r) => col(r, 'NAME'));
-    assert.deepEqual(names, [...names].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })));
+    assert.deepEqual(
+      names,
+      [...names].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })),
+    );
     for (const r of t.rows) {
       assert.match(col(r, 'ID'), /^[0-9a-f]{12}$/);
-      assert.ok(goldenService.rows.some((g) => g[2] === col(r, 'MODE')), `MODE ${col(r, 'MODE')} is one docker prints`);
+      assert.ok(
+        goldenService.rows.some((g) => g[2] === col(r, 'MODE')),
+        `MODE ${col(r, 'MODE')} is one docker prints`,
+      );
       assert.ok(parseReplicas(col(r, 'REPLICAS')), col(r, 'REPLICAS'));
     }
     assert.deepEqual(
-      ['all_web', 'all_capped', 'all_proxy', 'all_migrate', 'all_sweep', 'all_broken'].map((n) => [col(byName[n]!, 'MODE'), col(byName[n]!, 'REPLICAS'), col(byName[n]!, 'IMAGE')]),
+      ['all_web', 'all_capped', 'all_proxy', 'all_migrate', 'all_sweep', 'all_broken'].map((n) => [
+        col(byName[n]!, 'MODE'),
+        col(byName[n]!, 'REPLICAS'),
+        col(byName[n]!, 'IMAGE'),
+      ]),
       [
         ['replicated', '2/2', 'nginx:1.27'],
         ['replicated', '1/1 (max 1 per node)', 'busybox:1.36'],
@@ -272,9 +308,15 @@ describe('docker: service ls, stack ls and stack services', () => {
     const [head = '', ...rows] = ref('docker', 'stack-list-sort-natural.golden').split('\n');
     assert.equal(await ok('stack', 'ls'), [head, 'all'.padEnd(head.indexOf('SERVICES')) + '6', ...rows].join('\n'));
     const golden = JSON.parse(ref('docker', 'stack-ls-json.golden')) as Record<string, unknown>;
-    const lines = (await ok('stack', 'ls', '--format', '{{json .}}')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = (await ok('stack', 'ls', '--format', '{{json .}}'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const l of lines) assertShape(golden, l, 'a stack ls JSON line');
-    assert.deepEqual(lines.map((l) => l.Services), ['6', '1', '1', '1']);
+    assert.deepEqual(
+      lines.map((l) => l.Services),
+      ['6', '1', '1', '1'],
+    );
     assert.deepEqual(table(ref('docker', 'stack-list-without-format.golden'), 2).columns, ['NAME', 'SERVICES']);
     assertLayout(table(ref('docker', 'stack-list-without-format.golden'), 2), 10, 3, 'the golden');
   });
@@ -282,7 +324,10 @@ describe('docker: service ls, stack ls and stack services', () => {
   test('docker stack ls with one stack is the golden, byte for byte', async () => {
     const alone = new StandinTransport(join(tmp, 'docker-alone'));
     writeFileSync(join(tmp, 'foo.compose.yml'), 'version: "3.8"\nservices:\n  app:\n    image: busybox:latest\n');
-    assert.equal((await alone.exec({ argv: ['docker', 'stack', 'deploy', '-c', join(tmp, 'foo.compose.yml'), 'service-name-foo'], timeoutMs: 30_000 })).exitCode, 0);
+    assert.equal(
+      (await alone.exec({ argv: ['docker', 'stack', 'deploy', '-c', join(tmp, 'foo.compose.yml'), 'service-name-foo'], timeoutMs: 30_000 })).exitCode,
+      0,
+    );
     assert.equal((await alone.exec({ argv: ['docker', 'stack', 'ls'], timeoutMs: 30_000 })).stdout, ref('docker', 'stack-list-without-format.golden'));
   });
 
@@ -292,7 +337,10 @@ describe('docker: service ls, stack ls and stack services', () => {
     const t = table(await ok('stack', 'services', 'all'), 2);
     assert.deepEqual(t.columns, golden.columns);
     assertLayout(t, 10, 3, 'the stand-in');
-    assert.ok(t.rows.every((r) => r[1]!.startsWith('all_')), 'NAME is <stack>_<service>');
+    assert.ok(
+      t.rows.every((r) => r[1]!.startsWith('all_')),
+      'NAME is <stack>_<service>',
+    );
     const empty = JSON.parse(ref('docker', 'stack-services-empty.json')) as { stdout: string; stderr: string; exitCode: number };
     const r = await run('stack', 'services', 'nope', '--format', '{{.Name}}\t{{.Image}}');
     assert.deepEqual([r.exitCode, r.stdout, r.stderr], [empty.exitCode, empty.stdout, empty.stderr.replace('%s', 'nope')]);
@@ -316,11 +364,18 @@ describe('docker: service ls, stack ls and stack services', () => {
     );
     assert.deepEqual((await docker.stacks()).stacks, ['all', 'service-name-1-foo', 'service-name-2-foo', 'service-name-10-foo']);
     const images = await docker.stackServices('all');
-    assert.deepEqual(Object.fromEntries(images.services.map((s) => [s.name, s.image])).all_capped, 'busybox:1.36', 'a tagged image is shown without its digest');
+    assert.deepEqual(
+      Object.fromEntries(images.services.map((s) => [s.name, s.image])).all_capped,
+      'busybox:1.36',
+      'a tagged image is shown without its digest',
+    );
     const unknown = await docker.stackServices('nope');
     assert.deepEqual([unknown.result.ok, unknown.services], [true, []]);
     const left = await docker.leftoversOf('all');
-    assert.deepEqual(left.leftovers.filter((l) => l.startsWith('stack ls')), ['stack ls: all']);
+    assert.deepEqual(
+      left.leftovers.filter((l) => l.startsWith('stack ls')),
+      ['stack ls: all'],
+    );
     assert.equal(left.leftovers.filter((l) => l.startsWith('service ls')).length, 6);
   });
 
@@ -333,7 +388,12 @@ describe('docker: service ls, stack ls and stack services', () => {
     const header = goldenService.columns.map((c, i, all) => (i < all.length - 1 ? c.padEnd(Math.max(10, c.length + 3)) : c)).join('');
     assert.deepEqual(await answer('service', 'ls'), [0, `${header}\n`]);
     assert.deepEqual(await answer('stack', 'ls'), [0, 'NAME      SERVICES\n']);
-    for (const what of [['volume', 'ls'], ['secret', 'ls'], ['stack', 'ls']]) assert.deepEqual(await answer(...what, '--format', '{{.Name}}'), [0, '']);
+    for (const what of [
+      ['volume', 'ls'],
+      ['secret', 'ls'],
+      ['stack', 'ls'],
+    ])
+      assert.deepEqual(await answer(...what, '--format', '{{.Name}}'), [0, '']);
     assert.deepEqual((await new Docker(new Host('docker-empty', empty, recorder(), 30_000)).leftoversOf('app')).leftovers, []);
   });
 
@@ -359,7 +419,10 @@ describe('docker: service ls, stack ls and stack services', () => {
   test('what the lab world runs still works: deploy with secrets and volumes, stack rm, volume rm', async () => {
     const secret = join(tmp, 'token');
     writeFileSync(secret, 'x\n');
-    const f = compose('app', `version: "3.8"\nservices:\n  app:\n    image: nginx:1.27\n    volumes:\n      - content:/srv\nvolumes:\n  content:\nsecrets:\n  token:\n    name: app_token_v1\n    file: ${secret}\n  shared:\n    external: true\n`);
+    const f = compose(
+      'app',
+      `version: "3.8"\nservices:\n  app:\n    image: nginx:1.27\n    volumes:\n      - content:/srv\nvolumes:\n  content:\nsecrets:\n  token:\n    name: app_token_v1\n    file: ${secret}\n  shared:\n    external: true\n`,
+    );
     const missing = await run('stack', 'deploy', '-c', f, 'app');
     assert.deepEqual([missing.exitCode, missing.stderr], [1, 'service app: secret not found: shared\n']);
     writeFileSync(join(lab.dockerState, 'secrets', 'shared'), 'created\n');
@@ -379,7 +442,8 @@ describe('systemctl: is-system-running and --failed --plain --no-legend', () => 
   const host = new Host('systemd-standin', lab, recorder(), 30_000);
   const run = (...args: string[]) => lab.exec({ argv: ['systemctl', ...args], timeoutMs: 30_000 });
   const words = Object.fromEntries(tsv('systemd', 'is-system-running.tsv').map(([word, code]) => [word, Number(code)]));
-  const units = (rows: [name: string, description: string, command: string][]) => writeFileSync(lab.unitsTsv, rows.map(([n, d, c]) => `${n}\toneshot\t${d}\t${c}\n`).join(''));
+  const units = (rows: [name: string, description: string, command: string][]) =>
+    writeFileSync(lab.unitsTsv, rows.map(([n, d, c]) => `${n}\toneshot\t${d}\t${c}\n`).join(''));
 
   test('the parsing in settle() reads the real lines, and nothing when nothing failed', () => {
     assert.deepEqual(failedUnitsOf(ref('systemd', 'failed-plain-no-legend.txt')), ['nginx.service', 'sops-install-secrets.service']);
@@ -388,7 +452,10 @@ describe('systemctl: is-system-running and --failed --plain --no-legend', () => 
 
   test('is-system-running: one word, exit 0 only for running; --failed prints nothing when nothing failed', async () => {
     assert.equal(words.running, 0);
-    assert.ok(Object.entries(words).every(([w, c]) => w === 'running' || c === 1), 'every other state exits 1');
+    assert.ok(
+      Object.entries(words).every(([w, c]) => w === 'running' || c === 1),
+      'every other state exits 1',
+    );
     units([['ok.service', 'Fine', 'true']]);
     assert.equal((await run('start', 'ok.service')).exitCode, 0);
     const r = await run('is-system-running');
@@ -428,7 +495,10 @@ describe('systemctl: is-system-running and --failed --plain --no-legend', () => 
     assert.match(out, /^ {2}UNIT /);
     assert.match(out, /^● nginx\.service +loaded failed failed +Nginx Web Server$/m);
     assert.match(out, /^ {2}ok\.service +loaded active exited +Fine$/m);
-    assert.match(out, /\n\n3 loaded units listed\. Pass --all to see loaded but inactive units, too\.\nTo show all installed unit files use 'systemctl list-unit-files'\.\n$/);
+    assert.match(
+      out,
+      /\n\n3 loaded units listed\. Pass --all to see loaded but inactive units, too\.\nTo show all installed unit files use 'systemctl list-unit-files'\.\n$/,
+    );
     assert.match((await run('--failed', '--no-legend')).stdout, /^● nginx\.service/);
     assert.match((await run('--failed', '--plain')).stdout, /^UNIT +LOAD +ACTIVE +SUB +DESCRIPTION\nnginx\.service/);
     await run('reset-failed');
@@ -445,7 +515,6 @@ describe('systemctl: is-system-running and --failed --plain --no-legend', () => 
     assert.match(s.history.join(' → '), /running → \+\d+\.\ds degraded failed: bridge\.service/);
     await run('reset-failed');
   });
-
 });
 
 // =================================================================================================
@@ -481,7 +550,10 @@ describe('incus: list --format json, config show, info, limits.memory', () => {
     assert.deepEqual([i!.name, i!.status, i!.type, i!.project], ['ci1', 'Running', 'virtual-machine', 'default']);
     assert.match(i!.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     assert.equal(parseIncusBytes(i!.expanded_config!['limits.memory']!), i!.state!.memory!.total);
-    assert.deepEqual(i!.state!.network!.enp5s0!.addresses!.map((a) => [a.family, a.address]), [['inet', '10.0.0.5']]);
+    assert.deepEqual(
+      i!.state!.network!.enp5s0!.addresses!.map((a) => [a.family, a.address]),
+      [['inet', '10.0.0.5']],
+    );
     assert.deepEqual(i!.profiles, ['default']);
     assert.equal(labelsOf(i!), undefined, 'no harness label');
     assert.deepEqual(labelsOf({ ...i!, config: { ...i!.config, [`${LABEL}.creator`]: CREATOR, [`${LABEL}.run`]: 'r1' } })?.run, 'r1');
@@ -503,7 +575,12 @@ describe('incus: list --format json, config show, info, limits.memory', () => {
     const listed = JSON.parse(ok('list', '--format', 'json')) as Record<string, unknown>[];
     assert.equal(listed.length, 1);
     assertShape(real, listed, 'incus list --format json', { maps: MAPS, nullable: NULLABLE });
-    const [i] = listed as unknown as (Instance & { status_code: number; location: string; last_used_at: string; state: { status: string; status_code: number } })[];
+    const [i] = listed as unknown as (Instance & {
+      status_code: number;
+      location: string;
+      last_used_at: string;
+      state: { status: string; status_code: number };
+    })[];
     const codes = Object.fromEntries(tsv('incus', 'status-codes.tsv').map(([s, c]) => [s, Number(c)]));
     assert.deepEqual([i!.status, i!.status_code, i!.state.status, i!.state.status_code], ['Stopped', codes.Stopped, 'Stopped', codes.Stopped]);
     assert.deepEqual([i!.location, i!.type, i!.last_used_at], ['none', 'virtual-machine', '1970-01-01T00:00:00Z']);
@@ -517,9 +594,15 @@ describe('incus: list --format json, config show, info, limits.memory', () => {
     const keys = (text: string) => Object.keys(YAML.parse(text) as object);
     assert.deepEqual(keys(ok('config', 'show', 'ci1')), keys(ref('incus', 'config-show.yaml')));
     assert.deepEqual(keys(ok('config', 'show', 'ci1', '--expanded')), keys(ref('incus', 'config-show.yaml')));
-    const labels = ref('incus', 'info-lines.txt').split('\n').filter(Boolean).map((l) => l.replace(': %s', ''));
+    const labels = ref('incus', 'info-lines.txt')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(': %s', ''));
     const info = ok('info', 'ci1').split('\n').slice(0, labels.length);
-    assert.deepEqual(info.map((l) => l.slice(0, l.indexOf(':'))), labels);
+    assert.deepEqual(
+      info.map((l) => l.slice(0, l.indexOf(':'))),
+      labels,
+    );
     assert.equal(info[2], 'Status: STOPPED', 'JSON says "Stopped", info upper-cases it');
   });
 
@@ -560,8 +643,14 @@ describe('sops: metadata, exit codes, filestatus', () => {
 
   test("the stand-in's exit codes are sops' own (cmd/sops/codes/codes.go)", () => {
     const names: Record<keyof typeof SopsExit, string> = {
-      generic: 'ErrorGeneric', couldNotReadInputFile: 'CouldNotReadInputFile', errorDumpingTree: 'ErrorDumpingTree', errorDecryptingTree: 'ErrorDecryptingTree',
-      macMismatch: 'MacMismatch', invalidTreePathFormat: 'InvalidTreePathFormat', noFileSpecified: 'NoFileSpecified', couldNotRetrieveKey: 'CouldNotRetrieveKey',
+      generic: 'ErrorGeneric',
+      couldNotReadInputFile: 'CouldNotReadInputFile',
+      errorDumpingTree: 'ErrorDumpingTree',
+      errorDecryptingTree: 'ErrorDecryptingTree',
+      macMismatch: 'MacMismatch',
+      invalidTreePathFormat: 'InvalidTreePathFormat',
+      noFileSpecified: 'NoFileSpecified',
+      couldNotRetrieveKey: 'CouldNotRetrieveKey',
     };
     for (const [ours, theirs] of Object.entries(names)) assert.equal(SopsExit[ours as keyof typeof SopsExit], codes[theirs], `${ours} = ${theirs}`);
   });
@@ -604,10 +693,16 @@ describe('sops: metadata, exit codes, filestatus', () => {
     const unwrapped = (s: string) => s.replace(/\n +\| /g, ' ');
     assert.ok(unwrapped(noKey.stderr).includes(`failed to open file: open ${home}/sops/age/keys.txt: no such file or directory`), noKey.stderr);
     assert.match(unwrapped(noKey.stderr), /failed to load age identities/);
-    assert.match(unwrapped(reference), /failed to load age identities: failed to open file: open \/root\/\.config\/sops\/age\/keys\.txt: no such file or directory/);
+    assert.match(
+      unwrapped(reference),
+      /failed to load age identities: failed to open file: open \/root\/\.config\/sops\/age\/keys\.txt: no such file or directory/,
+    );
     assert.ok(noKey.stderr.endsWith(reference.slice(reference.indexOf('Recovery failed'))), 'the same trailer, wrapped the same');
     expect('tampered value / wrong MAC', sops(['-d', file('removed.yaml', realYaml.replace(/^test_key: .*\n/m, ''))]));
-    expect('MAC undecryptable (lastmodified edited)', sops(['-d', file('lastmod.yaml', realYaml.replace('lastmodified: "2021-09-30T19:49:41Z"', 'lastmodified: "2021-09-30T19:49:42Z"'))]));
+    expect(
+      'MAC undecryptable (lastmodified edited)',
+      sops(['-d', file('lastmod.yaml', realYaml.replace('lastmodified: "2021-09-30T19:49:41Z"', 'lastmodified: "2021-09-30T19:49:42Z"'))]),
+    );
     expect('value ciphertext broken', sops(['-d', file('broken.yaml', realYaml.replace('data:2mP+IAdczoEr0g==', 'data:3mP+IAdczoEr0g=='))]));
     // A path that exists but cannot be read; a path that does not exist is refused before (exit 100, see the README).
     mkdirSync(join(tmp, 'a-dir.yaml'), { recursive: true });

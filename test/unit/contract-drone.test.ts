@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { buildPage, Drone } from '../../src/drivers/drone';
@@ -10,6 +9,7 @@ import { JsonClient } from '../../src/drivers/http';
 import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
 import { startDrone } from '../../lab/src/drone';
+import { tempDir } from '../helpers';
 
 // Contract tests: Drone 2.24.0 as the reference records it (test/fixtures/reference/drone, see its
 // README) against (a) the harness's Drone driver, fed the real answers, and (b) the lab's Drone
@@ -61,7 +61,9 @@ function shapeProblems(struct: string, value: Record<string, unknown>, at = '$',
     const nested = NESTED[key];
     if (nested && Array.isArray(v)) v.forEach((item, n) => problems.push(...shapeProblems(nested, item, `${at}.${key}[${n}]`, complete)));
   }
-  if (complete) for (const f of fields) if (!f.omitempty && !(f.key in value) && !(struct === 'Build' && f.key === 'stages')) problems.push(`${at}.${f.key}: missing (not omitempty)`);
+  if (complete)
+    for (const f of fields)
+      if (!f.omitempty && !(f.key in value) && !(struct === 'Build' && f.key === 'stages')) problems.push(`${at}.${f.key}: missing (not omitempty)`);
   return problems;
 }
 
@@ -92,26 +94,36 @@ test("the driver reads Drone's real build: status, stages, steps, times as Unix 
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => server.close());
-  const dir = mkdtempSync(join(tmpdir(), 'drone-contract-'));
+  const dir = tempDir('drone-contract-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   const drone = new Drone(new JsonClient('drone', base, 'Bearer x', new Recorder(dir, dir, new Redactor(), () => {}), 2000, 1), 'octocat', 'hello-world');
   const b = await drone.build(42);
   assert.equal(b.status, 'success');
   assert.equal(b.number, 42);
-  assert.deepEqual(b.stages?.map((s) => [s.number, s.name, s.status, s.steps?.map((st) => [st.number, st.name, st.status])]), [[1, 'default', 'success', [[1, 'clone', 'success']]]]);
+  assert.deepEqual(
+    b.stages?.map((s) => [s.number, s.name, s.status, s.steps?.map((st) => [st.number, st.name, st.status])]),
+    [[1, 'default', 'success', [[1, 'clone', 'success']]]],
+  );
   assert.ok(b.finished > b.started && new Date(b.started * 1000).getUTCFullYear() === 2019);
   assert.equal((await drone.builds())[0]!.number, 42);
   assert.equal(buildPage('https://drone.example.org/', 'octocat/hello-world', 42), 'https://drone.example.org/octocat/hello-world/42');
 });
 
-const labDir = mkdtempSync(join(tmpdir(), 'drone-contract-lab-'));
+const labDir = tempDir('drone-contract-lab-');
 after(() => rmSync(labDir, { recursive: true, force: true }));
 
 test("the lab's Drone answers a custom build as Drone 2.24 does: 200, the Build struct's keys in order, no stages; the finished build and the list too", async (t) => {
   const script = join(labDir, 'pipeline.sh');
   writeFileSync(script, 'echo "::step test"\necho ok\n');
-  const d = await startDrone({ statePath: join(labDir, 'state.json'), serverUrl: 'https://drone.example', tokens: { tok: 'alice' }, pipeline: ['bash', script], workDir: join(labDir, 'ws'), scm: { api: 'http://gitea.example' } });
+  const d = await startDrone({
+    statePath: join(labDir, 'state.json'),
+    serverUrl: 'https://drone.example',
+    tokens: { tok: 'alice' },
+    pipeline: ['bash', script],
+    workDir: join(labDir, 'ws'),
+    scm: { api: 'http://gitea.example' },
+  });
   t.after(() => d.close());
   const ask = async (path: string, method = 'GET') => {
     const res = await fetch(`${d.url}${path}`, { method, headers: { Authorization: 'Bearer tok' } });
@@ -124,7 +136,23 @@ test("the lab's Drone answers a custom build as Drone 2.24 does: 200, the Build 
   // Every key the real created build has, the stand-in's has, with the same type and, where the reference fixes it, the same value.
   const real = fixture('build-create.json');
   assert.deepEqual(Object.keys(created.body), Object.keys(real));
-  for (const key of ['status', 'event', 'action', 'timestamp', 'before', 'after', 'ref', 'source_repo', 'source', 'target', 'sender', 'trigger', 'params', 'started', 'finished']) {
+  for (const key of [
+    'status',
+    'event',
+    'action',
+    'timestamp',
+    'before',
+    'after',
+    'ref',
+    'source_repo',
+    'source',
+    'target',
+    'sender',
+    'trigger',
+    'params',
+    'started',
+    'finished',
+  ]) {
     assert.deepEqual(created.body[key], key === 'before' || key === 'after' ? '3f2c' : real[key], key);
   }
   assert.equal(created.body.link, 'http://gitea.example/api/v1/repos/acme/app/git/commits/3f2c');

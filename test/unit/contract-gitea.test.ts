@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
@@ -12,6 +11,7 @@ import { JsonClient } from '../../src/drivers/http';
 import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
 import { seedGitea, startGitea, type GiteaSeed, type RunningGitea } from '../../lab/src/gitea';
+import { tempDir } from '../helpers';
 
 // Contract tests: Gitea 1.22.6 as the reference records it (examples in test/fixtures/reference/gitea, see
 // its README) against (a) the harness's Gitea driver, fed the real answers, and (b) the lab's Gitea
@@ -31,7 +31,25 @@ const KEYS_ADDED_IN_1_22 = ['draft', 'review_comments', 'additions', 'deletions'
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$/;
 
 // Go pointers and slices: Gitea may send null there.
-const PULL_NULLABLE = ['user', 'labels', 'milestone', 'assignee', 'assignees', 'requested_reviewers', 'merged_at', 'merge_commit_sha', 'merged_by', 'base', 'head', 'base.repo', 'head.repo', 'due_date', 'created_at', 'updated_at', 'closed_at'].map((p) => `$.${p}`);
+const PULL_NULLABLE = [
+  'user',
+  'labels',
+  'milestone',
+  'assignee',
+  'assignees',
+  'requested_reviewers',
+  'merged_at',
+  'merge_commit_sha',
+  'merged_by',
+  'base',
+  'head',
+  'base.repo',
+  'head.repo',
+  'due_date',
+  'created_at',
+  'updated_at',
+  'closed_at',
+].map((p) => `$.${p}`);
 const COMMENT_NULLABLE = ['$.user', '$.assets'];
 const STATUS_NULLABLE = ['$.creator'];
 const COMBINED_NULLABLE = ['$.statuses', '$.repository', '$.statuses[].creator'];
@@ -59,7 +77,8 @@ interface ShapeRules {
 /** How `actual` differs in shape (keys and JSON types, recursively) from `expected`, one readable line each. */
 function shapeDiff(expected: unknown, actual: unknown, rules: ShapeRules = {}, path = '$'): string[] {
   const [e, a] = rules.names ?? ['Gitea', 'the stand-in'];
-  const te = jsonType(expected), ta = jsonType(actual);
+  const te = jsonType(expected),
+    ta = jsonType(actual);
   if (te !== ta) {
     if ((te === 'null' || ta === 'null') && rules.nullable?.includes(path)) return [];
     return [`${path}: ${te} in ${e}, ${ta} in ${a}`];
@@ -92,7 +111,9 @@ function arrayDiff(expected: unknown[], actual: unknown[], rules: ShapeRules, pa
 /** An object's keys against one of the reference's key lists (users, repositories). */
 function keysDiff(keys: string[], actual: Json, path: string, optional: string[] = []): string[] {
   const missing = keys.filter((k) => !Object.hasOwn(actual, k) && !optional.includes(k)).map((k) => `${path}.${k}: missing in the stand-in`);
-  const extra = Object.keys(actual).filter((k) => !keys.includes(k)).map((k) => `${path}.${k}: in the stand-in, not sent by Gitea`);
+  const extra = Object.keys(actual)
+    .filter((k) => !keys.includes(k))
+    .map((k) => `${path}.${k}: in the stand-in, not sent by Gitea`);
   return [...missing, ...extra];
 }
 
@@ -113,7 +134,7 @@ const DRIVER_VS_GITEA: ShapeRules = { extra: 'ignore', names: ['the driver', 'Gi
 
 // ---- the lab stand-in, seeded like the reference's examples (acme/app, PR 7) ----
 
-const dir = mkdtempSync(join(tmpdir(), 'contract-gitea-'));
+const dir = tempDir('contract-gitea-');
 const TOK = { bot: 'b0'.repeat(20), alice: 'a1'.repeat(20), carol: 'c0'.repeat(20), mallory: 'ee'.repeat(20), admin: 'ad'.repeat(20) };
 const OTHER = '1'.repeat(40);
 const THIRD = '2'.repeat(40);
@@ -128,7 +149,10 @@ function makeGitRepo(): { dir: string; main: string; head: string } {
   const work = join(dir, 'app');
   mkdirSync(join(work, 'site'), { recursive: true });
   const run = (...args: string[]): string =>
-    execFileSync('git', ['-C', work, '-c', 'user.name=lab', '-c', 'user.email=lab@lab.test', '-c', 'commit.gpgsign=false', ...args], { encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: dir } }).trim();
+    execFileSync('git', ['-C', work, '-c', 'user.name=lab', '-c', 'user.email=lab@lab.test', '-c', 'commit.gpgsign=false', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: dir },
+    }).trim();
   run('init', '-q', '-b', 'main');
   writeFileSync(join(work, 'compose.yml'), 'services: {}\n');
   run('add', 'compose.yml');
@@ -155,9 +179,22 @@ function seedFor(version: string): GiteaSeed {
     orgs: [{ name: 'acme', members: ['cc-ci-bot', 'alice', 'carol'], public_members: ['carol'] }],
     repos: [
       {
-        owner: 'acme', name: 'app', gitDir: git.dir, branches: { main: git.main }, commits: [OTHER, THIRD],
+        owner: 'acme',
+        name: 'app',
+        gitDir: git.dir,
+        branches: { main: git.main },
+        commits: [OTHER, THIRD],
         pulls: [
-          { number: 7, title: 'Bump nginx', user: 'alice', head: { ref: 'bump-nginx', sha: git.head }, base: { ref: 'main' }, additions: 1, deletions: 0, changed_files: 1 },
+          {
+            number: 7,
+            title: 'Bump nginx',
+            user: 'alice',
+            head: { ref: 'bump-nginx', sha: git.head },
+            base: { ref: 'main' },
+            additions: 1,
+            deletions: 0,
+            changed_files: 1,
+          },
           { number: 8, title: 'Old change', user: 'alice', merged: true, head: { ref: 'old-change', sha: MERGED }, base: { ref: 'main' } },
         ],
       },
@@ -180,13 +217,22 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Res { status: number; headers: Record<string, string | string[] | undefined>; text: string; json: any }
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: any;
+}
 async function api(method: string, path: string, opts: { token?: string; auth?: string; body?: unknown; base?: string } = {}): Promise<Res> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `token ${opts.token}`;
   if (opts.auth) headers.authorization = opts.auth;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const r = await request(`${opts.base ?? gitea.url}${path}`, { method: method as 'GET', headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const r = await request(`${opts.base ?? gitea.url}${path}`, {
+    method: method as 'GET',
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
   const text = await r.body.text();
   let json: unknown;
   try {
@@ -209,11 +255,18 @@ function driver(base: string, token: string): Gitea {
 test('the shape helper names missing, extra, mistyped and nested differences; null only where allowed', () => {
   const real = { id: 1, head: { sha: 'x', repo: { id: 1, [ELIDED]: ELIDED } }, list: [{ a: 1 }], when: null };
   const ours = { id: '1', head: { sha: 'x', repo: { id: 2, more: true } }, list: [{ a: 1 }, { a: 'no' }], extra: 0, when: 'now' };
-  assert.deepEqual(shapeDiff(real, ours, { nullable: ['$.when'] }), ['$.id: number in Gitea, string in the stand-in', '$.list[].a: number in Gitea, string in the stand-in', '$.extra: number in the stand-in, not sent by Gitea']);
+  assert.deepEqual(shapeDiff(real, ours, { nullable: ['$.when'] }), [
+    '$.id: number in Gitea, string in the stand-in',
+    '$.list[].a: number in Gitea, string in the stand-in',
+    '$.extra: number in the stand-in, not sent by Gitea',
+  ]);
   assert.deepEqual(shapeDiff(real, { ...ours, id: 1, list: [], extra: undefined }, { extra: 'ignore' }), ['$.when: null in Gitea, string in the stand-in']);
   assert.deepEqual(shapeDiff({ a: 1, b: 2 }, { a: 1 }, { optional: ['$.b'] }), []);
   assert.deepEqual(shapeDiff({ a: 1, b: 2 }, { a: 1 }), ['$.b: missing in the stand-in (number in Gitea)']);
-  assert.deepEqual(keysDiff(['a', 'b', 'c'], { a: 1, d: 1 }, '$.user', ['c']), ['$.user.b: missing in the stand-in', '$.user.d: in the stand-in, not sent by Gitea']);
+  assert.deepEqual(keysDiff(['a', 'b', 'c'], { a: 1, d: 1 }, '$.user', ['c']), [
+    '$.user.b: missing in the stand-in',
+    '$.user.d: in the stand-in, not sent by Gitea',
+  ]);
 });
 
 // ---- (a) the driver, fed Gitea's real answers ----
@@ -227,12 +280,26 @@ test('every field the driver reads is one Gitea sends, with that JSON type (1.22
   assertSame(shapeDiff(READS.status, fixture('commit-status.json'), DRIVER_VS_GITEA), 'a commit status as the driver reads it');
   assert.ok(!('state' in READS.status), 'a single status has `status`, not `state`');
   assertSame(shapeDiff(READS.combined, fixture('combined-status.json'), DRIVER_VS_GITEA), 'the combined status as the driver reads it');
-  assertSame(shapeDiff(READS.combined, fixture('combined-status-empty.json'), { ...DRIVER_VS_GITEA, nullable: ['$.statuses'] }), 'the empty combined status as the driver reads it');
-  assert.ok(Object.keys(READS.user).every((k) => USER_KEYS.includes(k)), 'GET /user: the driver reads login');
+  assertSame(
+    shapeDiff(READS.combined, fixture('combined-status-empty.json'), { ...DRIVER_VS_GITEA, nullable: ['$.statuses'] }),
+    'the empty combined status as the driver reads it',
+  );
+  assert.ok(
+    Object.keys(READS.user).every((k) => USER_KEYS.includes(k)),
+    'GET /user: the driver reads login',
+  );
 });
 
-interface Canned { status: number; headers?: Record<string, string>; body?: string }
-interface Seen { method: string; url: string; authorization?: string }
+interface Canned {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+interface Seen {
+  method: string;
+  url: string;
+  authorization?: string;
+}
 /** A server that answers each `METHOD /path` with a canned real answer, and notes what it was asked. */
 async function replay(routes: Record<string, Canned>): Promise<{ base: string; seen: Seen[]; close: () => Promise<void> }> {
   const seen: Seen[] = [];
@@ -262,7 +329,11 @@ test('the driver on replayed real answers: PR, comments, statuses, combined (als
     'GET /api/v1/orgs/acme/members/alice': { status: 204 },
     'GET /api/v1/orgs/acme/members/mallory': { status: 404, body: fixtureText('error-not-found.json') },
     // What a non-member is told (§6); the body is Go's http.Redirect for a GET.
-    'GET /api/v1/orgs/acme/members/carol': { status: 303, headers: { location: '/api/v1/orgs/acme/public_members/carol', 'content-type': 'text/html; charset=utf-8' }, body: '<a href="/api/v1/orgs/acme/public_members/carol">See Other</a>.\n\n' },
+    'GET /api/v1/orgs/acme/members/carol': {
+      status: 303,
+      headers: { location: '/api/v1/orgs/acme/public_members/carol', 'content-type': 'text/html; charset=utf-8' },
+      body: '<a href="/api/v1/orgs/acme/public_members/carol">See Other</a>.\n\n',
+    },
   });
   t.after(s.close);
   const forge = driver(s.base, TOK.bot);
@@ -285,7 +356,10 @@ test('the driver on replayed real answers: PR, comments, statuses, combined (als
   const asked = s.seen.map((x) => `${x.method} ${x.url}`);
   assert.ok(asked.includes(`GET ${p}/issues/7/comments?since=2024-06-01T10%3A00%3A00Z`), asked.join('\n'));
   assert.ok(asked.includes(`GET ${p}/commits/${sha}/statuses?page=1&limit=50`), 'statuses are paged with limit (Gitea ignores per_page), at most 50');
-  assert.ok(s.seen.every((x) => x.authorization === `token ${TOK.bot}`), 'the lowercase `token` scheme');
+  assert.ok(
+    s.seen.every((x) => x.authorization === `token ${TOK.bot}`),
+    'the lowercase `token` scheme',
+  );
 });
 const pick = (m: { member: boolean; status: number }) => ({ member: m.member, status: m.status });
 
@@ -326,7 +400,11 @@ test('GET pulls/{n} (§3): the shape of pull.json; url = html_url; head and base
   const p = pr.json;
   assertSame(shapeDiff(fixture('pull.json'), p, { nullable: PULL_NULLABLE }), 'GET pulls/7');
   assertSame(
-    [...keysDiff(USER_KEYS, p.user, '$.user'), ...keysDiff(REPO_KEYS, p.base.repo, '$.base.repo', REPO_OPTIONAL), ...keysDiff(REPO_KEYS, p.head.repo, '$.head.repo', REPO_OPTIONAL)],
+    [
+      ...keysDiff(USER_KEYS, p.user, '$.user'),
+      ...keysDiff(REPO_KEYS, p.base.repo, '$.base.repo', REPO_OPTIONAL),
+      ...keysDiff(REPO_KEYS, p.head.repo, '$.head.repo', REPO_OPTIONAL),
+    ],
     'the PR poster and repositories',
   );
   assert.equal(p.url, `${ROOT}acme/app/pulls/7`, 'url is the web URL, not an API URL');
@@ -366,7 +444,10 @@ test('comments (§4): POST 201 as comment.json; the list is not paged, has X-Tot
 
   const anonymous = await api('POST', `${REPO}/issues/7/comments`, { body: { body: 'x' } });
   assert.deepEqual([anonymous.status, anonymous.json], [401, fixture('error-token-required.json')]);
-  assert.equal((await api('POST', `${REPO}/issues/7/comments`, { token: TOK.bot, body: {} })).status, codes['POST /repos/{owner}/{repo}/issues/{index}/comments']['empty body']);
+  assert.equal(
+    (await api('POST', `${REPO}/issues/7/comments`, { token: TOK.bot, body: {} })).status,
+    codes['POST /repos/{owner}/{repo}/issues/{index}/comments']['empty body'],
+  );
 
   clock = new Date('2024-06-01T10:10:00Z');
   for (let i = 0; i < 35; i++) assert.equal((await api('POST', `${REPO}/issues/7/comments`, { token: TOK.bot, body: { body: `later ${i}` } })).status, 201);
@@ -376,21 +457,34 @@ test('comments (§4): POST 201 as comment.json; the list is not paged, has X-Tot
   assertSame(shapeDiff([fixture('comment.json')], list.json, { nullable: COMMENT_NULLABLE.map((p) => p.replace('$', '$[]')) }), 'GET issues/7/comments');
   assert.deepEqual([list.headers['x-total-count'], list.headers.link], ['36', undefined]);
   const ids = list.json.map((x: { id: number }) => x.id);
-  assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'oldest first');
+  assert.deepEqual(
+    ids,
+    [...ids].sort((a, b) => a - b),
+    'oldest first',
+  );
 
   const since = await api('GET', `${REPO}/issues/7/comments?since=2024-06-01T10:10:00Z`, { token: TOK.bot });
   assert.equal(since.json.length, 35, 'since is inclusive');
   assert.equal(since.headers['x-total-count'], '35');
   assert.equal((await api('GET', `${REPO}/issues/7/comments?before=2024-06-01T10:05:00Z`)).json.length, 1, 'before is inclusive');
-  assert.equal((await api('GET', `${REPO}/issues/7/comments?since=2024-06-01`)).status, codes['GET /repos/{owner}/{repo}/issues/{index}/comments']['since or before not RFC 3339']);
+  assert.equal(
+    (await api('GET', `${REPO}/issues/7/comments?since=2024-06-01`)).status,
+    codes['GET /repos/{owner}/{repo}/issues/{index}/comments']['since or before not RFC 3339'],
+  );
   const unknown = await api('GET', `${REPO}/issues/99/comments`, { token: TOK.bot });
-  assert.deepEqual([unknown.status, unknown.json], [codes['GET /repos/{owner}/{repo}/issues/{index}/comments']['unknown index'], fixture('error-internal.json')]);
+  assert.deepEqual(
+    [unknown.status, unknown.json],
+    [codes['GET /repos/{owner}/{repo}/issues/{index}/comments']['unknown index'], fixture('error-internal.json')],
+  );
 });
 
 test('statuses (§5, §2): `status` not `state`; ids per commit; limit pages (default 30, max 50, per_page ignored); Link and X-Total-Count as Gitea', async () => {
   const paging = fixture('paging.json');
   const post = (sha: string, state: string, context = 'cc-ci/testme') =>
-    api('POST', `${REPO}/statuses/${sha}`, { token: TOK.bot, body: { state, context, target_url: ' http://drone.example/acme/app/7 ', description: 'running' } });
+    api('POST', `${REPO}/statuses/${sha}`, {
+      token: TOK.bot,
+      body: { state, context, target_url: ' http://drone.example/acme/app/7 ', description: 'running' },
+    });
   const first = await post(OTHER, 'pending');
   assert.equal(first.status, 201);
   const s = first.json;
@@ -401,7 +495,10 @@ test('statuses (§5, §2): `status` not `state`; ids per commit; limit pages (de
   assert.equal((await post(OTHER, 'success')).json.id, 2);
   assert.equal((await api('POST', `${REPO}/statuses/${OTHER}`, { body: { state: 'success' } })).status, 401);
   const unknownSha = await api('POST', `${REPO}/statuses/${'f'.repeat(40)}`, { token: TOK.bot, body: { state: 'success' } });
-  assert.deepEqual([unknownSha.status, unknownSha.json], [fixture('status-codes.json')['POST /repos/{owner}/{repo}/statuses/{sha}']['unknown sha'], fixture('error-internal.json')]);
+  assert.deepEqual(
+    [unknownSha.status, unknownSha.json],
+    [fixture('status-codes.json')['POST /repos/{owner}/{repo}/statuses/{sha}']['unknown sha'], fixture('error-internal.json')],
+  );
 
   for (let i = 0; i < paging.example.total; i++) {
     clock = new Date(Date.parse('2024-06-01T11:00:00Z') + i * 1000);
@@ -419,7 +516,11 @@ test('statuses (§5, §2): `status` not `state`; ids per commit; limit pages (de
   const page = async (query: string): Promise<Res> => api('GET', `${byRef}${query}`);
   const byDefault = await page('');
   assert.equal(byDefault.json.length, paging.defaultLimit);
-  assert.deepEqual(byDefault.json.slice(0, 2).map((x: { id: number }) => x.id), [55, 54], 'newest first');
+  assert.deepEqual(
+    byDefault.json.slice(0, 2).map((x: { id: number }) => x.id),
+    [55, 54],
+    'newest first',
+  );
   assert.ok(byDefault.headers.link && byDefault.headers['x-total-count'], 'commits/{ref}/statuses sends Link and X-Total-Count');
   assert.equal((await page('?limit=500')).json.length, paging.maxLimit, 'limit is capped at 50');
   assert.equal((await page('?per_page=5')).json.length, paging.defaultLimit, 'per_page is not Gitea’s page size');
@@ -429,7 +530,9 @@ test('statuses (§5, §2): `status` not `state`; ids per commit; limit pages (de
   assert.equal((await page('?sort=highestindex&limit=1')).json[0].id, 1, 'highestindex sorts by index ASC');
   assert.equal((await page('?state=bogus')).json.length, paging.defaultLimit, 'an unknown state filters nothing');
   assert.deepEqual((await page('?state=success')).json, []);
-  const rels = String((await page('?limit=10&page=3')).headers.link).match(/rel="(\w+)"/g)!.map((r) => r.slice(5, -1));
+  const rels = String((await page('?limit=10&page=3')).headers.link)
+    .match(/rel="(\w+)"/g)!
+    .map((r) => r.slice(5, -1));
   assert.deepEqual(rels, paging.relOrder);
 
   const small = await api('GET', `${REPO}/commits/${OTHER}/statuses`);
@@ -451,7 +554,14 @@ test('combined status (§5): the zero object verbatim; latest per context; error
   assertSame(shapeDiff(fixture('combined-status.json'), c, { nullable: COMBINED_NULLABLE }), 'GET commits/{sha}/status');
   assertSame(keysDiff(REPO_KEYS, c.repository, '$.repository', REPO_OPTIONAL), 'the combined status repository');
   assert.deepEqual([c.state, c.sha, c.total_count, c.commit_url, c.url], ['success', THIRD, 2, '', '']);
-  assert.deepEqual(c.statuses.map((x: { id: number; status: string }) => [x.id, x.status]).sort(), [[2, 'success'], [3, 'success']], 'the latest status per context');
+  assert.deepEqual(
+    c.statuses.map((x: { id: number; status: string }) => [x.id, x.status]).sort(),
+    [
+      [2, 'success'],
+      [3, 'success'],
+    ],
+    'the latest status per context',
+  );
   assert.deepEqual([combined.headers['x-total-count'], combined.headers.link], ['2', undefined]);
   await post('error', 'lint');
   assert.equal((await api('GET', `${REPO}/commits/${THIRD}/status`)).json.state, 'failure', 'error is reported as failure');
@@ -484,7 +594,10 @@ test('raw files (the reference is silent on /raw; §1 error body only): a file a
   const atHead = await raw('site/index.html', git.head);
   assert.deepEqual([atHead.status, atHead.text], [200, '<h1>nginx</h1>\n']);
   assert.equal((await raw('compose.yml', 'main')).text, 'services: {}\n');
-  for (const [path, ref] of [['site/index.html', git.main], ['compose.yml', 'f'.repeat(40)]] as const) {
+  for (const [path, ref] of [
+    ['site/index.html', git.main],
+    ['compose.yml', 'f'.repeat(40)],
+  ] as const) {
     const r = await raw(path, ref);
     assert.equal(r.status, 404, `${path}@${ref}`);
     assertSame(shapeDiff(fixture('error-not-found.json'), r.json, { nullable: ERROR_NULLABLE }), `GET raw/${path}?ref=${ref}`);
@@ -501,11 +614,18 @@ test('the driver against the stand-in: every question the harness asks Gitea', a
   const posted = await bot.postComment(7, 'contract');
   assert.equal(posted.user.login, 'cc-ci-bot');
   const since = await bot.comments(7, posted.created_at);
-  assert.deepEqual(since.map((c) => c.id), [posted.id], 'since: only what is that new');
+  assert.deepEqual(
+    since.map((c) => c.id),
+    [posted.id],
+    'since: only what is that new',
+  );
 
   const statuses = await bot.statuses(git.head);
   assert.equal(statuses.length, 55, 'all pages (more than the 50 of one)');
-  assert.ok(statuses.every((s, i) => typeof s.status === 'string' && (i === 0 || s.id < statuses[i - 1]!.id)), 'each with `status`, newest first');
+  assert.ok(
+    statuses.every((s, i) => typeof s.status === 'string' && (i === 0 || s.id < statuses[i - 1]!.id)),
+    'each with `status`, newest first',
+  );
   const combined = await bot.combined(git.head);
   assert.deepEqual([combined.state, combined.statuses.length], ['pending', 3]);
   assert.deepEqual(await bot.combined('0'.repeat(40)), { state: '', statuses: [] });

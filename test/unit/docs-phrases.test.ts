@@ -11,12 +11,15 @@ import { PROJECT_ROOT } from '../../src/paths';
 // rules, against texts that must and must not match.
 
 function table(feature: string, tag: string, step = 0): { what: string; pattern: string }[] {
-  const doc = new Parser(new AstBuilder(IdGenerator.uuid()), new GherkinClassicTokenMatcher()).parse(readFileSync(join(PROJECT_ROOT, 'features', feature), 'utf8'));
+  const doc = new Parser(new AstBuilder(IdGenerator.uuid()), new GherkinClassicTokenMatcher()).parse(
+    readFileSync(join(PROJECT_ROOT, 'features', feature), 'utf8'),
+  );
   const sc = doc.feature!.children.map((c) => c.scenario).find((s) => s?.tags.some((t) => t.name === tag))!;
   return sc.steps[step]!.dataTable!.rows.slice(1).map((r) => ({ what: r.cells[0]!.value, pattern: r.cells[1]!.value }));
 }
 
-const said = (phrases: { what: string; pattern: string }[], text: string) => phrases.filter((p) => new RegExp(p.pattern, 'im').test(normalised(text))).map((p) => p.what);
+const said = (phrases: { what: string; pattern: string }[], text: string) =>
+  phrases.filter((p) => new RegExp(p.pattern, 'im').test(normalised(text))).map((p) => p.what);
 
 test('retired steps: commands and instructions that place a cert by hand are caught, mentions are not', () => {
   const retired = table('c7_docs.feature', '@c7-no-retired-steps');
@@ -41,7 +44,8 @@ test('retired steps: commands and instructions that place a cert by hand are cau
 
 test('D8 phrases are found across line wraps, spacing and case', () => {
   const forbidden = table('c5_honest_d8.feature', '@c5-d8-says', 1);
-  for (const text of ['infeasible by design', 'is infeasible\nby design', 'Infeasible  By\tDesign']) assert.deepEqual(said(forbidden, text), ['infeasible by design'], text);
+  for (const text of ['infeasible by design', 'is infeasible\nby design', 'Infeasible  By\tDesign'])
+    assert.deepEqual(said(forbidden, text), ['infeasible by design'], text);
   assert.deepEqual(said(forbidden, 'feasible, by design of the rebuild'), []);
 });
 

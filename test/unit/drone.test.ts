@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { startDrone, type DroneOptions, type LogLine } from '../../lab/src/drone';
+import { tempDir } from '../helpers';
 
-const dir = mkdtempSync(join(tmpdir(), 'drone-test-'));
+const dir = tempDir('drone-test-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const SERVER = 'https://drone.lab.test';
@@ -28,7 +28,14 @@ echo ok
 
 let n = 0;
 function options(extra: Partial<DroneOptions> = {}): DroneOptions {
-  return { statePath: join(dir, `state-${++n}.json`), serverUrl: SERVER, tokens: { [TOKEN]: 'alice' }, pipeline: ['bash', script], workDir: join(dir, 'ws'), ...extra };
+  return {
+    statePath: join(dir, `state-${++n}.json`),
+    serverUrl: SERVER,
+    tokens: { [TOKEN]: 'alice' },
+    pipeline: ['bash', script],
+    workDir: join(dir, 'ws'),
+    ...extra,
+  };
 }
 
 async function api(base: string, path: string, init: { method?: string; token?: string | null } = {}): Promise<{ status: number; body: any }> {
@@ -44,7 +51,12 @@ async function api(base: string, path: string, init: { method?: string; token?: 
   return { status: res.status, body };
 }
 
-async function waitBuild(base: string, repo: string, number: number, until: (b: any) => boolean = (b) => !['pending', 'running'].includes(b.status)): Promise<any> {
+async function waitBuild(
+  base: string,
+  repo: string,
+  number: number,
+  until: (b: any) => boolean = (b) => !['pending', 'running'].includes(b.status),
+): Promise<any> {
   const deadline = Date.now() + 15_000;
   for (;;) {
     const { body } = await api(base, `/api/repos/${repo}/builds/${number}`);
@@ -78,7 +90,9 @@ test('auth: bearer, access_token, guests and unknown tokens', async (t) => {
 test('a custom build: params, the pipeline environment, ::step splitting, logs and success', async (t) => {
   const d = await startDrone(options({ scm: { api: 'http://gitea.lab.test' } }));
   t.after(() => d.close());
-  const created = await api(d.url, '/api/repos/recipe-maintainers/cc-ci/builds?branch=main&commit=abc123&PR=7&RECIPE=custom-html&REF=def456', { method: 'POST' });
+  const created = await api(d.url, '/api/repos/recipe-maintainers/cc-ci/builds?branch=main&commit=abc123&PR=7&RECIPE=custom-html&REF=def456', {
+    method: 'POST',
+  });
   assert.equal(created.status, 200);
   const b = created.body;
   assert.equal(b.number, 1);
@@ -99,20 +113,32 @@ test('a custom build: params, the pipeline environment, ::step splitting, logs a
   const stage = done.stages[0];
   assert.equal(stage.name, 'default');
   assert.equal(stage.status, 'success');
-  assert.deepEqual(stage.steps.map((s: any) => [s.number, s.name, s.status, s.exit_code]), [
-    [1, 'run', 'success', 0],
-    [2, 'deploy', 'success', 0],
-    [3, 'test', 'success', 0],
-  ]);
+  assert.deepEqual(
+    stage.steps.map((s: any) => [s.number, s.name, s.status, s.exit_code]),
+    [
+      [1, 'run', 'success', 0],
+      [2, 'deploy', 'success', 0],
+      [3, 'test', 'success', 0],
+    ],
+  );
 
   const deploy = await api(d.url, '/api/repos/recipe-maintainers/cc-ci/builds/1/logs/1/2');
   assert.equal(deploy.status, 200);
   const lines = deploy.body as LogLine[];
-  assert.deepEqual(lines.map((l) => l.pos), lines.map((_, i) => i));
+  assert.deepEqual(
+    lines.map((l) => l.pos),
+    lines.map((_, i) => i),
+  );
   assert.ok(lines.every((l) => typeof l.time === 'number' && l.out.endsWith('\n')));
   const text = logText(lines);
   assert.match(text, /^PR=7 RECIPE=custom-html REF=def456$/m);
-  for (const v of ['DRONE_BUILD_NUMBER=1', 'DRONE_REPO=recipe-maintainers/cc-ci', 'DRONE_COMMIT_SHA=abc123', 'DRONE_BUILD_EVENT=custom', `DRONE_BUILD_LINK=${SERVER}/recipe-maintainers/cc-ci/1`]) {
+  for (const v of [
+    'DRONE_BUILD_NUMBER=1',
+    'DRONE_REPO=recipe-maintainers/cc-ci',
+    'DRONE_COMMIT_SHA=abc123',
+    'DRONE_BUILD_EVENT=custom',
+    `DRONE_BUILD_LINK=${SERVER}/recipe-maintainers/cc-ci/1`,
+  ]) {
     assert.match(text, new RegExp(`^${v}$`, 'm'));
   }
   assert.match(text, /^to stderr$/m);
@@ -122,7 +148,10 @@ test('a custom build: params, the pipeline environment, ::step splitting, logs a
 
   assert.deepEqual(await api(d.url, '/api/repos/recipe-maintainers/cc-ci/builds/9'), { status: 404, body: { message: 'sql: no rows in result set' } });
   assert.equal((await api(d.url, '/api/repos/recipe-maintainers/cc-ci/builds/1/logs/1/9')).status, 404);
-  assert.deepEqual(await api(d.url, '/api/repos/recipe-maintainers/cc-ci/builds/x'), { status: 400, body: { message: 'strconv.ParseInt: parsing "x": invalid syntax' } });
+  assert.deepEqual(await api(d.url, '/api/repos/recipe-maintainers/cc-ci/builds/x'), {
+    status: 400,
+    body: { message: 'strconv.ParseInt: parsing "x": invalid syntax' },
+  });
 });
 
 test('a failing pipeline fails its last step and the build; a pipeline that cannot start is an error', async (t) => {
@@ -133,11 +162,14 @@ test('a failing pipeline fails its last step and the build; a pipeline that cann
   assert.equal(b.status, 'failure');
   assert.equal(b.stages[0].status, 'failure');
   assert.equal(b.stages[0].exit_code, 3);
-  assert.deepEqual(b.stages[0].steps.map((s: any) => [s.name, s.status, s.exit_code]), [
-    ['run', 'success', 0],
-    ['deploy', 'success', 0],
-    ['test', 'failure', 3],
-  ]);
+  assert.deepEqual(
+    b.stages[0].steps.map((s: any) => [s.name, s.status, s.exit_code]),
+    [
+      ['run', 'success', 0],
+      ['deploy', 'success', 0],
+      ['test', 'failure', 3],
+    ],
+  );
   assert.equal(logText((await api(d.url, '/api/repos/o/ci/builds/1/logs/1/3')).body), 'failing\n');
 
   const broken = await startDrone(options({ pipeline: [join(dir, 'no-such-pipeline')] }));
@@ -190,10 +222,13 @@ test('state persists; a build running when the server stopped becomes error, pen
     assert.equal(reaped.status, 'error');
     assert.ok(reaped.finished > 0);
     assert.equal(reaped.stages[0].status, 'error');
-    assert.deepEqual(reaped.stages[0].steps.map((s: any) => [s.name, s.status]), [
-      ['run', 'success'],
-      ['deploy', 'error'],
-    ]);
+    assert.deepEqual(
+      reaped.stages[0].steps.map((s: any) => [s.name, s.status]),
+      [
+        ['run', 'success'],
+        ['deploy', 'error'],
+      ],
+    );
     assert.match(logText((await api(d2.url, '/api/repos/o/ci/builds/2/logs/1/2')).body), /^PR= RECIPE= REF=$/m);
     assert.equal((await waitBuild(d2.url, 'o/ci', 3)).status, 'success');
     assert.equal((await api(d2.url, '/api/repos/o/ci/builds', { method: 'POST' })).body.number, 4);
@@ -205,10 +240,28 @@ test('state persists; a build running when the server stopped becomes error, pen
 test('the drone-server command serves until SIGTERM', async () => {
   const tokens = join(dir, 'tokens');
   writeFileSync(tokens, '# login token\nalice tok-cli\n');
-  const p = spawn(resolve(__dirname, '../../lab/standins/drone-server'), [
-    '--port', '0', '--host', '127.0.0.1', '--state', join(dir, 'cli-state.json'), '--server-url', SERVER,
-    '--tokens-file', tokens, '--workdir', join(dir, 'cli-ws'), '--', 'bash', '-c', 'echo "$RECIPE"',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(
+    resolve(__dirname, '../../lab/standins/drone-server'),
+    [
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--state',
+      join(dir, 'cli-state.json'),
+      '--server-url',
+      SERVER,
+      '--tokens-file',
+      tokens,
+      '--workdir',
+      join(dir, 'cli-ws'),
+      '--',
+      'bash',
+      '-c',
+      'echo "$RECIPE"',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   p.stderr.on('data', (c: Buffer) => (err += c.toString()));

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { seedGitea, startGitea, tokenHash, type GiteaSeed, type RunningGitea } from '../../lab/src/gitea';
+import { tempDir } from '../helpers';
 
-const dir = mkdtempSync(join(tmpdir(), 'gitea-test-'));
+const dir = tempDir('gitea-test-');
 const statePath = join(dir, 'state', 'gitea.json');
 const ROOT = 'https://git.lab.test/';
 const SHA = 'a'.repeat(40);
@@ -22,7 +22,11 @@ const seed: GiteaSeed = {
   ],
   orgs: [{ name: 'recipe-maintainers', members: ['cc-ci-bot', 'alice'] }],
   repos: [
-    { owner: 'recipe-maintainers', name: 'custom-html', pulls: [{ number: 1, title: 'Bump nginx', user: 'alice', head: { ref: 'bump-nginx', sha: SHA }, base: { ref: 'main' } }] },
+    {
+      owner: 'recipe-maintainers',
+      name: 'custom-html',
+      pulls: [{ number: 1, title: 'Bump nginx', user: 'alice', head: { ref: 'bump-nginx', sha: SHA }, base: { ref: 'main' } }],
+    },
     { owner: 'recipe-maintainers', name: 'cc-ci' },
   ],
 };
@@ -30,7 +34,8 @@ const seed: GiteaSeed = {
 let clock = new Date('2026-05-27T18:45:00Z');
 const logs: string[] = [];
 let gitea: RunningGitea;
-const start = async (): Promise<RunningGitea> => startGitea({ statePath, host: '127.0.0.1', port: 0, baseUrl: ROOT, log: (l) => logs.push(l), now: () => clock });
+const start = async (): Promise<RunningGitea> =>
+  startGitea({ statePath, host: '127.0.0.1', port: 0, baseUrl: ROOT, log: (l) => logs.push(l), now: () => clock });
 before(async () => {
   seedGitea(statePath, seed, clock);
   gitea = await start();
@@ -40,13 +45,22 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Res { status: number; headers: Record<string, string | string[] | undefined>; text: string; json: any }
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: any;
+}
 async function api(method: string, path: string, opts: { token?: string; body?: unknown; auth?: string; contentType?: string } = {}): Promise<Res> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `token ${opts.token}`;
   if (opts.auth) headers.authorization = opts.auth;
   if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-  const r = await request(`${gitea.url}${path}`, { method: method as 'GET', headers, body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body) });
+  const r = await request(`${gitea.url}${path}`, {
+    method: method as 'GET',
+    headers,
+    body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+  });
   const text = await r.body.text();
   let json: any;
   try {
@@ -113,7 +127,10 @@ test('org membership: 204 member, 404 not, 303 to public_members when the reques
   assert.deepEqual(noOrg.json.errors, ['org does not exist [id: 0, name: nope]']);
 
   const list = await api('GET', m, { token: TOK.bot });
-  assert.deepEqual(list.json.map((u: { login: string }) => u.login), ['alice', 'cc-ci-bot']);
+  assert.deepEqual(
+    list.json.map((u: { login: string }) => u.login),
+    ['alice', 'cc-ci-bot'],
+  );
   assert.equal(list.headers['x-total-count'], '2');
   assert.deepEqual((await api('GET', m, { token: TOK.mallory })).json, [], 'outsiders see public members only');
 });
@@ -148,7 +165,10 @@ test('repo and pull request JSON carry the real shapes', async () => {
   assert.equal(p.merged_at, null);
   assert.match(p.created_at, TIME);
   const open = await api('GET', `${PR}/pulls?state=open`);
-  assert.deepEqual(open.json.map((x: { number: number }) => x.number), [1]);
+  assert.deepEqual(
+    open.json.map((x: { number: number }) => x.number),
+    [1],
+  );
   assert.equal(open.headers['x-total-count'], '1');
   assert.deepEqual((await api('GET', `${PR}/pulls?state=closed`)).json, []);
   assert.equal((await api('GET', `${PR}/pulls/9`)).status, 404);
@@ -162,7 +182,19 @@ test('comments: POST then GET, since/before filtering, paging as Gitea (none per
   assert.equal(c.json.pull_request_url, `${ROOT}recipe-maintainers/custom-html/pulls/1`);
   assert.equal(c.json.issue_url, '');
   assert.equal(c.json.html_url, `${ROOT}recipe-maintainers/custom-html/pulls/1#issuecomment-${c.json.id}`);
-  assert.deepEqual(Object.keys(c.json), ['id', 'html_url', 'pull_request_url', 'issue_url', 'user', 'original_author', 'original_author_id', 'body', 'assets', 'created_at', 'updated_at']);
+  assert.deepEqual(Object.keys(c.json), [
+    'id',
+    'html_url',
+    'pull_request_url',
+    'issue_url',
+    'user',
+    'original_author',
+    'original_author_id',
+    'body',
+    'assets',
+    'created_at',
+    'updated_at',
+  ]);
   assert.match(c.json.created_at, TIME);
   assert.equal(Date.parse(c.json.created_at), clock.getTime());
   if (new Date().getTimezoneOffset() === 0) assert.equal(c.json.created_at, '2026-05-27T18:45:00Z');
@@ -177,7 +209,9 @@ test('comments: POST then GET, since/before filtering, paging as Gitea (none per
 
   for (let i = 0; i < 19; i++) assert.equal((await api('POST', `${PR}/issues/1/comments`, { token: TOK.bot, body: { body: `early ${i}` } })).status, 201);
   clock = new Date('2026-05-27T18:50:00Z');
-  const late = await Promise.all(Array.from({ length: 20 }, (_, i) => api('POST', `${PR}/issues/1/comments`, { token: TOK.alice, body: { body: `late ${i}` } })));
+  const late = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => api('POST', `${PR}/issues/1/comments`, { token: TOK.alice, body: { body: `late ${i}` } })),
+  );
   assert.ok(late.every((r) => r.status === 201));
   assert.equal(new Set(late.map((r) => r.json.id)).size, 20, 'concurrent posts get distinct ids');
 
@@ -185,7 +219,10 @@ test('comments: POST then GET, since/before filtering, paging as Gitea (none per
   assert.equal(all.json.length, 40, 'issueGetComments ignores page/limit, as Gitea does');
   assert.equal(all.headers['x-total-count'], '40');
   assert.equal(all.headers.link, undefined);
-  assert.deepEqual(all.json.map((x: { id: number }) => x.id), [...all.json.map((x: { id: number }) => x.id)].sort((a, b) => a - b));
+  assert.deepEqual(
+    all.json.map((x: { id: number }) => x.id),
+    [...all.json.map((x: { id: number }) => x.id)].sort((a, b) => a - b),
+  );
   const since = await api('GET', `${PR}/issues/1/comments?since=${encodeURIComponent('2026-05-27T18:47:00Z')}`);
   assert.equal(since.json.length, 20);
   assert.ok(since.json.every((x: { body: string }) => x.body.startsWith('late')));
@@ -229,7 +266,10 @@ test('statuses: pending then success, combined latest per context, list paging w
   assert.equal(combined.json.state, 'success');
   assert.equal(combined.json.sha, SHA);
   assert.equal(combined.json.total_count, 1);
-  assert.deepEqual(combined.json.statuses.map((s: { id: number; status: string }) => [s.id, s.status]), [[2, 'success']]);
+  assert.deepEqual(
+    combined.json.statuses.map((s: { id: number; status: string }) => [s.id, s.status]),
+    [[2, 'success']],
+  );
   assert.equal(combined.json.repository.full_name, 'recipe-maintainers/custom-html');
   assert.deepEqual((await api('GET', `${PR}/commits/bump-nginx/status`)).json.statuses, combined.json.statuses, 'branch names resolve');
 
@@ -258,11 +298,22 @@ test('statuses: pending then success, combined latest per context, list paging w
   assert.equal(list.json.length, 10);
   assert.equal(list.headers['x-total-count'], '55');
   const base = `${ROOT}api/v1/repos/recipe-maintainers/custom-html/statuses/${SHA}`;
-  assert.equal(list.headers.link, [`<${base}?limit=10&page=3>; rel="next"`, `<${base}?limit=10&page=6>; rel="last"`, `<${base}?limit=10&page=1>; rel="first"`, `<${base}?limit=10&page=1>; rel="prev"`].join(','));
+  assert.equal(
+    list.headers.link,
+    [
+      `<${base}?limit=10&page=3>; rel="next"`,
+      `<${base}?limit=10&page=6>; rel="last"`,
+      `<${base}?limit=10&page=1>; rel="first"`,
+      `<${base}?limit=10&page=1>; rel="prev"`,
+    ].join(','),
+  );
   const first = await api('GET', `${PR}/commits/${SHA}/statuses`);
   assert.equal(first.json.length, 30, 'default limit 30');
   assert.equal(first.json[0].id, 55, 'newest first');
-  assert.equal(first.headers.link, `<${ROOT}api/v1/repos/recipe-maintainers/custom-html/commits/${SHA}/statuses?page=2>; rel="next",<${ROOT}api/v1/repos/recipe-maintainers/custom-html/commits/${SHA}/statuses?page=2>; rel="last"`);
+  assert.equal(
+    first.headers.link,
+    `<${ROOT}api/v1/repos/recipe-maintainers/custom-html/commits/${SHA}/statuses?page=2>; rel="next",<${ROOT}api/v1/repos/recipe-maintainers/custom-html/commits/${SHA}/statuses?page=2>; rel="last"`,
+  );
   const capped = await api('GET', `${PR}/commits/${SHA}/statuses?limit=500&page=2`);
   assert.equal(capped.json.length, 5, 'limit is capped at 50');
   assert.match(String(capped.headers.link), /limit=500&page=1>; rel="first",.*rel="prev"$/);
@@ -289,7 +340,10 @@ test('state survives a restart; the file holds token hashes, never tokens', asyn
   await gitea.close();
   gitea = await start();
   assert.equal((await api('GET', `${PR}/issues/1/comments`)).json.length, before);
-  assert.equal((await api('GET', `${PR}/commits/${SHA}/status`)).json.statuses.find((s: { context: string }) => s.context === 'cc-ci/testme').status, 'success');
+  assert.equal(
+    (await api('GET', `${PR}/commits/${SHA}/status`)).json.statuses.find((s: { context: string }) => s.context === 'cc-ci/testme').status,
+    'success',
+  );
   const next = await api('POST', `${PR}/issues/1/comments`, { token: TOK.bot, body: { body: 'after restart' } });
   assert.equal(next.status, 201);
   assert.ok(next.json.id > Math.max(...comments.map((x) => x.id)), 'ids continue after a restart');

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Drone } from '../../src/drivers/drone';
@@ -13,11 +12,12 @@ import { getThroughGateway } from '../../src/drivers/public';
 import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
 import { issueWildcard, makeCa } from '../../lab/src/tls';
+import { tempDir } from '../helpers';
 
 // The HTTP drivers against real sockets on 127.0.0.1: retries on 5xx, 4xx named, deadlines,
 // paging, the token kept out of the evidence, and the public path's SNI, chain and fingerprint.
 
-const dir = mkdtempSync(join(tmpdir(), 'http-test-'));
+const dir = tempDir('http-test-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 const TOKEN = 'tok-3f9a1c0d5e7b';
 
@@ -124,7 +124,23 @@ test('Drone: a build and its step logs with a Bearer token; a step without logs 
     auth.push(String(req.headers.authorization));
     if (req.url?.startsWith('/api/repos/o/r/builds/3/logs/1/2')) return void res.writeHead(404).end('{"message":"sql: no rows in result set"}');
     if (req.url?.startsWith('/api/repos/o/r/builds/3/logs/1/1')) return void res.writeHead(200).end('[{"pos":0,"out":"deploy ok\\n","time":1}]');
-    res.writeHead(200).end(JSON.stringify({ number: 3, status: 'running', stages: [{ number: 1, name: 'default', status: 'running', steps: [{ number: 1, name: 'deploy', status: 'success' }, { number: 2, name: 'test', status: 'running' }] }] }));
+    res.writeHead(200).end(
+      JSON.stringify({
+        number: 3,
+        status: 'running',
+        stages: [
+          {
+            number: 1,
+            name: 'default',
+            status: 'running',
+            steps: [
+              { number: 1, name: 'deploy', status: 'success' },
+              { number: 2, name: 'test', status: 'running' },
+            ],
+          },
+        ],
+      }),
+    );
   });
   t.after(s.close);
   const runDir = join(dir, 'drone');

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse, stringify } from 'yaml';
@@ -10,16 +9,27 @@ import { UsageError } from '../../src/errors';
 import { PROFILES_DIR } from '../../src/paths';
 import { loadProfile } from '../../src/profile/load';
 import { substitute } from '../../src/tasks/throwaway';
+import { tempDir } from '../helpers';
 
 // No shell injection: every string field of a profile that reaches a command refuses shell
 // syntax, and the places where values meet a shell (the ssh command line, the install steps'
 // placeholders) quote them. Each payload would create a file; none may appear.
 
-const dir = mkdtempSync(join(tmpdir(), 'injection-'));
+const dir = tempDir('injection-');
 const marker = join(dir, 'injected');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const PAYLOADS = [`$(touch ${marker})`, `--upload-pack=${marker}`, `;touch ${marker}`, `\`touch ${marker}\``, `|touch ${marker}`, `&& touch ${marker}`, `\ntouch ${marker}`, `'; touch ${marker}; '`, `--upload-pack=touch ${marker};`];
+const PAYLOADS = [
+  `$(touch ${marker})`,
+  `--upload-pack=${marker}`,
+  `;touch ${marker}`,
+  `\`touch ${marker}\``,
+  `|touch ${marker}`,
+  `&& touch ${marker}`,
+  `\ntouch ${marker}`,
+  `'; touch ${marker}; '`,
+  `--upload-pack=touch ${marker};`,
+];
 
 /** Every string field of the lab profile that reaches a command on a host or here. */
 const FIELDS: [string, (p: any, v: string) => void][] = [
@@ -83,5 +93,8 @@ test("the install steps' placeholders go in quoted: a value is one word, never s
     assert.equal(out, payload);
   }
   assert.ok(!existsSync(marker), 'no payload ran');
-  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('injected')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('injected')),
+    [],
+  );
 });

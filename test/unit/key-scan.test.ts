@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { PROJECT_ROOT } from '../../src/paths';
 import { parseKeyScan } from '../../src/checks/c3';
+import { tempDir } from '../helpers';
 
 // The private-key scan (src/remote/key-scan.sh), run here on keys in every format it must find,
 // and on public material that looks close and must not be reported.
 
 const SCRIPT = readFileSync(join(PROJECT_ROOT, 'src', 'remote', 'key-scan.sh'), 'utf8');
-const dir = mkdtempSync(join(tmpdir(), 'key-scan-'));
+const dir = tempDir('key-scan-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const sh = (cmd: string) => execFileSync('bash', ['-ec', cmd], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
@@ -43,13 +43,27 @@ test('keys in text and binary formats are found; certificates, public keys and n
     ].join('\n'),
   );
   // An age identity inside a binary file (a database page, say), and random bytes.
-  writeFileSync(join(dir, 'keys', 'state.db'), Buffer.concat([randomBytes(300), Buffer.from('\0AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\0'), randomBytes(300)]));
+  writeFileSync(
+    join(dir, 'keys', 'state.db'),
+    Buffer.concat([randomBytes(300), Buffer.from('\0AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\0'), randomBytes(300)]),
+  );
   writeFileSync(join(dir, 'public', 'random.bin'), randomBytes(4096));
   const r = parseKeyScan(scan([join(dir, 'excluded')], [dir, join(dir, 'not-there')]));
   assert.equal(r.done, true);
   assert.equal(r.error, undefined);
   const found = new Set(r.files.map((f) => f.path.slice(dir.length + 1)));
-  const want = ['rsa.pem', 'rsa-pkcs8.der', 'rsa-encrypted.der', 'rsa-pkcs1.der', 'ed25519.der', 'ec-sec1.der', 'bundle.p12', 'openssh_key', 'putty.ppk', 'state.db'].map((f) => `keys/${f}`);
+  const want = [
+    'rsa.pem',
+    'rsa-pkcs8.der',
+    'rsa-encrypted.der',
+    'rsa-pkcs1.der',
+    'ed25519.der',
+    'ec-sec1.der',
+    'bundle.p12',
+    'openssh_key',
+    'putty.ppk',
+    'state.db',
+  ].map((f) => `keys/${f}`);
   assert.deepEqual([...found].sort(), want.sort());
   assert.equal(r.files.find((f) => f.path.endsWith('bundle.p12'))?.kind, 'der');
 });
@@ -61,7 +75,10 @@ test('an error of grep fails the scan, naming it, rather than reading as "none f
   writeFileSync(join(shim, 'grep'), '#!/bin/sh\necho "grep: /var/lib/x/blob: Input/output error" >&2\nexit 2\n', { mode: 0o755 });
   let out = '';
   try {
-    execFileSync('bash', ['-c', SCRIPT, 'key-scan', '--', join(dir, 'keys')], { encoding: 'utf8', env: { ...process.env, PATH: `${shim}:${process.env.PATH}` } });
+    execFileSync('bash', ['-c', SCRIPT, 'key-scan', '--', join(dir, 'keys')], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${shim}:${process.env.PATH}` },
+    });
     assert.fail('the scan exited 0');
   } catch (e) {
     out = String((e as { stdout?: string }).stdout ?? '');

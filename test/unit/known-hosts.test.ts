@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -13,8 +12,9 @@ import {
   verifyAgainstKnownHosts,
   verifyPinned,
 } from '../../src/drivers/known-hosts';
+import { tempDir } from '../helpers';
 
-const dir = mkdtempSync(join(tmpdir(), 'kh-'));
+const dir = tempDir('kh-');
 function newKey(name: string): { line: string; blob: Buffer } {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, name)]);
   const line = readFileSync(join(dir, `${name}.pub`), 'utf8').trim();
@@ -24,7 +24,9 @@ const a = newKey('a');
 const b = newKey('b');
 
 test('the fingerprint is the one ssh-keygen -l prints', () => {
-  const printed = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', join(dir, 'a.pub')]).toString().split(' ')[1];
+  const printed = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', join(dir, 'a.pub')])
+    .toString()
+    .split(' ')[1];
   assert.equal(fingerprintOf(a.blob), printed);
 });
 
@@ -39,7 +41,7 @@ test('a host with another key on record is refused as changed, naming both keys'
   const v = verifyAgainstKnownHosts(entries, ['10.0.0.1'], b.blob, 'kh');
   assert.equal(v.ok, false);
   assert.equal(!v.ok && v.reason, 'changed');
-  assert.match(!v.ok ? v.message : '', new RegExp(`HOST KEY CHANGED.*${escape(fingerprintOf(b.blob))}.*${escape(fingerprintOf(a.blob))}`));
+  assert.match(!v.ok ? v.message : '', new RegExp(`HOST KEY CHANGED.*${escapeRegex(fingerprintOf(b.blob))}.*${escapeRegex(fingerprintOf(a.blob))}`));
 });
 
 test('a host with no entry is refused as unknown, with the fingerprint to pin', () => {
@@ -79,6 +81,6 @@ test('a pinned fingerprint accepts its key and refuses any other', () => {
   assert.match(!v.ok ? v.message : '', /HOST KEY MISMATCH/);
 });
 
-function escape(s: string): string {
+function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -1,14 +1,29 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, readlinkSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  readlinkSync,
+  writeFileSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describeLeak, scanForLeaks, type LeakHit } from '../../src/evidence/leak-scan';
 import { Redactor, base64Piece } from '../../src/evidence/redact';
 import { PROJECT_ROOT } from '../../src/paths';
 import { execFileSync } from 'node:child_process';
+import { tempDir } from '../helpers';
 
-const root = mkdtempSync(join(tmpdir(), 'leak-scan-test-'));
+const root = tempDir('leak-scan-test-');
 after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const runDir = () => {
@@ -57,8 +72,28 @@ test('the forms are what they claim to be', () => {
       }
     }
   }
-  const forms = new Set(redactor().denyList().map((e) => e.form));
-  for (const f of ['raw', 'line', 'json', 'base64', 'base64url', 'base64-newline', 'base64-offset-0', 'base64-offset-1', 'base64-offset-2', 'base64-wrapped', 'hex', 'hex-upper', 'url', 'url-lower', 'url-form']) {
+  const forms = new Set(
+    redactor()
+      .denyList()
+      .map((e) => e.form),
+  );
+  for (const f of [
+    'raw',
+    'line',
+    'json',
+    'base64',
+    'base64url',
+    'base64-newline',
+    'base64-offset-0',
+    'base64-offset-1',
+    'base64-offset-2',
+    'base64-wrapped',
+    'hex',
+    'hex-upper',
+    'url',
+    'url-lower',
+    'url-form',
+  ]) {
     assert.ok(forms.has(f as never), `form ${f}`);
   }
 });
@@ -84,10 +119,19 @@ test('every form planted in every kind of file is found, named, scrubbed, and fo
     ].join('\n'),
   );
   mkdirSync(join(dir, 'allure-results', 'deep', 'er'), { recursive: true });
-  writeFileSync(join(dir, 'allure-results', 'deep', 'er', 'result.json'), JSON.stringify({ steps: [{ attachments: [{ auth: b64(TOKEN) }], message: `key: ${KEY}` }] }, null, 2));
+  writeFileSync(
+    join(dir, 'allure-results', 'deep', 'er', 'result.json'),
+    JSON.stringify({ steps: [{ attachments: [{ auth: b64(TOKEN) }], message: `key: ${KEY}` }] }, null, 2),
+  );
   mkdirSync(join(dir, 'allure-report'));
   writeFileSync(join(dir, 'allure-report', 'index.html'), `<html><script>var d = "${echo}";</script><pre>\n${wrap(b64(KEY), 76)}\n</pre></html>`);
-  const binary = Buffer.concat([Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80]), Buffer.from(TOKEN), Buffer.from([0, 0xc3, 0x28]), Buffer.from(hex(PASS)), Buffer.from([0xff])]);
+  const binary = Buffer.concat([
+    Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80]),
+    Buffer.from(TOKEN),
+    Buffer.from([0, 0xc3, 0x28]),
+    Buffer.from(hex(PASS)),
+    Buffer.from([0xff]),
+  ]);
   writeFileSync(join(dir, 'screenshot.png'), binary);
   chmodSync(join(dir, 'screenshot.png'), 0o640);
 
@@ -111,7 +155,8 @@ test('every form planted in every kind of file is found, named, scrubbed, and fo
     ['screenshot.png', 'gitea-token', 'raw'],
     ['screenshot.png', 'host-ssh-passphrase', 'hex'],
   ];
-  for (const [file, secret, form] of expected) assert.ok(has(r.hits, file, secret, form), `${file}: ${secret} as ${form}; found ${r.hits.map(describeLeak).join('; ')}`);
+  for (const [file, secret, form] of expected)
+    assert.ok(has(r.hits, file, secret, form), `${file}: ${secret} as ${form}; found ${r.hits.map(describeLeak).join('; ')}`);
   assert.deepEqual(
     r.hits.filter((h) => !expected.some(([f, s, k]) => h.file === f && h.secret === s && h.form === k)),
     [],
@@ -129,11 +174,23 @@ test('every form planted in every kind of file is found, named, scrubbed, and fo
   assert.match(log, /^token \[REDACTED:gitea-token\] end$/m);
   assert.match(log, /^hex \[REDACTED:gitea-token\] end$/m);
   assert.match(log, /^url \?p=\[REDACTED:host-ssh-passphrase\]&x=1$/m);
-  assert.equal(readFileSync(join(dir, 'screenshot.png')).toString('latin1'), Buffer.concat([Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80]), Buffer.from('[REDACTED:gitea-token]'), Buffer.from([0, 0xc3, 0x28]), Buffer.from('[REDACTED:host-ssh-passphrase]'), Buffer.from([0xff])]).toString('latin1'));
+  assert.equal(
+    readFileSync(join(dir, 'screenshot.png')).toString('latin1'),
+    Buffer.concat([
+      Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80]),
+      Buffer.from('[REDACTED:gitea-token]'),
+      Buffer.from([0, 0xc3, 0x28]),
+      Buffer.from('[REDACTED:host-ssh-passphrase]'),
+      Buffer.from([0xff]),
+    ]).toString('latin1'),
+  );
   assert.equal(statSync(join(dir, 'screenshot.png')).mode & 0o777, 0o640);
   assert.ok(JSON.parse(readFileSync(join(dir, 'allure-results', 'deep', 'er', 'result.json'), 'utf8')), 'the JSON is still JSON');
   const all = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? all(join(d, e.name)) : [join(d, e.name)]));
-  assert.deepEqual(all(dir).filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    all(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
   for (const f of all(dir)) assertNoValues(readFileSync(f, 'latin1'));
 
   const again = scanForLeaks(dir, redactor());
@@ -209,7 +266,10 @@ test('file names, symlink targets and the console text are searched too', () => 
   assert.ok(existsSync(join(dir, 'cmd-[REDACTED:gitea-token]', 'out.log')));
   assert.equal(readlinkSync(join(dir, 'link')), '/tmp/[REDACTED:gitea-token]');
   // Two names that scrub to one: both kept, neither overwritten.
-  assert.deepEqual([readFileSync(join(dir, 'x-[REDACTED:gitea-token]'), 'utf8'), readFileSync(join(dir, 'x-[REDACTED:gitea-token].1'), 'utf8')].sort(), ['one', 'two']);
+  assert.deepEqual([readFileSync(join(dir, 'x-[REDACTED:gitea-token]'), 'utf8'), readFileSync(join(dir, 'x-[REDACTED:gitea-token].1'), 'utf8')].sort(), [
+    'one',
+    'two',
+  ]);
   assertNoValues(JSON.stringify(r));
   assert.deepEqual(scanForLeaks(dir, redactor()).hits, []);
 });
@@ -238,7 +298,10 @@ test('a clean run folder has no hits, and neither has an ordinary report with th
 test('values too short for their encodings are redacted raw only, and not scanned for', () => {
   const r = new Redactor();
   r.add('pin', '12345');
-  assert.deepEqual(r.denyList().map((e) => e.form), ['raw']);
+  assert.deepEqual(
+    r.denyList().map((e) => e.form),
+    ['raw'],
+  );
   assert.equal(r.redact('pin 12345'), 'pin [REDACTED:pin]');
   assert.deepEqual(r.scanList(), { entries: [], skipped: ['pin'] });
   r.add('six', 'abcdef');
@@ -260,5 +323,8 @@ test('what is not a file, a directory or a symlink is an error of the scan (it c
   const dir = runDir();
   execFileSync('mkfifo', [join(dir, 'pipe')]);
   const r = scanForLeaks(dir, redactor());
-  assert.deepEqual(r.errors.map((e) => e.file), ['pipe']);
+  assert.deepEqual(
+    r.errors.map((e) => e.file),
+    ['pipe'],
+  );
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,12 +11,13 @@ import { SopsOnHost, type ScanReport, type ScanSecret } from '../../src/drivers/
 import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
 import { PROJECT_ROOT } from '../../src/paths';
+import { tempDir } from '../helpers';
 
 // The plaintext scan (src/remote/plaintext-scan.sh) run here, against a store, a checkout and a
 // git history with values planted in every form it must find, and in none of the others.
 
 const FAKE_SOPS = join(PROJECT_ROOT, 'test', 'fixtures', 'scan', 'fake-sops');
-const tmp = mkdtempSync(join(tmpdir(), 'scan-test-'));
+const tmp = tempDir('scan-test-');
 const values = join(tmp, 'values');
 const store = join(tmp, 'store');
 const repo = join(tmp, 'repo');
@@ -40,7 +41,12 @@ const SECRETS: Record<string, string> = {
   tiny: 'abc',
 };
 
-const sh = (cmd: string, cwd = tmp) => execFileSync('bash', ['-ec', cmd], { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+const sh = (cmd: string, cwd = tmp) =>
+  execFileSync('bash', ['-ec', cmd], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
+  });
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 
 function sopsOn(opts: { timeoutMs?: number } = {}): SopsOnHost {
@@ -82,7 +88,16 @@ before(async () => {
     ].join('\n'),
     repo,
   );
-  const r = await sopsOn().scan('', secrets, [{ kind: 'store', dir: store }, { kind: 'tree', dir: repo }], 8, `unit${process.pid}`);
+  const r = await sopsOn().scan(
+    '',
+    secrets,
+    [
+      { kind: 'store', dir: store },
+      { kind: 'tree', dir: repo },
+    ],
+    8,
+    `unit${process.pid}`,
+  );
   report = r.report;
   assert.equal(r.result.exitCode, 0, r.result.stderr);
 });
@@ -112,9 +127,15 @@ test('compressed files are opened', () => {
 
 test("a checkout's objects are searched: commit and tag messages, commits only in the reflog, dangling blobs", () => {
   // The reflog's text holds commit subjects too: the plain search of the checkout finds them there.
-  assert.ok(found('commit_msg').some((f) => /^tree-objects commit-message:[0-9a-f]{40}$/.test(f)), found('commit_msg').join());
+  assert.ok(
+    found('commit_msg').some((f) => /^tree-objects commit-message:[0-9a-f]{40}$/.test(f)),
+    found('commit_msg').join(),
+  );
   assert.deepEqual(found('tag_msg'), ['tree-objects tag-message:v1']);
-  assert.ok(found('reflog_only').some((f) => /^tree-objects [0-9a-f]{40}:leak$/.test(f)), found('reflog_only').join());
+  assert.ok(
+    found('reflog_only').some((f) => /^tree-objects [0-9a-f]{40}:leak$/.test(f)),
+    found('reflog_only').join(),
+  );
   assert.match(found('dangling').join(), /^tree-objects dangling-blob:[0-9a-f]{40}$/);
   const c = report.coverage.find((x) => x.kind === 'tree-objects');
   assert.ok(Number(c?.objects) >= 8, JSON.stringify(c));
@@ -122,7 +143,10 @@ test("a checkout's objects are searched: commit and tag messages, commits only i
 
 test('what is nowhere is not found, short values are skipped, and the scan says it finished', () => {
   assert.deepEqual(found('nowhere'), []);
-  assert.deepEqual(report.skipped.map((s) => s.name), ['tiny']);
+  assert.deepEqual(
+    report.skipped.map((s) => s.name),
+    ['tiny'],
+  );
   assert.equal(report.searched.length, Object.keys(SECRETS).length - 1);
   assert.equal(report.done, true);
   assert.ok(report.memory);
@@ -148,7 +172,9 @@ test('a scan killed half-way leaves no process and no plaintext behind', async (
   } finally {
     delete process.env.FAKE_SOPS_HANG;
   }
-  const left = sh(`for p in /proc/[0-9]*; do { tr '\\0' '\\n' < $p/environ; } 2>/dev/null | grep -qx CC_CI_SCAN_TAG=unitkill${process.pid} && echo \${p#/proc/}; done; true`);
+  const left = sh(
+    `for p in /proc/[0-9]*; do { tr '\\0' '\\n' < $p/environ; } 2>/dev/null | grep -qx CC_CI_SCAN_TAG=unitkill${process.pid} && echo \${p#/proc/}; done; true`,
+  );
   assert.equal(left.trim(), '', 'no process of the scan is left');
   for (const dir of ['/dev/shm', '/run', tmpdir()]) {
     for (const e of readdirSync(dir)) assert.doesNotMatch(e, /^cc-ci-scan\.unitkill/, `${dir}/${e}`);
@@ -156,4 +182,3 @@ test('a scan killed half-way leaves no process and no plaintext behind', async (
   const shm = sh(`grep -rlF -- '${SECRETS.raw_token}' /dev/shm 2>/dev/null || true`);
   assert.equal(shm.trim(), '');
 });
-

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { UsageError } from '../../src/errors';
 import { builtinProfiles, loadProfile, readSecretRef } from '../../src/profile/load';
 import { PROFILES_DIR } from '../../src/paths';
-import { acceptance } from '../helpers';
+import { acceptance, tempDir } from '../helpers';
 
-const dir = mkdtempSync(join(tmpdir(), 'profiles-'));
+const dir = tempDir('profiles-');
 
 /** The lab profile with one change, written to a file. */
 function variant(name: string, change: (p: Record<string, any>) => void): string {
@@ -21,7 +20,10 @@ function variant(name: string, change: (p: Record<string, any>) => void): string
 }
 
 function rejects(file: string, field: RegExp): void {
-  assert.throws(() => loadProfile(file, { LAB_DIR: '/lab' }), (e: unknown) => e instanceof UsageError && field.test(e.message));
+  assert.throws(
+    () => loadProfile(file, { LAB_DIR: '/lab' }),
+    (e: unknown) => e instanceof UsageError && field.test(e.message),
+  );
 }
 
 test('the built-in profiles are valid', () => {
@@ -36,30 +38,54 @@ test('the built-in profiles are valid', () => {
 });
 
 test('a wrong type names the field', () => {
-  rejects(variant('type', (p) => (p.hosts['cc-ci'].port = 'twenty-two')), /hosts\.cc-ci\.port: expected number, received string/);
+  rejects(
+    variant('type', (p) => (p.hosts['cc-ci'].port = 'twenty-two')),
+    /hosts\.cc-ci\.port: expected number, received string/,
+  );
 });
 
 test('a missing field names the field', () => {
-  rejects(variant('missing', (p) => delete p.repos.base.url), /repos\.base\.url: missing/);
+  rejects(
+    variant('missing', (p) => delete p.repos.base.url),
+    /repos\.base\.url: missing/,
+  );
 });
 
 test('an unknown key names the field', () => {
-  rejects(variant('unknown', (p) => (p.hosts.builder.pasword = 'x')), /hosts\.builder\.pasword: unknown field/);
+  rejects(
+    variant('unknown', (p) => (p.hosts.builder.pasword = 'x')),
+    /hosts\.builder\.pasword: unknown field/,
+  );
 });
 
 test('a role naming no host, a bad duration and a bad fingerprint are refused', () => {
-  rejects(variant('role', (p) => (p.roles.live = 'nowhere')), /roles\.live: names host "nowhere"/);
-  rejects(variant('duration', (p) => (p.timeouts.build = '5 minutes')), /timeouts\.build: expected a duration/);
-  rejects(variant('fp', (p) => (p.hosts.forge.hostKey = { fingerprint: 'MD5:aa' })), /hosts\.forge\.hostKey/);
+  rejects(
+    variant('role', (p) => (p.roles.live = 'nowhere')),
+    /roles\.live: names host "nowhere"/,
+  );
+  rejects(
+    variant('duration', (p) => (p.timeouts.build = '5 minutes')),
+    /timeouts\.build: expected a duration/,
+  );
+  rejects(
+    variant('fp', (p) => (p.hosts.forge.hostKey = { fingerprint: 'MD5:aa' })),
+    /hosts\.forge\.hostKey/,
+  );
 });
 
 test('a quiet window shorter than the pickup deadline is refused: a slow bridge would pass for a silent one', () => {
-  rejects(variant('quiet', (p) => (p.e2e.quietWindow = '5s')), /e2e\.quietWindow: is 5s, shorter than e2e\.deadlines\.pickup \(10s\)/);
+  rejects(
+    variant('quiet', (p) => (p.e2e.quietWindow = '3s')),
+    /e2e\.quietWindow: is 3s, shorter than e2e\.deadlines\.pickup \(5s\)/,
+  );
 });
 
 test('credentials come from the environment or files, and a missing one names its field', () => {
   assert.equal(readSecretRef({ env: 'CC_TEST_SECRET' }, 'f', { CC_TEST_SECRET: 'v' }), 'v');
-  assert.throws(() => readSecretRef({ env: 'CC_TEST_SECRET' }, 'hosts.x.auth.passphrase', {}), /hosts\.x\.auth\.passphrase: environment variable CC_TEST_SECRET is not set/);
+  assert.throws(
+    () => readSecretRef({ env: 'CC_TEST_SECRET' }, 'hosts.x.auth.passphrase', {}),
+    /hosts\.x\.auth\.passphrase: environment variable CC_TEST_SECRET is not set/,
+  );
   assert.throws(() => readSecretRef({ file: '/nonexistent/key' }, 'f'), /f: cannot read \/nonexistent\/key: ENOENT/);
 });
 
@@ -84,13 +110,25 @@ test('a live profile whose credential is missing exits 2 naming it, contacting n
 });
 
 test('the live E2E names every credential and reference it cannot read, all at once, contacting nothing', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'empty-home-'));
+  const home = tempDir('empty-home-');
   const r = await acceptance(['--profile', 'cc-ci', '--tags', '@e2e', '--allow-mutations'], {
     HOME: home,
-    ...Object.fromEntries(['CC_CI_HOST_AGE_RECIPIENT', 'CC_CI_RECOVERY_AGE_RECIPIENT', 'CC_CI_BOT_GITEA_TOKEN', 'CC_CI_OUTSIDER_GITEA_TOKEN', 'CC_CI_DRONE_TOKEN'].map((v) => [v, ''])),
+    ...Object.fromEntries(
+      ['CC_CI_HOST_AGE_RECIPIENT', 'CC_CI_RECOVERY_AGE_RECIPIENT', 'CC_CI_BOT_GITEA_TOKEN', 'CC_CI_OUTSIDER_GITEA_TOKEN', 'CC_CI_DRONE_TOKEN'].map((v) => [
+        v,
+        '',
+      ]),
+    ),
   });
   assert.equal(r.exitCode, 2, r.output);
-  for (const field of ['hosts.cc-ci.auth.privateKey.file', 'secrets.recipients.0.env', 'secrets.recipients.1.env', 'e2e.gitea.token', 'e2e.gitea.nonMemberToken', 'e2e.drone.token']) {
+  for (const field of [
+    'hosts.cc-ci.auth.privateKey.file',
+    'secrets.recipients.0.env',
+    'secrets.recipients.1.env',
+    'e2e.gitea.token',
+    'e2e.gitea.nonMemberToken',
+    'e2e.drone.token',
+  ]) {
     assert.match(r.output, new RegExp(`^  - ${field.replace(/\./g, '\\.')}: `, 'm'), field);
   }
   assert.equal(r.runId, undefined, 'no run was started');

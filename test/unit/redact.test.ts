@@ -11,7 +11,8 @@ test('a secret is replaced by its name, in plain and base64 forms', () => {
 });
 
 test('a key file leaks neither whole nor line by line', () => {
-  const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACBfakekeymaterialfakekeymaterialfakekey\n-----END OPENSSH PRIVATE KEY-----\n';
+  const key =
+    '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACBfakekeymaterialfakekeymaterialfakekey\n-----END OPENSSH PRIVATE KEY-----\n';
   const r = new Redactor();
   r.add('ssh-key', key);
   const out = r.redact(`log: QyNTUxOQAAACBfakekeymaterialfakekeymaterialfakekey end`);
@@ -67,9 +68,13 @@ test('short values are redacted raw only; absorb learns what another redactor kn
 });
 
 test("an age key file's comment lines (its public key, its date) are not secret lines", () => {
-  const key = '# created: 2020-07-18T03:16:47-07:00\n# public key: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw\nAGE-SECRET-KEY-1NJT5YCS2LWU4V4QAJQ6R4JNU7LXPDX602DZ9NUFANVU5GDTGUWCQ5T59M6V\n';
+  const key =
+    '# created: 2020-07-18T03:16:47-07:00\n# public key: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw\nAGE-SECRET-KEY-1NJT5YCS2LWU4V4QAJQ6R4JNU7LXPDX602DZ9NUFANVU5GDTGUWCQ5T59M6V\n';
   const r = new Redactor();
   r.add('recovery-key', key);
-  assert.equal(r.redact('recipient: # public key: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw'), 'recipient: # public key: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw');
+  assert.equal(
+    r.redact('recipient: # public key: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw'),
+    'recipient: # public key: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw',
+  );
   assert.equal(r.redact('AGE-SECRET-KEY-1NJT5YCS2LWU4V4QAJQ6R4JNU7LXPDX602DZ9NUFANVU5GDTGUWCQ5T59M6V'), '[REDACTED:recovery-key]');
 });

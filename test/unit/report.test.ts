@@ -1,17 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { codeSpan, scenarioResults, showValue } from '../../src/evidence/report';
 import { resolveSubmoduleUrl, sameRepo } from '../../src/checks/c1';
 import { flakeRefFrom } from '../../src/tasks/system';
 import { installSteps, substitute } from '../../src/tasks/throwaway';
+import { tempDir } from '../helpers';
 
 function messages(results: { status: string; type?: string }[][]): string {
   const lines: unknown[] = [{ gherkinDocument: { uri: 'f.feature', feature: { name: 'F' } } }];
   results.forEach((steps, i) => {
-    lines.push({ pickle: { id: `p${i}`, uri: 'f.feature', name: `s${i}`, tags: [{ name: '@C1' }], steps: steps.map((_, j) => ({ id: `ps${i}-${j}`, text: `step ${j}` })) } });
+    lines.push({
+      pickle: { id: `p${i}`, uri: 'f.feature', name: `s${i}`, tags: [{ name: '@C1' }], steps: steps.map((_, j) => ({ id: `ps${i}-${j}`, text: `step ${j}` })) },
+    });
     lines.push({ testCase: { id: `tc${i}`, pickleId: `p${i}`, testSteps: steps.map((_, j) => ({ id: `ts${i}-${j}`, pickleStepId: `ps${i}-${j}` })) } });
     lines.push({ testCaseStarted: { id: `tcs${i}`, testCaseId: `tc${i}`, attempt: 0 } });
     steps.forEach((s, j) =>
@@ -19,12 +21,16 @@ function messages(results: { status: string; type?: string }[][]): string {
         testStepFinished: {
           testCaseStartedId: `tcs${i}`,
           testStepId: `ts${i}-${j}`,
-          testStepResult: { status: s.status, duration: { seconds: 0, nanos: 1e6 }, ...(s.type ? { exception: { type: s.type, message: `${s.type} said no` } } : {}) },
+          testStepResult: {
+            status: s.status,
+            duration: { seconds: 0, nanos: 1e6 },
+            ...(s.type ? { exception: { type: s.type, message: `${s.type} said no` } } : {}),
+          },
         },
       }),
     );
   });
-  const file = join(mkdtempSync(join(tmpdir(), 'msg-')), 'messages.ndjson');
+  const file = join(tempDir('msg-'), 'messages.ndjson');
   writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
   return file;
 }
@@ -42,7 +48,10 @@ test('a claim that does not hold is failed; a host that cannot be used is broken
       [{ status: 'FAILED', type: 'TypeError' }],
     ]),
   );
-  assert.deepEqual(r.map((s) => s.status), ['passed', 'failed', 'broken', 'failed', 'undefined', 'pending', 'skipped', 'broken']);
+  assert.deepEqual(
+    r.map((s) => s.status),
+    ['passed', 'failed', 'broken', 'failed', 'undefined', 'pending', 'skipped', 'broken'],
+  );
   assert.equal(r[1]!.message, 'ClaimAssertionError said no');
   assert.equal(r[1]!.failedStep, 'step 1');
   assert.deepEqual(r[0]!.criteria, ['C1']);
@@ -62,7 +71,8 @@ test("the feature's nixos-rebuild command is turned into the flake reference for
 });
 
 test('install steps are the fenced shell blocks marked install-step, in order, with placeholders filled in', () => {
-  const md = "# Install\n\n```sh install-step\ngit clone --recursive <base-repo-url> /root/cc-ci\n```\n\n```sh\necho not a step\n```\n\n```bash install-step\nnixos-rebuild switch --flake 'x'\n```\n";
+  const md =
+    "# Install\n\n```sh install-step\ngit clone --recursive <base-repo-url> /root/cc-ci\n```\n\n```sh\necho not a step\n```\n\n```bash install-step\nnixos-rebuild switch --flake 'x'\n```\n";
   const steps = installSteps(md).map((b) => substitute(b, { '<base-repo-url>': 'ssh://h/r.git' }));
   assert.deepEqual(steps, ['git clone --recursive ssh://h/r.git /root/cc-ci', "nixos-rebuild switch --flake 'x'"]);
 });

@@ -1,19 +1,28 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encryptSopsFile, encryptSopsYaml } from '../../src/sops/format';
 import { main } from '../../lab/src/sops-install-cli';
 import { InstallError, installSecrets, sshPrivateKeyToAge, type Manifest, type ManifestSecret } from '../../lab/src/sops-install';
+import { tempDir } from '../helpers';
 
 const STANDIN = resolve(__dirname, '..', '..', 'lab/standins/sops-install-secrets');
 const SOPS_FILE = '/nix/store/0000000000000000000000000000000a-secrets.yaml';
 const KEY_FILE = '/var/lib/sops-nix/key.txt';
 const CERT_PATHS: Record<string, string> = { wildcard_cert: '/var/lib/ci-certs/live/fullchain.pem', wildcard_key: '/var/lib/ci-certs/live/privkey.pem' };
-const NAMES = ['test_secret', 'drone_rpc_secret', 'drone_gitea_client_secret', 'bridge_drone_token', 'bridge_gitea_token', 'bridge_webhook_hmac', 'wildcard_cert', 'wildcard_key'];
+const NAMES = [
+  'test_secret',
+  'drone_rpc_secret',
+  'drone_gitea_client_secret',
+  'bridge_drone_token',
+  'bridge_gitea_token',
+  'bridge_webhook_hmac',
+  'wildcard_cert',
+  'wildcard_key',
+];
 const DECRYPT_FAILED = `failed to decrypt '${SOPS_FILE}': Error getting data key: 0 successful groups required, got 0`;
 
 let dir: string;
@@ -29,7 +38,7 @@ function sameSecret(actual: Buffer, expected: string, what: string): void {
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sops-install-test-'));
+  dir = tempDir('sops-install-test-');
   for (const n of ['host', 'recovery', 'stranger'] as const) {
     const file = join(dir, `${n}.txt`);
     execFileSync('age-keygen', ['-o', file], { stdio: 'ignore' });
@@ -45,16 +54,38 @@ before(async () => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const secret = (name: string, extra: Partial<ManifestSecret> = {}): ManifestSecret => ({
-  name, key: name, path: CERT_PATHS[name] ?? `/run/secrets/${name}`, owner: null, uid: 0, group: null, gid: 0, sopsFile: SOPS_FILE,
-  format: 'yaml', mode: '0400', restartUnits: [], reloadUnits: [], ...extra,
+  name,
+  key: name,
+  path: CERT_PATHS[name] ?? `/run/secrets/${name}`,
+  owner: null,
+  uid: 0,
+  group: null,
+  gid: 0,
+  sopsFile: SOPS_FILE,
+  format: 'yaml',
+  mode: '0400',
+  restartUnits: [],
+  reloadUnits: [],
+  ...extra,
 });
 
 /** What modules/sops/manifest-for.nix writes for the lab's secrets.nix. */
 function labManifest(extra: Partial<Manifest> = {}): Manifest {
   return {
-    secrets: NAMES.map((n) => secret(n)), templates: [], placeholderBySecretName: {}, secretsMountPoint: '/run/secrets.d', symlinkPath: '/run/secrets',
-    keepGenerations: 1, gnupgHome: null, sshKeyPaths: [], ageKeyFile: KEY_FILE, ageSshKeyPaths: [], useTmpfs: false, userMode: false,
-    logging: { keyImport: true, secretChanges: true }, ...extra,
+    secrets: NAMES.map((n) => secret(n)),
+    templates: [],
+    placeholderBySecretName: {},
+    secretsMountPoint: '/run/secrets.d',
+    symlinkPath: '/run/secrets',
+    keepGenerations: 1,
+    gnupgHome: null,
+    sshKeyPaths: [],
+    ageKeyFile: KEY_FILE,
+    ageSshKeyPaths: [],
+    useTmpfs: false,
+    userMode: false,
+    logging: { keyImport: true, secretChanges: true },
+    ...extra,
   };
 }
 
@@ -108,7 +139,9 @@ describe('sops-install-secrets stand-in', () => {
     const changed = { ...values, test_secret: randomBytes(24).toString('hex') };
     put(root, SOPS_FILE, await encryptSopsYaml(changed, [keys.host.recipient, keys.recovery.recipient]));
     const m = labManifest();
-    m.secrets = m.secrets!.filter((s) => s.name !== 'bridge_webhook_hmac').map((s) => (s.name === 'test_secret' ? { ...s, restartUnits: ['drone.service'], reloadUnits: ['caddy.service'] } : s));
+    m.secrets = m
+      .secrets!.filter((s) => s.name !== 'bridge_webhook_hmac')
+      .map((s) => (s.name === 'test_secret' ? { ...s, restartUnits: ['drone.service'], reloadUnits: ['caddy.service'] } : s));
     const second = await installSecrets(m, { root });
     assert.equal(second.generation, 2);
     assert.equal(readlinkSync(join(root, '/run/secrets')), join(root, '/run/secrets.d/2'));
@@ -171,17 +204,39 @@ describe('sops-install-secrets stand-in', () => {
     assert.equal(read('obj'), '{"a":[1,2.5,true,null],"b":"x\\u003cy"}');
     assert.equal(statSync(join(root, '/run/secrets/obj')).mode & 0o777, 0o440);
     assert.equal(read('bin'), 'binary\ncontent\n');
-    assert.equal(read('nested/dir/whole'), '{\n\t"n": 5432,\n\t"obj": {\n\t\t"b": "x\\u003cy",\n\t\t"a": [\n\t\t\t1,\n\t\t\t2.5,\n\t\t\ttrue,\n\t\t\tnull\n\t\t]\n\t},\n\t"s": "plain"\n}\n');
+    assert.equal(
+      read('nested/dir/whole'),
+      '{\n\t"n": 5432,\n\t"obj": {\n\t\t"b": "x\\u003cy",\n\t\t"a": [\n\t\t\t1,\n\t\t\t2.5,\n\t\t\ttrue,\n\t\t\tnull\n\t\t]\n\t},\n\t"s": "plain"\n}\n',
+    );
 
     const bad = async (manifest: Manifest, message: string, checkMode?: 'manifest' | 'sopsfile') =>
       assert.rejects(installSecrets(manifest, { root, checkMode }), (e: unknown) => e instanceof InstallError && e.message === message);
     await bad(m(secret('port')), `secret port in ${SOPS_FILE} is not valid: nested secrets are not supported for yaml`);
-    await bad(m(secret('x', { key: 'nested/missing' })), `manifest is not valid: secret x in ${SOPS_FILE} is not valid: the key 'nested/missing' cannot be found`);
-    await bad(m(secret('x', { key: 'port/a' })), `manifest is not valid: secret x in ${SOPS_FILE} is not valid: key 'port' does not refer to a dictionary`, 'sopsfile');
-    await bad(m(secret('x', { mode: '0999' })), 'manifest is not valid: invalid number in mode: 0999: strconv.ParseUint: parsing "0999": invalid syntax', 'manifest');
-    await bad(m(secret('a'), secret('b', { format: 'json' })), `manifest is not valid: secret b defined the format of ${SOPS_FILE} as json, but it was specified as yaml in a before`, 'manifest');
+    await bad(
+      m(secret('x', { key: 'nested/missing' })),
+      `manifest is not valid: secret x in ${SOPS_FILE} is not valid: the key 'nested/missing' cannot be found`,
+    );
+    await bad(
+      m(secret('x', { key: 'port/a' })),
+      `manifest is not valid: secret x in ${SOPS_FILE} is not valid: key 'port' does not refer to a dictionary`,
+      'sopsfile',
+    );
+    await bad(
+      m(secret('x', { mode: '0999' })),
+      'manifest is not valid: invalid number in mode: 0999: strconv.ParseUint: parsing "0999": invalid syntax',
+      'manifest',
+    );
+    await bad(
+      m(secret('a'), secret('b', { format: 'json' })),
+      `manifest is not valid: secret b defined the format of ${SOPS_FILE} as json, but it was specified as yaml in a before`,
+      'manifest',
+    );
     await bad(m(secret('x', { owner: 'no-such-user' })), "manifest is not valid: failed to lookup user 'no-such-user': user: unknown user no-such-user");
-    await bad(m(secret('x', { sopsFile: '/nix/store/missing.yaml' })), 'manifest is not valid: failed reading /nix/store/missing.yaml: open /nix/store/missing.yaml: no such file or directory', 'sopsfile');
+    await bad(
+      m(secret('x', { sopsFile: '/nix/store/missing.yaml' })),
+      'manifest is not valid: failed reading /nix/store/missing.yaml: open /nix/store/missing.yaml: no such file or directory',
+      'sopsfile',
+    );
     const ok = await installSecrets(m(secret('x', { key: 'nope', sopsFile: '/nix/store/missing.yaml' })), { root, checkMode: 'manifest' });
     assert.equal(ok.generation, undefined, 'check modes install nothing');
   });
@@ -196,13 +251,24 @@ describe('sops-install-secrets stand-in', () => {
     const root = makeRoot(keys.stranger.file, await encryptSopsYaml({ test_secret: 'from-ssh' }, [conv.recipient]));
     mkdirSync(join(root, '/etc/ssh'), { recursive: true });
     copyFileSync(sshKey, join(root, '/etc/ssh/ssh_host_ed25519_key'));
-    const res = await installSecrets(labManifest({ secrets: [secret('test_secret')], ageKeyFile: null, ageSshKeyPaths: ['/etc/ssh/missing_key', '/etc/ssh/ssh_host_ed25519_key'] }), { root });
+    const res = await installSecrets(
+      labManifest({ secrets: [secret('test_secret')], ageKeyFile: null, ageSshKeyPaths: ['/etc/ssh/missing_key', '/etc/ssh/ssh_host_ed25519_key'] }),
+      { root },
+    );
     assert.equal(readFileSync(join(root, '/run/secrets/test_secret'), 'utf8'), 'from-ssh');
     assert.deepEqual(res.stderr, [
       "Cannot read ssh key '/etc/ssh/missing_key': open /etc/ssh/missing_key: no such file or directory",
       `sops-install-secrets: Imported /etc/ssh/ssh_host_ed25519_key as age key with fingerprint ${conv.recipient}`,
     ]);
-    const quiet = await installSecrets(labManifest({ secrets: [secret('test_secret')], ageKeyFile: null, ageSshKeyPaths: ['/etc/ssh/ssh_host_ed25519_key'], logging: { keyImport: false, secretChanges: true } }), { root });
+    const quiet = await installSecrets(
+      labManifest({
+        secrets: [secret('test_secret')],
+        ageKeyFile: null,
+        ageSshKeyPaths: ['/etc/ssh/ssh_host_ed25519_key'],
+        logging: { keyImport: false, secretChanges: true },
+      }),
+      { root },
+    );
     assert.deepEqual(quiet.stderr, []);
     assert.throws(() => sshPrivateKeyToAge('nothing'), { message: 'failed to parse ssh private key: ssh: no key found' });
   });
@@ -211,7 +277,10 @@ describe('sops-install-secrets stand-in', () => {
     const root = makeRoot();
     await assert.rejects(installSecrets(labManifest({ sshKeyPaths: ['/etc/ssh/ssh_host_rsa_key'] }), { root }), /does not convert SSH keys to GPG keys/);
     await assert.rejects(installSecrets(labManifest({ templates: [{ name: 't' }] }), { root }), /templates are not supported by this lab stand-in/);
-    await assert.rejects(installSecrets(labManifest({ secrets: [secret('e', { format: 'dotenv' })] }), { root }), /dotenv format is not supported by this lab stand-in/);
+    await assert.rejects(
+      installSecrets(labManifest({ secrets: [secret('e', { format: 'dotenv' })] }), { root }),
+      /dotenv format is not supported by this lab stand-in/,
+    );
     await assert.rejects(installSecrets(labManifest({ gnupgHome: '/root/.gnupg' }), { root }), {
       message: 'manifest is not valid: gnupgHome and ageKeyFile were specified in the manifest. Both options are mutually exclusive.',
     });
@@ -226,10 +295,17 @@ describe('sops-install-secrets stand-in', () => {
       return { code, out, err };
     };
     assert.deepEqual(await run(), { code: 0, out: '', err: 'Usage of /bin/sops-install-secrets:\n' });
-    assert.deepEqual(await run('-check-mode=bogus', 'm.json'), { code: 1, out: '', err: '/bin/sops-install-secrets: invalid value provided for -check-mode flag: \n' });
+    assert.deepEqual(await run('-check-mode=bogus', 'm.json'), {
+      code: 1,
+      out: '',
+      err: '/bin/sops-install-secrets: invalid value provided for -check-mode flag: \n',
+    });
     const unknown = await run('-frobnicate', 'm.json');
     assert.equal(unknown.code, 1);
-    assert.match(unknown.err, /^flag provided but not defined: -frobnicate\nUsage: \/bin\/sops-install-secrets \[OPTION\] manifest.json\n  -check-mode string\n/);
+    assert.match(
+      unknown.err,
+      /^flag provided but not defined: -frobnicate\nUsage: \/bin\/sops-install-secrets \[OPTION\] manifest.json\n {2}-check-mode string\n/,
+    );
     assert.match(unknown.err, /\n\/bin\/sops-install-secrets: flag provided but not defined: -frobnicate\n$/);
     const manifestPath = join(dir, 'check.json');
     writeFileSync(manifestPath, JSON.stringify(labManifest({ secrets: [secret('x', { key: 'nope', sopsFile: join(dir, 'absent.yaml') })] })));
@@ -278,12 +354,21 @@ describe('sops-install-secrets stand-in', () => {
       echo "err $err"
       echo "link3 $(readlink /run/secrets)" $(ls /run/secrets.d)
     `;
-    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', keys.host.file, manifestPath, STANDIN, keys.stranger.file], {
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    const r = spawnSync(
+      'unshare',
+      ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', keys.host.file, manifestPath, STANDIN, keys.stranger.file],
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
     assert.equal(r.status, 0, r.stderr);
-    const lines = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
+    const lines = Object.fromEntries(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]),
+    );
     assert.equal(lines['fstype'], 'ramfs');
     assert.match(lines['mount']!, /^ramfs\s+rw,nosuid,nodev/);
     assert.equal(lines['link'], '/run/secrets.d/1');

@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import {
-  ENC_RE,
-  SopsError,
-  decryptSopsFile,
-  encryptSopsFile,
-  encryptSopsYaml,
-  extract,
-  parseSopsFile,
-  type SopsTree,
-} from '../../src/sops/format';
+import { ENC_RE, SopsError, decryptSopsFile, encryptSopsFile, encryptSopsYaml, extract, parseSopsFile, type SopsTree } from '../../src/sops/format';
+import { tempDir } from '../helpers';
 
 const ROOT = resolve(__dirname, '..', '..');
 const FIX = join(__dirname, '..', 'fixtures', 'sops-nix');
@@ -28,7 +19,7 @@ let dir: string;
 const ids: Array<{ file: string; recipient: string }> = [];
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'sops-test-'));
+  dir = tempDir('sops-test-');
   for (const n of ['one', 'two', 'stranger']) {
     const file = join(dir, `${n}.txt`);
     execFileSync('age-keygen', ['-o', file], { stdio: 'ignore' });
@@ -70,11 +61,20 @@ describe('real sops files (fixtures)', () => {
 
   test('the YAML fixture parses without a key: leaves, list paths without indexes, metadata', () => {
     const p = parseSopsFile(fixtureYaml, 'yaml');
-    assert.deepEqual(p.values.map((v) => [v.path.join(':'), v.encrypted]), [
-      ['test_key', true], ['a_list', true], ['a_list', true], ['nested:test:file', true],
-    ]);
+    assert.deepEqual(
+      p.values.map((v) => [v.path.join(':'), v.encrypted]),
+      [
+        ['test_key', true],
+        ['a_list', true],
+        ['a_list', true],
+        ['nested:test:file', true],
+      ],
+    );
     assert.deepEqual(p.values[2]!.at, ['a_list', 1]);
-    assert.deepEqual(p.metadata.age.map((a) => a.recipient), FIXTURE_RECIPIENTS);
+    assert.deepEqual(
+      p.metadata.age.map((a) => a.recipient),
+      FIXTURE_RECIPIENTS,
+    );
     assert.equal(p.metadata.lastmodified, '2021-09-30T19:49:41Z');
     assert.equal(p.metadata.version, '3.7.1');
     assert.equal(p.metadata.unencrypted_suffix, '_unencrypted');
@@ -87,9 +87,19 @@ describe('real sops files (fixtures)', () => {
     const p = parseSopsFile(fixtureJson, 'json');
     assert.equal(p.metadata.version, '3.5.0');
     assert.deepEqual(p.metadata.age, []);
-    assert.deepEqual(p.metadata.pgp.map((k) => k.fp), ['7FB89715AADA920D65D25E63F9BA9DEBD03F57C0']);
-    assert.deepEqual(p.values.map((v) => [v.path, v.encrypted]), [[['test_key'], true]]);
-    await rejectsWith(decryptSopsFile(fixtureJson, 'json', fixtureKey), 128, /0 successful groups required, got 0.*no age recipients.*7FB89715AADA920D65D25E63F9BA9DEBD03F57C0/);
+    assert.deepEqual(
+      p.metadata.pgp.map((k) => k.fp),
+      ['7FB89715AADA920D65D25E63F9BA9DEBD03F57C0'],
+    );
+    assert.deepEqual(
+      p.values.map((v) => [v.path, v.encrypted]),
+      [[['test_key'], true]],
+    );
+    await rejectsWith(
+      decryptSopsFile(fixtureJson, 'json', fixtureKey),
+      128,
+      /0 successful groups required, got 0.*no age recipients.*7FB89715AADA920D65D25E63F9BA9DEBD03F57C0/,
+    );
   });
 
   // The JSON fixture's data key is wrapped for sops-nix's PGP test key only (not in the fixtures);
@@ -129,13 +139,17 @@ describe('encryption', () => {
     assert.deepEqual(Object.keys(ours.sops), Object.keys(fixture.sops));
     assert.deepEqual(Object.keys(ours).slice(0, -1), Object.keys(SAMPLE));
     const p = parseSopsFile(enc, 'yaml');
-    assert.deepEqual(p.metadata.age.map((a) => a.recipient), [ids[0]!.recipient, ids[1]!.recipient]);
+    assert.deepEqual(
+      p.metadata.age.map((a) => a.recipient),
+      [ids[0]!.recipient, ids[1]!.recipient],
+    );
     assert.equal(p.metadata.lastmodified, '2024-05-06T07:08:09Z');
     assert.deepEqual(p.plainByDesign, ['public_unencrypted']);
     for (const v of p.values) {
       const by = v.path.join('.');
       if (by === 'public_unencrypted') assert.equal(v.raw, 'visible');
-      else if (by === 'empty') assert.equal(v.raw, ''); // sops leaves empty strings as they are
+      else if (by === 'empty')
+        assert.equal(v.raw, ''); // sops leaves empty strings as they are
       else {
         const m = ENC_RE.exec(String(v.raw));
         assert.ok(m, `${by} is not encrypted: ${String(v.raw)}`);
@@ -152,14 +166,20 @@ describe('encryption', () => {
       /^ {8}- recipient: age1\w+\n {10}enc: \|\n {12}-----BEGIN AGE ENCRYPTED FILE-----\n( {12}[A-Za-z0-9+/=]+\n)+ {12}-----END AGE ENCRYPTED FILE-----\n/m,
       /^ {4}lastmodified: "2024-05-06T07:08:09Z"\n {4}mac: ENC\[AES256_GCM,[^\n]+\]\n {4}pgp: \[\]\n {4}unencrypted_suffix: _unencrypted\n {4}version: 3\.7\.3\n$/m,
       /^nested:\n {4}list:\n {8}- ENC\[/m,
-    ]) assert.match(enc, line);
+    ])
+      assert.match(enc, line);
   });
 
   test('JSON output and encrypted_regex', async () => {
-    const out = await encryptSopsFile({ password: 's3cret', user: 'admin', n: { token: 't' } }, [ids[0]!.recipient], 'json', { encryptedRegex: '^(password|token)$' });
+    const out = await encryptSopsFile({ password: 's3cret', user: 'admin', n: { token: 't' } }, [ids[0]!.recipient], 'json', {
+      encryptedRegex: '^(password|token)$',
+    });
     const p = parseSopsFile(out, 'json');
     assert.deepEqual(p.plainByDesign, ['user']);
-    assert.deepEqual(p.values.map((v) => v.encrypted), [true, false, true]);
+    assert.deepEqual(
+      p.values.map((v) => v.encrypted),
+      [true, false, true],
+    );
     assert.equal(p.metadata.encrypted_regex, '^(password|token)$');
     assert.equal(p.metadata.unencrypted_suffix, undefined);
     assert.match(out, /^\t"sops": \{\n\t\t"kms": null,/m);
@@ -213,8 +233,9 @@ describe('lab stand-in CLI', () => {
   const env = (extra: Record<string, string | undefined>) => {
     const e: NodeJS.ProcessEnv = { ...process.env, ...extra };
     delete e['SOPS_AGE_KEY'];
-    for (const [k, v] of Object.entries(extra)) if (v === undefined) delete e[k];
-    else e[k] = v;
+    for (const [k, v] of Object.entries(extra))
+      if (v === undefined) delete e[k];
+      else e[k] = v;
     return e;
   };
   const sops = (args: string[], extra: Record<string, string | undefined> = {}, bin = STANDIN) =>
@@ -238,7 +259,10 @@ describe('lab stand-in CLI', () => {
   test('filestatus', () => {
     const plain = join(dir, 'plain.yaml');
     writeFileSync(plain, 'a: 1\n');
-    assert.deepEqual([sops(['filestatus', join(FIX, 'secrets.yaml')]).stdout, sops(['filestatus', join(FIX, 'secrets.json')]).stdout], ['{"encrypted":true}\n', '{"encrypted":true}\n']);
+    assert.deepEqual(
+      [sops(['filestatus', join(FIX, 'secrets.yaml')]).stdout, sops(['filestatus', join(FIX, 'secrets.json')]).stdout],
+      ['{"encrypted":true}\n', '{"encrypted":true}\n'],
+    );
     const r = sops(['filestatus', plain]);
     assert.deepEqual([r.status, r.stdout], [0, '{"encrypted":false}\n']);
   });
@@ -246,8 +270,14 @@ describe('lab stand-in CLI', () => {
   test('errors and exit codes like sops', () => {
     const wrong = sops(['-d', join(FIX, 'secrets.yaml')], { SOPS_AGE_KEY_FILE: ids[2]!.file });
     assert.equal(wrong.status, 128);
-    assert.match(wrong.stderr, /^Failed to get the data key required to decrypt the SOPS file\.\n\nGroup 0: FAILED\n {2}age1yt3tfq\S+: FAILED\n {4}- \| failed to create reader for decrypting sops data key with\n {6}\| age: no identity matched any of the recipients\n/);
-    assert.match(wrong.stderr, /\nRecovery failed because no master key was able to decrypt the file\. In\norder for SOPS to recover the file, at least one key has to be successful,\nbut none were\.\n$/);
+    assert.match(
+      wrong.stderr,
+      /^Failed to get the data key required to decrypt the SOPS file\.\n\nGroup 0: FAILED\n {2}age1yt3tfq\S+: FAILED\n {4}- \| failed to create reader for decrypting sops data key with\n {6}\| age: no identity matched any of the recipients\n/,
+    );
+    assert.match(
+      wrong.stderr,
+      /\nRecovery failed because no master key was able to decrypt the file\. In\norder for SOPS to recover the file, at least one key has to be successful,\nbut none were\.\n$/,
+    );
     const missing = sops(['-d', '--extract', '["nope"]', join(FIX, 'secrets.yaml')]);
     assert.deepEqual([missing.status, missing.stderr], [1, "error truncating tree: component ['nope'] not found\n"]);
     assert.equal(sops(['-d', '--extract', 'nope', join(FIX, 'secrets.yaml')]).status, 91);

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import tls from 'node:tls';
 import { matchDomain, parseRule, parseTraefikFlags, startTraefik, type RunningTraefik } from '../../lab/src/traefik';
+import { tempDir } from '../helpers';
 
-const dir = mkdtempSync(join(tmpdir(), 'traefik-test-'));
+const dir = tempDir('traefik-test-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(cmd: string, args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -37,8 +37,21 @@ const fingerprintOf = async (pemFile: string) => (await openssl('x509', '-noout'
 writeFileSync(f('req.cnf'), '[req]\ndistinguished_name=dn\n[dn]\n');
 const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30'];
 async function issue(name: string, subj: string, ca: string | undefined, ext: string[]): Promise<void> {
-  await openssl('req', '-config', f('req.cnf'), '-x509', ...ec, '-subj', subj, ...ext.flatMap((e) => ['-addext', e]),
-    ...(ca ? ['-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`)] : []), '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`));
+  await openssl(
+    'req',
+    '-config',
+    f('req.cnf'),
+    '-x509',
+    ...ec,
+    '-subj',
+    subj,
+    ...ext.flatMap((e) => ['-addext', e]),
+    ...(ca ? ['-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`)] : []),
+    '-keyout',
+    f(`${name}.key`),
+    '-out',
+    f(`${name}.pem`),
+  );
 }
 const pki = (async () => {
   const caExt = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
@@ -128,9 +141,7 @@ function request(o: { port: number; host: string; secure: boolean; method?: stri
       r.on('data', (d: Buffer) => (body += d.toString()));
       r.on('end', () => res({ status: r.statusCode!, headers: r.headers, body }));
     };
-    const req = o.secure
-      ? https.request({ ...opts, servername: o.host, ca: o.ca, rejectUnauthorized: o.ca !== undefined }, done)
-      : http.request(opts, done);
+    const req = o.secure ? https.request({ ...opts, servername: o.host, ca: o.ca, rejectUnauthorized: o.ca !== undefined }, done) : http.request(opts, done);
     req.on('error', rej);
     req.end();
   });
@@ -168,8 +179,12 @@ test('rules: Host with several names, ||, &&, !, HostRegexp in v3 and v2 syntax'
 
 test('flags: entrypoints, redirection, file provider and log level; unknown flags fail like Traefik', () => {
   const o = parseTraefikFlags([
-    '--entrypoints.web.address=:80', '--entryPoints.websecure.address=:443', '--entrypoints.web.http.redirections.entrypoint.to=websecure',
-    '--entrypoints.web.http.redirections.entrypoint.scheme=https', '--providers.file.filename=/etc/traefik/dynamic.yml', '--log.level=INFO',
+    '--entrypoints.web.address=:80',
+    '--entryPoints.websecure.address=:443',
+    '--entrypoints.web.http.redirections.entrypoint.to=websecure',
+    '--entrypoints.web.http.redirections.entrypoint.scheme=https',
+    '--providers.file.filename=/etc/traefik/dynamic.yml',
+    '--log.level=INFO',
   ]);
   assert.deepEqual(o, {
     entrypoints: { web: { address: ':80', redirect: { to: 'websecure', scheme: 'https' } }, websecure: { address: ':443' } },
@@ -197,7 +212,10 @@ test('SNI ci.lab.test and app.ci.lab.test get the configured leaf and chain; Nod
     const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(s.stdout)?.[0];
     assert.ok(pem, s.stdout + s.stderr);
     assert.equal((await run('openssl', ['x509', '-noout', '-fingerprint', '-sha256'], pem)).stdout.trim().split('=')[1], want);
-    assert.ok(logs.some((l) => l.includes('level=info msg="Adding certificate for domain(s) ci.lab.test,*.ci.lab.test"') && l.includes(`sha256="${want}"`)), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => l.includes('level=info msg="Adding certificate for domain(s) ci.lab.test,*.ci.lab.test"') && l.includes(`sha256="${want}"`)),
+      logs.join('\n'),
+    );
   } finally {
     await t.close();
   }
@@ -298,7 +316,8 @@ test('a missing cert file is logged like Traefik; the default cert is served and
     assert.equal((await peer(port, 'ci.lab.test')).cn, 'TRAEFIK DEFAULT CERT');
     assert.ok(
       logs.some((l) =>
-        l.includes(`level=error msg="Unable to append certificate ${missing} to store: open ${missing}: no such file or directory" tlsStoreName=default`)),
+        l.includes(`level=error msg="Unable to append certificate ${missing} to store: open ${missing}: no such file or directory" tlsStoreName=default`),
+      ),
       logs.join('\n'),
     );
     const r = await request({ port, host: 'ci.lab.test', secure: true });
@@ -385,7 +404,11 @@ test('the CLI wrapper serves, exits 0 on SIGTERM, and exits 1 on an unknown flag
 
 test('no private key material is ever logged', () => {
   assert.ok(allLogs.length > 0);
-  const keyLines = ['leaf1', 'leaf2'].flatMap((l) => readFileSync(f(`${l}.key`), 'utf8').split('\n').filter((x) => x.length > 20 && !x.startsWith('-----')));
+  const keyLines = ['leaf1', 'leaf2'].flatMap((l) =>
+    readFileSync(f(`${l}.key`), 'utf8')
+      .split('\n')
+      .filter((x) => x.length > 20 && !x.startsWith('-----')),
+  );
   for (const line of allLogs) {
     assert.doesNotMatch(line, /PRIVATE KEY/);
     for (const k of keyLines) assert.ok(!line.includes(k));
