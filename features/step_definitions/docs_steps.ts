@@ -1,14 +1,8 @@
 import { Then, When, type DataTable } from '@cucumber/cucumber';
-import {
-  claimD8PointsAtPassingRun,
-  claimD8Says,
-  claimDocSays,
-  claimDocsAvoid,
-  claimLiveInstanceMemory,
-  claimNoLeftovers,
-  claimThrowawayMemory,
-  type Phrase,
-} from '../../src/checks/docs';
+import { claimD8PointsAtPassingRun, claimD8Says } from '../../src/checks/c5';
+import { claimLiveInstanceMemory, claimNoLeftovers, claimThrowawayMemory } from '../../src/checks/c6';
+import { claimDocSays, claimDocsAvoid } from '../../src/checks/c7';
+import type { Phrase } from '../../src/checks/doc-text';
 import { finishThrowaways } from '../../src/tasks/throwaway';
 import type { AcceptanceWorld } from '../support/world';
 

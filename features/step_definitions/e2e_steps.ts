@@ -12,7 +12,7 @@ import {
   runsPrHead,
   startsNothing,
   undeployed,
-} from '../../src/tasks/testme';
+} from '../../src/checks/e2e';
 import type { AcceptanceWorld } from '../support/world';
 
 When("the bot posts {string} on the profile's PR", async function (this: AcceptanceWorld, body: string) {

@@ -8,6 +8,9 @@ export { PROJECT_ROOT } from '../../src/paths';
 // The errors the lab raises: a lab that cannot start, and a usage error (exit 2).
 export { LabError, UsageError } from '../../src/errors';
 
+// The wait primitive: the lab's waits (a port, a host's sshd) poll through it too.
+export { poll } from '../../src/wait';
+
 // The profile the lab is started for.
 export type { Profile } from '../../src/profile/schema';
 
@@ -17,7 +20,7 @@ export { shellQuote } from '../../src/drivers/host';
 export { Incus, LABEL, parseIncusBytes } from '../../src/drivers/incus';
 
 // The C4 scenarios, which the lab's attached evidence (for C5's D8 check) lists as passed.
-export { c4ScenarioTags } from '../../src/checks/docs';
+export { c4ScenarioTags } from '../../src/checks/c5';
 
 // The sops file format, shared with the harness's checks: the lab's world and faults encrypt
 // with it, and the sops and sops-install-secrets stand-ins are built on it.

@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { connect } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { LabError, PROJECT_ROOT, type Profile } from './harness';
+import { LabError, PROJECT_ROOT, poll, type Profile } from './harness';
 import { LAB_ASSETS, LAB_ROOT } from './paths';
 import {
   etcHosts,
@@ -156,21 +156,18 @@ export class Lab {
    * that cannot start is named, with the last lines of its log.
    */
   async waitForPort(host: string, port: number, by: { unit: string } | { log: string }, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     const logFile = 'unit' in by ? `/var/log/units/${by.unit}.log` : by.log;
     const what = 'unit' in by ? `unit ${by.unit}` : `the server logging to ${by.log}`;
-    for (;;) {
-      const r = await this.exec(host, ['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { check: false, quiet: true });
-      if (r.exitCode === 0) return;
+    const { value } = await poll({ what: `${what} on ${host} to listen on ${port}`, deadlineMs: timeoutMs, pauseMs: 50, maxPauseMs: 200 }, async () => {
+      if ((await this.exec(host, ['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { check: false, quiet: true })).exitCode === 0) return 'listening';
       const failed = 'unit' in by && (await this.exec(host, ['systemctl', 'is-failed', by.unit], { check: false, quiet: true })).exitCode === 0;
-      if (failed || Date.now() > deadline) {
-        const tail = (await this.exec(host, ['tail', '-n', '5', logFile], { check: false, quiet: true })).stdout.trim().split('\n').join(' | ');
-        throw new LabError(
-          `lab: ${what} on ${host} ${failed ? 'failed' : `does not listen on 127.0.0.1:${port} after ${timeoutMs / 1000}s`}: ${tail || '(no output)'}`,
-        );
-      }
-      await sleep(100);
-    }
+      return failed ? 'failed' : undefined;
+    });
+    if (value === 'listening') return;
+    const tail = (await this.exec(host, ['tail', '-n', '5', logFile], { check: false, quiet: true })).stdout.trim().split('\n').join(' | ');
+    throw new LabError(
+      `lab: ${what} on ${host} ${value === 'failed' ? 'failed' : `does not listen on 127.0.0.1:${port} after ${timeoutMs / 1000}s`}: ${tail || '(no output)'}`,
+    );
   }
 
   /** Stops the lab, once: a second caller waits for the first. */
@@ -290,11 +287,10 @@ export class Lab {
     } finally {
       closeSync(log);
     }
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && !exited(child)) {
-      if (await sshBanner(address, port)) return { name, address, labAddress: inLab, dir, pid, mntns };
-      await sleep(50);
-    }
+    const { value: answered } = await poll({ what: `${name}'s sshd`, deadlineMs: 10_000, pauseMs: 50, maxPauseMs: 50 }, async () =>
+      (await sshBanner(address, port)) ? true : exited(child) ? false : undefined,
+    );
+    if (answered) return { name, address, labAddress: inLab, dir, pid, mntns };
     if (exited(child)) throw new HostStartError(name, `exited while starting sshd (${exitOf(child)})`, hostLog(this.dir, name));
     throw new HostStartError(name, `did not answer ssh at ${address}:${port} within 10s`, hostLog(this.dir, name));
   }

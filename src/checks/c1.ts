@@ -1,3 +1,4 @@
+import { Files } from '../drivers/files';
 import { posix } from 'node:path';
 import { claimThat, listed } from '../claim';
 import type { RunContext } from '../run/context';
@@ -81,14 +82,14 @@ export async function claimNoSecretsFileInHistory(run: RunContext, basename: str
 export async function claimCloneHoldsFile(run: RunContext, path: string): Promise<void> {
   const clone = await recursiveClone(run);
   const host = run.pool.role('build');
-  const r = clone.result.ok ? await host.run(['test', '-f', `${clone.dir}/${path}`]) : undefined;
-  run.recorder.fact('clone.file', { path, present: r?.ok ?? false }, host.name);
-  claimThat(clone.result.ok && r?.ok === true, {
+  const r = clone.result.ok ? await new Files(host).isFile(`${clone.dir}/${path}`) : undefined;
+  run.recorder.fact('clone.file', { path, present: r?.value ?? false }, host.name);
+  claimThat(clone.result.ok && r?.value === true, {
     claim: `a clean \`git clone --recursive\` of the base repo populates ${path}`,
     expected: `clone exits 0 and ${path} is a file in the clone`,
     seen: clone.result.ok ? `${path} is missing from ${clone.dir}` : `clone exited ${clone.result.exitCode}: ${tail(clone.result.stderr)}`,
     host: host.name,
-    evidence: [clone.result.evidence, ...(r ? [r.evidence] : [])],
+    evidence: [clone.result.evidence, ...(r ? [r.result.evidence] : [])],
   });
 }
 

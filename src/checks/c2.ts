@@ -1,7 +1,9 @@
+import { Files } from '../drivers/files';
 import { readFileSync } from 'node:fs';
 import { claimThat } from '../claim';
-import { shellQuote, type Host } from '../drivers/host';
-import { normalizeFingerprint, readServedChain, TlsConnectError, type ServedChain } from '../drivers/tls';
+import type { Host } from '../drivers/host';
+import { type CertDigest, X509 } from '../drivers/x509';
+import { readServedChain, TlsConnectError, type ServedChain } from '../drivers/tls';
 import type { RunContext } from '../run/context';
 import { gitSecretsFile } from '../tasks/secrets';
 
@@ -31,99 +33,36 @@ export async function claimEncryptedInGit(run: RunContext, names: string[]): Pro
 export async function claimSymlinkIntoSecrets(run: RunContext, path: string): Promise<void> {
   const host = run.pool.role('live');
   const { symlink, mountPoint } = run.profile.secrets;
-  const r = await host.succeed([
-    'sh',
-    '-c',
-    'p=$1; if [ -L "$p" ]; then echo "link $(readlink "$p")"; elif [ -e "$p" ]; then echo "plain $(stat -c %F "$p")"; else echo "absent"; fi; echo "real $(readlink -f "$p")"; if [ -f "$p" ]; then echo resolves; else echo dangling; fi',
-    'link-check',
-    path,
-  ]);
-  const kv = Object.fromEntries(
-    r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => [l.split(' ')[0], l.slice(l.indexOf(' ') + 1)]),
-  );
-  const target = kv.link;
-  const real = kv.real ?? '';
+  const link = await new Files(host).linkInfo(path);
+  const { target, real, resolves } = link;
   run.recorder.fact(
     `live.${path}`,
-    { symlinkTo: target ?? null, realPath: real, kind: kv.plain ?? (kv.absent !== undefined ? 'absent' : 'symlink'), resolves: 'resolves' in kv },
+    { symlinkTo: target ?? null, realPath: real, kind: link.kind === 'link' ? 'symlink' : link.kind === 'plain' ? link.type : 'absent', resolves },
     host.name,
   );
   const into = (p: string) => p.startsWith(`${symlink}/`) || p.startsWith(`${mountPoint}/`);
-  claimThat(target !== undefined && into(target) && 'resolves' in kv && real.startsWith(`${mountPoint}/`), {
+  claimThat(target !== undefined && into(target) && resolves && real.startsWith(`${mountPoint}/`), {
     claim: `on the live host, ${path} is a symlink into ${symlink}`,
     expected: `a symlink to ${symlink}/<secret>, resolving to a file under ${mountPoint}`,
     seen:
       target === undefined
-        ? kv.plain
-          ? `a ${kv.plain}, not a symlink`
+        ? link.type
+          ? `a ${link.type}, not a symlink`
           : 'no such file'
-        : `a symlink to ${target} (${'resolves' in kv ? `resolves to ${real}` : 'dangling'})`,
+        : `a symlink to ${target} (${resolves ? `resolves to ${real}` : 'dangling'})`,
     host: host.name,
-    evidence: [r.evidence],
+    evidence: [link.result.evidence],
   });
-}
-
-interface CertDigest {
-  sha256?: string;
-  fingerprint?: string;
-  notBefore?: string;
-  notAfter?: string;
-  error?: string;
-  evidence: string;
-}
-
-/** sha256 of the bytes, then the leaf's SHA-256 fingerprint and dates, from a PEM on stdin. */
-function certDigestPipeline(openssl: (...a: string[]) => string): string {
-  return `{ c=$(cat; echo x); c=\${c%x}; [ -n "$c" ] || { echo 'no certificate in the input' >&2; exit 3; }; printf %s "$c" | sha256sum | cut -d' ' -f1; printf %s "$c" | ${openssl('x509', '-noout', '-fingerprint', '-sha256', '-startdate', '-enddate')}; }`;
-}
-
-function parseCertDigest(out: string, evidence: string, ok: boolean, stderr: string): CertDigest {
-  if (!ok) return { error: stderr.trim().split('\n').slice(0, 2).join(' | ') || 'failed', evidence };
-  const lines = out.trim().split('\n');
-  const date = (k: string) => {
-    const v = lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
-    return v ? new Date(v).toISOString() : undefined;
-  };
-  return {
-    sha256: /^[0-9a-f]{64}$/.test(lines[0] ?? '') ? lines[0] : undefined,
-    fingerprint: normalizeFingerprint(lines.find((l) => /Fingerprint=/i.test(l)) ?? ''),
-    notBefore: date('notBefore'),
-    notAfter: date('notAfter'),
-    evidence,
-  };
 }
 
 /** The cert as the live host has it on disk. */
 export function diskCert(run: RunContext): Promise<CertDigest> {
-  return run.once('disk-cert', async () => {
-    const sops = run.sops();
-    const host = run.pool.role('live');
-    await sops.opensslReadyOn(host);
-    const r = await host.run([
-      'bash',
-      '-c',
-      `set -o pipefail; cat ${shellQuote([run.profile.tls.fullchain])} | ${certDigestPipeline((...a) => sops.openssl(...a))}`,
-    ]);
-    return parseCertDigest(r.stdout, r.evidence, r.ok, r.stderr);
-  });
+  return run.once('disk-cert', () => new X509(run.sops()).digestOfFile(run.pool.role('live'), run.profile.tls.fullchain));
 }
 
 /** The cert decrypted from git, on the host that holds a key; only digests come back. */
 export function gitCert(run: RunContext): Promise<CertDigest> {
-  return run.once('git-cert', async () => {
-    const file = await gitSecretsFile(run);
-    const sops = run.sops();
-    await Promise.all([sops.ready(), sops.opensslReadyOn(sops.host)]);
-    const r = await sops.digest(
-      file.text,
-      'wildcard_cert',
-      certDigestPipeline((...a) => sops.openssl(...a)),
-    );
-    return parseCertDigest(r.stdout, r.evidence, r.ok, r.stderr);
-  });
+  return run.once('git-cert', async () => new X509(run.sops()).digestOfSecret((await gitSecretsFile(run)).text, 'wildcard_cert'));
 }
 
 /** The leaf served on 443 for the dashboard name, read from the runner through the profile's address. */
@@ -159,17 +98,7 @@ export function servedFromRunner(run: RunContext): Promise<(ServedChain & { evid
 /** The leaf served on the live host's own 127.0.0.1:443, read there with openssl s_client. */
 export function servedOnHost(run: RunContext, host: Host = run.pool.role('live')): Promise<{ fingerprint?: string; error?: string; evidence: string }> {
   return run.once(`served-host ${host.name}`, async () => {
-    const sops = run.sops();
-    const name = run.profile.tls.dashboard ?? run.profile.domain;
-    await sops.opensslReadyOn(host);
-    const r = await host.run([
-      'bash',
-      '-c',
-      `set -o pipefail; ${sops.openssl('s_client', '-connect', '127.0.0.1:443', '-servername', name)} </dev/null 2>/dev/null | ${sops.openssl('x509', '-noout', '-fingerprint', '-sha256')}`,
-    ]);
-    return r.ok
-      ? { fingerprint: normalizeFingerprint(r.stdout), evidence: r.evidence }
-      : { error: `nothing served on 127.0.0.1:443 (exit ${r.exitCode})`, evidence: r.evidence };
+    return new X509(run.sops()).servedOn(host, run.profile.tls.dashboard ?? run.profile.domain);
   });
 }
 
@@ -221,15 +150,8 @@ export async function claimChainVerifies(run: RunContext): Promise<void> {
 
 export async function claimKeyMatchesCert(run: RunContext): Promise<void> {
   const host = run.pool.role('live');
-  const sops = run.sops();
   const { fullchain, privkey } = run.profile.tls;
-  await sops.opensslReadyOn(host);
-  const r = await host.run([
-    'bash',
-    '-c',
-    `set -o pipefail; ${sops.openssl('x509', '-in', fullchain, '-noout', '-pubkey')} | sha256sum | cut -d' ' -f1; ${sops.openssl('pkey', '-in', privkey, '-pubout')} | sha256sum | cut -d' ' -f1`,
-  ]);
-  const [cert, key] = r.stdout.trim().split('\n');
+  const { cert, key, result: r } = await new X509(run.sops()).publicKeyDigests(host, fullchain, privkey);
   run.recorder.fact('cert.publicKeys', { cert: cert ?? null, key: key ?? null }, host.name);
   claimThat(r.ok && !!cert && cert === key, {
     claim: `the private key on disk matches the cert on disk`,

@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { Files } from '../drivers/files';
 import { claimThat } from '../claim';
-import { PROJECT_ROOT } from '../paths';
 import { HostBrokenError } from '../errors';
 import { lastLines } from '../drivers/host';
 import type { Host } from '../drivers/host';
@@ -122,40 +120,31 @@ export async function claimRecipients(run: RunContext): Promise<void> {
 
 export async function claimSecretsInMemory(run: RunContext, host: Host = run.pool.role('live')): Promise<void> {
   const { symlink, names } = run.profile.secrets;
-  const r = await host.run([
-    'sh',
-    '-c',
-    's=$1; m=$2; echo "real $(readlink -f "$s")"; echo "fs $(stat -f -L -c %T "$s/" 2>/dev/null || echo none)"; echo "generations $(ls -1 "$m" 2>/dev/null | grep -c "^[0-9][0-9]*$")"; for f in "$s"/*; do [ -e "$f" ] && echo "file $(stat -L -c "%a %U %G %F" "$f") ${f##*/}"; done; true',
-    'secrets-check',
-    symlink,
-    run.profile.secrets.mountPoint,
+  const files = new Files(host);
+  const [resolved, fsType, generationDirs, listed] = await Promise.all([
+    files.resolve(symlink),
+    files.filesystemType(symlink),
+    files.list(run.profile.secrets.mountPoint),
+    files.statEntries(symlink),
   ]);
-  const lines = r.stdout.trim().split('\n');
-  const fs = lines.find((l) => l.startsWith('fs '))?.slice(3) ?? 'none';
-  const real = lines.find((l) => l.startsWith('real '))?.slice(5) ?? '';
-  const generations = Number(lines.find((l) => l.startsWith('generations '))?.slice(12) ?? 0);
-  const files = new Map(
-    lines
-      .filter((l) => l.startsWith('file '))
-      .map((l) => {
-        const m = /^file (\d+) (\S+) (\S+) (.+) (\S+)$/.exec(l)!;
-        return [m[5]!, { mode: m[1]!, owner: m[2]!, group: m[3]!, type: m[4]! }] as const;
-      }),
-  );
+  const real = resolved.stdout.trim();
+  const fs = fsType.type ?? 'none';
+  const generations = generationDirs.names.filter((n) => /^\d+$/.test(n)).length;
+  const entries = new Map(listed.entries.map((e) => [e.name, { mode: e.mode, owner: e.owner, group: e.group, type: e.type }] as const));
   const problems = names.flatMap((n) => {
-    const f = files.get(n);
+    const f = entries.get(n);
     if (!f) return [`${n} absent`];
     const wrong = [f.mode !== '400' && `mode ${f.mode}`, f.owner !== 'root' && `owner ${f.owner}`, f.type !== 'regular file' && f.type].filter(Boolean);
     return wrong.length ? [`${n}: ${wrong.join(', ')}`] : [];
   });
-  run.recorder.fact(`${host.name}.secrets`, { path: symlink, realPath: real, filesystem: fs, generations, files: Object.fromEntries(files) }, host.name);
+  run.recorder.fact(`${host.name}.secrets`, { path: symlink, realPath: real, filesystem: fs, generations, files: Object.fromEntries(entries) }, host.name);
   const inMemory = fs === 'tmpfs' || fs === 'ramfs';
   claimThat(inMemory && problems.length === 0, {
     claim: `on ${host.name}, ${symlink} lives in memory and holds every secret, 0400 root`,
     expected: `${symlink} on tmpfs or ramfs, with ${names.join(', ')} each mode 0400 owned by root`,
     seen: `${symlink} -> ${real || '(nothing)'} on ${fs}${generations ? '' : ` (no generation in ${run.profile.secrets.mountPoint}: sops-nix's activation installed no secrets)`}${problems.length ? `; ${problems.join('; ')}` : ''}`,
     host: host.name,
-    evidence: [r.evidence],
+    evidence: [resolved.evidence, fsType.result.evidence, generationDirs.result.evidence, listed.result.evidence],
   });
 }
 
@@ -169,7 +158,7 @@ export async function claimKeyFile(run: RunContext): Promise<void> {
   });
   const live = run.pool.role('live');
   // The mode and owner are read as text: an answer that is not text is broken, not a wrong mode.
-  const st = await live.run(['stat', '-c', '%a %U %F', keyFile], { text: true });
+  const st = await new Files(live).stat(keyFile);
   run.recorder.fact(
     'sops.age.keyFile',
     { declared: evald.ok ? evald.stdout : null, expected: keyFile, onLiveHost: st.ok ? st.stdout.trim() : null },
@@ -184,31 +173,13 @@ export async function claimKeyFile(run: RunContext): Promise<void> {
   });
 }
 
-const KEY_SCAN = readFileSync(join(PROJECT_ROOT, 'src', 'remote', 'key-scan.sh'), 'utf8');
-
-export interface KeyScan {
-  files: { kind: string; path: string }[];
-  error?: string;
-  done: boolean;
-}
-
-export function parseKeyScan(out: string): KeyScan {
-  const r: KeyScan = { files: [], done: false };
-  for (const line of out.split('\n')) {
-    const m = /^key (\S+) (.+)$/.exec(line);
-    if (m) r.files.push({ kind: m[1]!, path: m[2]! });
-    else if (line.startsWith('error ')) r.error = line.slice(6);
-    else if (line === 'done') r.done = true;
-  }
-  return r;
-}
+export { parseKeyScan } from '../drivers/files';
 
 export async function claimNoStrayKeys(run: RunContext): Promise<void> {
   const host = run.pool.role('live');
   const { keyScan, mountPoint, keyFile } = run.profile.secrets;
   const excluded = [...keyScan.exclude, mountPoint];
-  const r = await host.run(['bash', '-c', KEY_SCAN, 'key-scan', ...excluded, '--', ...keyScan.paths], { timeoutMs: run.profile.timeouts.scan });
-  const scan = parseKeyScan(r.stdout);
+  const { scan, result: r } = await new Files(host).privateKeyScan(keyScan.paths, excluded, run.profile.timeouts.scan);
   if (!r.ok || !scan.done || scan.error) {
     throw new HostBrokenError({
       claim: `the private-key scan of ${host.name} could not run`,

@@ -1,3 +1,4 @@
+import { Files } from '../drivers/files';
 import { claimThat, listed } from '../claim';
 import type { RunContext } from '../run/context';
 import { converged, Docker, type SwarmService } from '../drivers/docker';
@@ -101,7 +102,7 @@ export async function claimRunning(run: RunContext): Promise<void> {
   // Observed, not read from the doc: the install steps add exactly one system generation, the one now running.
   const { before, after } = i.generations;
   const added = after.links.filter((l) => !before.links.some((b) => b.name === l.name));
-  const current = await i.vm.host.run(['readlink', '-f', '/run/current-system']);
+  const current = await new Files(i.vm.host).resolve('/run/current-system');
   run.recorder.fact('c4.generations', { before: before.links, after: after.links, added, current: current.ok ? current.stdout.trim() : null }, i.vm.name);
   claimThat(added.length === 1 && added[0]!.target === current.stdout.trim(), {
     claim: 'the install steps ran exactly one nixos-rebuild switch: the system profile gained one generation, the system now running',
@@ -149,7 +150,7 @@ export function whyFailed(r: { stdout: string; stderr: string }): string {
 
 export async function claimSameToplevel(run: RunContext): Promise<void> {
   const i = await installed(run);
-  const vm = await i.vm.host.run(['readlink', '-e', '/run/current-system']);
+  const vm = await new Files(i.vm.host).resolve('/run/current-system', { mustExist: true });
   const toplevel = vm.ok ? vm.stdout.trim() : undefined;
   const live = await liveSystem(run);
   run.recorder.fact('c4.toplevel', { vm: toplevel ?? null, live: live.toplevel }, i.vm.name);

@@ -30,6 +30,20 @@ export class Nix {
     return (await this.host.succeed(['readlink', '-f', '/run/current-system'])).stdout.trim();
   }
 
+  /** The system profile's numbered generations (`/nix/var/nix/profiles/system-N-link`) and where each points. */
+  async systemGenerations(): Promise<{ links: { name: string; target: string }[]; evidence: string }> {
+    const r = await this.host.succeed([
+      'sh',
+      '-c',
+      'for l in /nix/var/nix/profiles/system-*-link; do [ -L "$l" ] && echo "${l##*/} $(readlink -f "$l")"; done; true',
+    ]);
+    const links = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => ({ name: l.split(' ')[0]!, target: l.split(' ')[1] ?? '' }));
+    return { links, evidence: r.evidence };
+  }
+
   /** The NAR hash the store's database records for a path (what it was when it was added). */
   async narHash(storePath: string): Promise<string> {
     return (await this.host.succeed(['nix-store', '--query', '--hash', storePath])).stdout.trim();

@@ -1,3 +1,4 @@
+import { Files } from '../drivers/files';
 import { claimThat } from '../claim';
 import { HostBrokenError } from '../errors';
 import type { CommandResult } from '../drivers/host';
@@ -70,7 +71,7 @@ export function baseRepoFile(run: RunContext, path: string): Promise<{ text: str
   return run.once(`base-file ${path}`, async () => {
     const clone = await recursiveClone(run);
     if (!clone.result.ok) return { text: null, evidence: clone.result.evidence, cloneOk: false };
-    const r = await run.pool.role('build').run(['sh', '-c', 'test -f "$1" && cat "$1"', 'read', `${clone.dir}/${path}`]);
-    return { text: r.ok ? r.stdout : null, evidence: r.evidence, cloneOk: true };
+    const { text, result } = await new Files(run.pool.role('build')).readIfFile(`${clone.dir}/${path}`);
+    return { text, evidence: result.evidence, cloneOk: true };
   });
 }

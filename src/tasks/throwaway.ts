@@ -2,7 +2,10 @@ import { shellQuote } from '../drivers/host';
 import { claimThat } from '../claim';
 import { HostBrokenError } from '../errors';
 import type { CommandResult, Host } from '../drivers/host';
+import { Files } from '../drivers/files';
 import { Incus, labelsOf, LABEL } from '../drivers/incus';
+import { Nix } from '../drivers/nix';
+import { Systemd } from '../drivers/systemd';
 import { readCredentialFile } from '../profile/load';
 import type { HostPool } from '../drivers/pool';
 import type { Profile } from '../profile/schema';
@@ -74,8 +77,6 @@ export interface Settled {
 }
 
 const WRITABLE_DIRS = ['/root', '/var/lib', '/srv', '/home', '/opt', '/etc/ssh'];
-const BASELINE_SCAN = 'for d in "$@"; do [ -d "$d" ] && find "$d" -mindepth 1 \\( -type f -o -type l \\); done; true';
-
 export function incusFor(profile: Profile, pool: HostPool): Incus {
   const cfg = profile.incus;
   if (!cfg)
@@ -124,11 +125,9 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
     await waitForAgent(host, 120_000);
 
     // Whatever lies in the writable directories now came with the image or from elsewhere.
-    const scan = await host.succeed(['sh', '-c', BASELINE_SCAN, 'baseline', ...WRITABLE_DIRS]);
-    const preexisting = scan.stdout
-      .split('\n')
-      .filter(Boolean)
-      .filter((p) => !t.imageBaseline.includes(p));
+    const files = new Files(host);
+    const scan = await files.tree(WRITABLE_DIRS);
+    const preexisting = scan.paths.filter((p) => !t.imageBaseline.includes(p));
 
     const ledger: LedgerEntry[] = [];
     const push = async (what: string, kind: LedgerEntry['kind'], file: string, path: string, mode: string, field: string) => {
@@ -151,12 +150,9 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
     for (const [i, c] of t.cloneCredentials.entries())
       await push(c.name, 'clone-credential', c.source.file, c.path, c.mode, `throwaway.cloneCredentials.${i}.source.file`);
     // What the VM holds now, read from it: beyond the baseline, only what the ledger says was pushed.
-    const after = await host.succeed(['sh', '-c', BASELINE_SCAN, 'after-provisioning', ...WRITABLE_DIRS]);
-    const before = new Set(scan.stdout.split('\n').filter(Boolean));
-    const appeared = after.stdout
-      .split('\n')
-      .filter(Boolean)
-      .filter((p) => !before.has(p) && !t.imageLater.includes(p));
+    const after = await files.tree(WRITABLE_DIRS);
+    const before = new Set(scan.paths);
+    const appeared = after.paths.filter((p) => !before.has(p) && !t.imageLater.includes(p));
     const listed = await incus.get(name);
     return {
       name,
@@ -165,10 +161,10 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
       config: listed?.expanded_config ?? listed?.config ?? config,
       preexisting,
       scanned: WRITABLE_DIRS,
-      baselineEvidence: scan.evidence,
+      baselineEvidence: scan.result.evidence,
       ledger,
       appeared,
-      afterEvidence: after.evidence,
+      afterEvidence: after.result.evidence,
     };
   });
 }
@@ -261,21 +257,8 @@ export function throwawayInstall(run: RunContext): Promise<Installed> {
 }
 
 /** What `nixos-rebuild switch` adds to: the system profile's numbered generations. */
-export async function generations(host: Host): Promise<Generations> {
-  const r = await host.succeed(['sh', '-c', 'for l in /nix/var/nix/profiles/system-*-link; do [ -L "$l" ] && echo "${l##*/} $(readlink -f "$l")"; done; true']);
-  const links = r.stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => ({ name: l.split(' ')[0]!, target: l.split(' ')[1] ?? '' }));
-  return { links, evidence: r.evidence };
-}
-
-/** The units `systemctl --failed --plain --no-legend` lists: each line's first column (nothing failed: no lines). */
-export function failedUnitsOf(stdout: string): string[] {
-  return stdout
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/)[0]!)
-    .filter(Boolean);
+export function generations(host: Host): Promise<Generations> {
+  return new Nix(host, 0).systemGenerations();
 }
 
 /**
@@ -284,6 +267,7 @@ export function failedUnitsOf(stdout: string): string[] {
  * final state (degraded, …) that three polls in a row agree on. Starting states wait.
  */
 export async function settle(host: Host, deadlineMs: number, stableMs = 0): Promise<Settled> {
+  const systemd = new Systemd(host);
   const t0 = Date.now();
   const history: string[] = [];
   let last = '';
@@ -293,10 +277,8 @@ export async function settle(host: Host, deadlineMs: number, stableMs = 0): Prom
   const { waited } = await poll(
     { what: `${host.name} to settle`, deadlineMs, pauseMs: 500, maxPauseMs: stableMs ? Math.min(10_000, Math.max(500, stableMs / 4)) : 10_000 },
     async () => {
-      const state = await host.run(['systemctl', 'is-system-running']);
-      const failed = await host.run(['systemctl', '--failed', '--plain', '--no-legend']);
-      const s = state.stdout.trim();
-      const failedUnits = failedUnitsOf(failed.stdout);
+      const { state: s, result: state } = await systemd.systemState();
+      const { units: failedUnits, result: failed } = await systemd.failedUnits();
       const now = `${s}${failedUnits.length ? ` failed: ${failedUnits.join(', ')}` : ''}`;
       same = now === last ? same + 1 : 1;
       if (now !== last) history.push(`+${((Date.now() - t0) / 1000).toFixed(1)}s ${now}`);

@@ -14,7 +14,8 @@ import { Redactor } from '../../src/evidence/redact';
 import { validateConfig } from '../../lab/src/incus';
 import { PROJECT_ROOT } from '../../src/paths';
 import { SopsExit } from '../../src/sops/format';
-import { failedUnitsOf, settle } from '../../src/tasks/throwaway';
+import { failedUnitsOf } from '../../src/drivers/systemd';
+import { settle } from '../../src/tasks/throwaway';
 import { tempDir } from '../helpers';
 
 // Contract tests for the command-line tools the harness reads: docker (Swarm), systemctl, incus and

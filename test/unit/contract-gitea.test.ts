@@ -244,7 +244,7 @@ async function api(method: string, path: string, opts: { token?: string; auth?: 
 }
 
 let runs = 0;
-/** The harness's driver with its real HTTP client, as src/tasks/testme.ts builds it (`token` scheme). */
+/** The harness's driver with its real HTTP client, as src/checks/e2e.ts builds it (`token` scheme). */
 function driver(base: string, token: string): Gitea {
   const runDir = join(dir, `run-${++runs}`);
   return new Gitea(new JsonClient('gitea', base, `token ${token}`, new Recorder(runDir, runDir, new Redactor(), () => {}), 2000, 1), 'acme', 'app');

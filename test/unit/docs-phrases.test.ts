@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AstBuilder, GherkinClassicTokenMatcher, Parser } from '@cucumber/gherkin';
 import { IdGenerator } from '@cucumber/messages';
-import { c4ScenarioTags, d8RunProblems, normalised } from '../../src/checks/docs';
+import { c4ScenarioTags, d8RunProblems } from '../../src/checks/c5';
+import { normalised } from '../../src/checks/doc-text';
 import { PROJECT_ROOT } from '../../src/paths';
 
 // The doc checks' phrases as the features state them (the tables of c5 and c7), and the D8 run

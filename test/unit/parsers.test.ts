@@ -7,7 +7,7 @@ import { converged, parseReplicas } from '../../src/drivers/docker';
 import { parseIncusBytes, provisioningOf, showSize, type Instance } from '../../src/drivers/incus';
 import { PROJECT_ROOT } from '../../src/paths';
 import { parseSopsFile } from '../../src/sops/format';
-import { composeImages, imageRef } from '../../src/tasks/testme';
+import { composeImages, imageRef } from '../../src/checks/e2e';
 
 // The parsers the strengthened checks rely on, fed the real tools' outputs as
 // ../shared/reference/ records them (docker/cli goldens, Incus units, sops-nix's real file).
