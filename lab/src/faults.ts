@@ -1030,7 +1030,8 @@ export const FAULTS: Fault[] = [
     red: ['@e2e-testme'],
     says: /stage "reachable" did not happen/,
     async apply(lab) {
-      await lab.sh('gateway', 'pkill -f "^socat TCP-LISTEN:443"');
+      // Lab hosts share this machine's process table: only the gateway's own socat (its network namespace).
+      await lab.sh('gateway', 'pkill --ns $$ --nslist net -f "^socat TCP-LISTEN:443"');
     },
   },
   {

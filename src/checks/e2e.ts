@@ -224,7 +224,8 @@ type StackServices = Awaited<ReturnType<Docker['stackServices']>>;
 
 /**
  * reachable: the app answers 200 on its subdomain, through the public gateway. Its services are
- * read the moment it answers: a pipeline that fails fast undeploys it soon after.
+ * read at the same moment as each answer (the two requests overlap): a pipeline that fails fast
+ * undeploys the app soon after it answers, and a later look would find nothing.
  */
 export function reachable(run: RunContext): Promise<Reached> {
   return run.once('e2e reachable', async () => {
@@ -234,8 +235,9 @@ export function reachable(run: RunContext): Promise<Reached> {
     const live = new Docker(run.pool.role('live'));
     let last: (PublicAnswer & { evidence: string }) | undefined;
     const { value, waited } = await waitFor(run, 'reachable', e.deadlines.deployed, async () => {
-      last = await askGateway(run, url);
-      return last.status === 200 ? { ...last, services: await live.stackServices(app) } : undefined;
+      const [answer, services] = await Promise.all([askGateway(run, url), live.stackServices(app)]);
+      last = answer;
+      return answer.status === 200 ? { ...answer, services } : undefined;
     });
     if (!value) {
       stageFailed('reachable', {
