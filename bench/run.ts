@@ -16,7 +16,7 @@ import { PROJECT_ROOT } from '../src/paths';
 import { loadProfile } from '../src/profile/load';
 import { poll } from '../src/wait';
 
-// npm run bench [-- --quick] [--only ssh|scan|harness]: the harness against the tools a person
+// npm run bench [-- --quick] [--only ssh|scan|harness|cost]: the harness against the tools a person
 // would use by hand, side by side in one run on this machine. Each figure is the median of at
 // least five repetitions, with min and max; ratios compare figures of the same run. It fails
 // nothing: it writes bench/results.json and bench/results.md.
@@ -402,6 +402,49 @@ async function harnessBench(): Promise<void> {
   }
 }
 
+// ---- The harness's own cost in a full lab run ----
+
+async function costBench(): Promise<void> {
+  say("== the harness's own cost: full lab runs (every feature)");
+  const reports = mkdtempSync(join(tmpdir(), 'bench-cost-'));
+  try {
+    const node = [process.execPath, '--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs')];
+    const shares: number[] = [];
+    const walls: number[] = [];
+    for (let i = 0; i < REPS; i++) {
+      const r = await execa(node[0]!, [...node.slice(1), join(PROJECT_ROOT, 'bin', 'acceptance.ts'), '--reports', reports], {
+        cwd: PROJECT_ROOT,
+        reject: false,
+        all: true,
+      });
+      const runId = /^run (\d{8}-\d{6}-[0-9a-f]{4}):/m.exec(String(r.all))?.[1];
+      const evidence = runId
+        ? (JSON.parse(readFileSync(join(reports, runId, 'evidence.json'), 'utf8')) as { runFacts: { key: string; value: unknown }[] })
+        : undefined;
+      const cpu = evidence?.runFacts.find((f) => f.key === 'run.harnessCpu')?.value as { userMs: number; systemMs: number; wallMs: number } | undefined;
+      if (r.exitCode !== 0 || !cpu) {
+        notes.push(`a full lab run for the cost figure exited ${r.exitCode}${cpu ? '' : ' without run.harnessCpu'}; that repetition is left out`);
+        continue;
+      }
+      shares.push((100 * (cpu.userMs + cpu.systemMs)) / cpu.wallMs);
+      walls.push(cpu.wallMs / 1000);
+      say(`  run ${i + 1}: ${(cpu.wallMs / 1000).toFixed(1)} s wall, harness CPU ${((cpu.userMs + cpu.systemMs) / 1000).toFixed(1)} s`);
+    }
+    if (!shares.length) return;
+    figure('cost', 'a full lab run (every feature)', 's', walls);
+    const share = figure(
+      'cost',
+      "the harness process's CPU, share of the run's wall time",
+      '%',
+      shares,
+      "user + system CPU of the CLI process (cucumber, checks, drivers, the lab's orchestration), not of the hosts",
+    );
+    ratio('cost', 'harness share under 10 %', 10 / Math.max(share.median, 1e-3), '≥ 1 (under 10 % of wall time)', share.median < 10);
+  } finally {
+    rmSync(reports, { recursive: true, force: true });
+  }
+}
+
 function markdown(): string {
   const lines = [
     `# Benchmark (${new Date().toISOString()}${QUICK ? ', quick' : ''})`,
@@ -429,13 +472,30 @@ async function main(): Promise<void> {
   if (!ONLY || ONLY === 'harness') await harnessBench();
   if (!ONLY || ONLY === 'ssh') await sshBench();
   if (!ONLY || ONLY === 'scan') await scanBench();
+  if (!ONLY || ONLY === 'cost') await costBench();
   const out = join(PROJECT_ROOT, 'bench');
   mkdirSync(out, { recursive: true });
+  // --only one section keeps the other sections of the last results.
+  if (ONLY) {
+    try {
+      const prev = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { figures: Figure[]; ratios: Ratio[]; notes: string[] };
+      figures.unshift(...prev.figures.filter((f) => f.section !== ONLY));
+      ratios.unshift(...prev.ratios.filter((r) => r.section !== ONLY));
+      notes.unshift(...prev.notes);
+    } catch {
+      /* no earlier results */
+    }
+  }
   writeFileSync(join(out, 'results.json'), JSON.stringify({ at: new Date().toISOString(), quick: QUICK, figures, ratios, notes }, null, 2) + '\n');
   writeFileSync(join(out, 'results.md'), markdown());
   say(`\nbench: ${join('bench', 'results.md')} and results.json written`);
   void readFileSync;
 }
+
+process.on('beforeExit', () => {
+  say('bench: stopped before it finished, waiting on something that can no longer happen (a bug); no results written');
+  process.exit(1);
+});
 
 main().then(
   () => process.exit(0),

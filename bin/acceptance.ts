@@ -422,6 +422,13 @@ async function rerunCommand(gate: string, profileSource: string, mutating: boole
   ].join('\n');
 }
 
+// Node exits 0 when nothing is left to wait on, even with the run unfinished (a promise that no
+// event will settle): that must never read as a pass.
+process.on('beforeExit', () => {
+  say('error: the run stopped before it finished, waiting on something that can no longer happen (a bug in the harness); nothing it did counts');
+  process.exit(1);
+});
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {

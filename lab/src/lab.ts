@@ -341,6 +341,9 @@ function sshBanner(address: string, port: number): Promise<boolean> {
     s.once('data', (d) => done(d.toString().startsWith('SSH-2.0')));
     s.once('error', () => done(false));
     s.once('timeout', () => done(false));
+    // The relay accepts, then closes when nothing listens inside yet: no data, no error. Left
+    // pending, this promise held nothing open, and node exited 0 in the middle of a lab start.
+    s.once('close', () => done(false));
   });
 }
 

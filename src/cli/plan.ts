@@ -33,11 +33,20 @@ export async function plannedScenarios(config: IRunConfiguration): Promise<Plann
 
 /** cucumber-js's configuration (cucumber.js) with the options given on the command line. */
 export async function cucumberConfiguration(cucumberArgs: string[]): Promise<IRunConfiguration> {
+  // cucumber-js's option parser (commander) exits 1 itself on an option it does not know, after
+  // printing it: here that is a usage error, exit 2, like every other bad input.
+  const exit = process.exit;
+  process.exit = ((code?: number) => {
+    throw new UsageError(`cucumber options: not an option of this command or of cucumber-js (commander exited ${code ?? 0}; see --help)`);
+  }) as typeof process.exit;
   try {
     const { runConfiguration } = await loadConfiguration({ file: 'cucumber.js', provided: cucumberArgs }, { cwd: PROJECT_ROOT });
     return runConfiguration;
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     const cause = (e as Error).cause instanceof Error ? `: ${((e as Error).cause as Error).message}` : '';
     throw new UsageError(`cucumber options: ${(e as Error).message}${cause}`);
+  } finally {
+    process.exit = exit;
   }
 }

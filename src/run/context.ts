@@ -159,6 +159,13 @@ export class RunContext {
       }
     } finally {
       this.recorder.fact('run.sshConnections', this.pool.sshConnectionCounts());
+      // The harness's own CPU (this process: the CLI, cucumber, the checks; not the hosts or the lab's programs).
+      const cpu = process.cpuUsage();
+      this.recorder.fact('run.harnessCpu', {
+        userMs: Math.round(cpu.user / 1000),
+        systemMs: Math.round(cpu.system / 1000),
+        wallMs: Math.round(process.uptime() * 1000),
+      });
       await this.pool.closeAll();
       RunContext.instance = null;
     }

@@ -140,8 +140,9 @@ test('lab faults are refused with a live profile (exit 2)', async () => {
   assert.match(r.output, /targets live hosts, which the harness never faults/);
 });
 
-test('usage errors exit 2: unknown fault, bad tag expression, no matching scenario, missing value', async () => {
+test('usage errors exit 2: unknown fault or option, bad tag expression, no matching scenario, missing value', async () => {
   for (const [args, msg] of [
+    [['--no-such-option'], /unknown option '--no-such-option'[\s\S]*not an option of this command or of cucumber-js/],
     [['--fault', 'no-such-fault'], /unknown fault no-such-fault/],
     [['--tags', '@C1 and ('], /cucumber options|tag/i],
     [['--tags', '@no-such-tag'], /no scenario matches/],
