@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+// Runs inside a lab host's network namespace. The lab hands it, over the IPC channel, listening
+// sockets it opened on this machine's loopback (127.0.10.N:PORT); each connection is relayed,
+// byte for byte, to 127.0.0.1:PORT inside the host. It exits when the lab goes away.
 const net = require('node:net');
 
 process.on('message', (msg, server) => {
