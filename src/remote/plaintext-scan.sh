@@ -161,13 +161,15 @@ objects() { # COVERAGE-KIND GITDIR
       case $type in
         blob)
           # The commits where the blob appears or goes; the first whose tree holds it names the path.
+          # Every reader here reads to the end: under pipefail, a reader that stops early (exit,
+          # head) kills its writer with SIGPIPE, and the scan stopped at a long tree's first hit.
           where="dangling-blob:$oid"
           for c in $(git -C "$g" log --all --reflog --format=%H --find-object="$oid" 2> /dev/null || true); do
-            p=$(git -C "$g" ls-tree -r --full-tree "$c" | awk -F'\t' -v o="$oid" '{ split($1, m, " ") } m[3] == o { print $2; exit }')
+            p=$(git -C "$g" ls-tree -r --full-tree "$c" | awk -F'\t' -v o="$oid" '{ split($1, m, " ") } m[3] == o && !found { print $2; found = 1 }')
             if [ -n "$p" ]; then where="$c:$p"; break; fi
           done ;;
         commit) where="commit-message:$oid" ;;
-        tag) where="tag-message:$(git -C "$g" cat-file tag "$oid" | sed -n 's/^tag //p' | head -n 1)" ;;
+        tag) where="tag-message:$(git -C "$g" cat-file tag "$oid" | sed -n 's/^tag //p' | awk 'NR == 1')" ;;
         *) where="$type:$oid" ;;
       esac
       git -C "$g" cat-file "$type" "$oid" | name_hits "$1" "$where"

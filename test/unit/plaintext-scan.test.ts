@@ -164,6 +164,36 @@ test('a git error is an error of the scan, naming the directory, never "no hit"'
   assert.equal(r.report.done, false);
 });
 
+test('a long history with a wide tree: every planted value is found and the scan finishes (no reader stops its writer)', async () => {
+  // 1 500 files make each ls-tree longer than a pipe's buffer: a reader that exits at its first
+  // match killed ls-tree with SIGPIPE, and under pipefail the scan stopped after one hit.
+  const wide = join(tmp, 'wide-repo');
+  const planted = ['raw_token', 'hex_value', 'gz_value'] as const;
+  const lines: string[] = [];
+  const files = Array.from({ length: 1500 }, (_, i) => `M 644 inline docs/d${i % 30}/file-with-a-long-name-${i}.md\ndata 2\nx\n`).join('');
+  for (let i = 1; i <= 12; i++) {
+    const leak = i % 4 === 0 ? planted[i / 4 - 1] : undefined;
+    const body = `commit ${i}\n${leak ? `${SECRETS[leak]}\n` : ''}`;
+    lines.push('commit refs/heads/main', `mark :${i}`, `committer t <t@t> ${1700000000 + i} +0000`, 'data 2', 'c', ...(i > 1 ? [`from :${i - 1}`] : []));
+    lines.push(`${i === 1 ? files : ''}M 644 inline a-notes.md`, `data ${Buffer.byteLength(body)}`, body, '');
+  }
+  sh(`git init -q -b main ${wide}`);
+  execFileSync('git', ['-C', wide, 'fast-import', '--quiet'], { input: lines.join('\n') + '\n' });
+  const r = await sopsOn().scan(
+    '',
+    secrets.filter((x) => (planted as readonly string[]).includes(x.name)),
+    [{ kind: 'history', dir: join(wide, '.git') }],
+    8,
+    `unitwide${process.pid}`,
+  );
+  assert.equal(r.report.done, true, JSON.stringify(r.report.error));
+  assert.deepEqual([...new Set(r.report.hits.map((h) => h.name))].sort(), [...planted].sort());
+  assert.ok(
+    r.report.hits.every((h) => /^[0-9a-f]{40}:a-notes\.md$/.test(h.path)),
+    JSON.stringify(r.report.hits),
+  );
+});
+
 test('a scan killed half-way leaves no process and no plaintext behind', async () => {
   process.env.FAKE_SOPS_HANG = '1';
   try {
