@@ -454,7 +454,7 @@ function markdown(): string {
     `Machine: ${require('node:os').cpus().length} CPU, Node ${process.version}. Medians of ${REPS} repetitions (min–max).`,
     '',
   ];
-  for (const section of ['ssh', 'scan', 'harness']) {
+  for (const section of ['ssh', 'scan', 'harness', 'cost']) {
     const fs = figures.filter((f) => f.section === section);
     if (!fs.length) continue;
     lines.push(`## ${section}`, '', '| measure | median | min–max | note |', '| --- | --- | --- | --- |');
@@ -483,7 +483,8 @@ async function main(): Promise<void> {
       const prev = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { figures: Figure[]; ratios: Ratio[]; notes: string[] };
       figures.unshift(...prev.figures.filter((f) => f.section !== ONLY));
       ratios.unshift(...prev.ratios.filter((r) => r.section !== ONLY));
-      notes.unshift(...prev.notes);
+      // A note this run made again (the same words up to its figures) replaces the old one.
+      notes.unshift(...prev.notes.filter((n) => !notes.some((m) => m.split(/\d/)[0] === n.split(/\d/)[0])));
     } catch {
       /* no earlier results */
     }
