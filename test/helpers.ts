@@ -80,10 +80,9 @@ export interface BareRoot {
   files: string[];
 }
 
-/** Runs `npm run acceptance -- ARGS` the way a user does (minus the npm wrapper). */
-export async function acceptance(args: string[], env: Record<string, string> = {}, opts: { bareRoot?: BareRoot } = {}): Promise<AcceptanceRun> {
-  let argv = [
-    process.execPath,
+/** Node's arguments for `npm run acceptance -- ARGS`, writing to the tests' reports folder. */
+function acceptanceArgs(args: string[]): string[] {
+  return [
     '--disable-warning=ExperimentalWarning',
     '-r',
     join(PROJECT_ROOT, 'scripts', 'register.cjs'),
@@ -92,6 +91,11 @@ export async function acceptance(args: string[], env: Record<string, string> = {
     testReportsDir(),
     ...args,
   ];
+}
+
+/** Runs `npm run acceptance -- ARGS` the way a user does (minus the npm wrapper). */
+export async function acceptance(args: string[], env: Record<string, string> = {}, opts: { bareRoot?: BareRoot } = {}): Promise<AcceptanceRun> {
+  let argv = [process.execPath, ...acceptanceArgs(args)];
   if (opts.bareRoot) {
     const { root, hide, files } = opts.bareRoot;
     mkdirSync(root, { recursive: true });
@@ -189,15 +193,7 @@ export interface LiveRun {
 /** `npm run acceptance -- ARGS` started in its own process group, watched while it runs. */
 export function startAcceptance(args: string[], env: Record<string, string> = {}): LiveRun {
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  const argv = [
-    '--disable-warning=ExperimentalWarning',
-    '-r',
-    join(PROJECT_ROOT, 'scripts', 'register.cjs'),
-    join(PROJECT_ROOT, 'bin', 'acceptance.ts'),
-    '--reports',
-    testReportsDir(),
-    ...args,
-  ];
+  const argv = acceptanceArgs(args);
   const child = spawn(process.execPath, argv, {
     cwd: PROJECT_ROOT,
     detached: true,

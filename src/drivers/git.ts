@@ -53,26 +53,16 @@ export class Git {
   }
 
   /** Every (commit, path) on any ref where a file with this base name was added or changed. */
-  async filesNamedInHistory(repo: string, basename: string): Promise<Read<{ commit: string; path: string }[]>> {
-    const r = await this.host.succeed([
-      'git',
-      '-C',
-      repo,
-      'log',
-      '--all',
-      '-m',
-      '--no-renames',
-      '--diff-filter=AMTC',
-      '--name-only',
-      '--format=commit %H',
-      '--',
-      `:(glob)**/${basename}`,
-    ]);
-    return { value: parseNameLog(r.stdout), evidence: r.evidence };
+  filesNamedInHistory(repo: string, basename: string): Promise<Read<{ commit: string; path: string }[]>> {
+    return this.changedInHistory(repo, `:(glob)**/${basename}`);
   }
 
   /** Every (commit, path) on any ref where a file under `dir`/ was added or changed. */
-  async filesUnderInHistory(repo: string, dir: string): Promise<Read<{ commit: string; path: string }[]>> {
+  filesUnderInHistory(repo: string, dir: string): Promise<Read<{ commit: string; path: string }[]>> {
+    return this.changedInHistory(repo, `:(glob)${dir}/**`);
+  }
+
+  private async changedInHistory(repo: string, pathspec: string): Promise<Read<{ commit: string; path: string }[]>> {
     const r = await this.host.succeed([
       'git',
       '-C',
@@ -85,7 +75,7 @@ export class Git {
       '--name-only',
       '--format=commit %H',
       '--',
-      `:(glob)${dir}/**`,
+      pathspec,
     ]);
     return { value: parseNameLog(r.stdout), evidence: r.evidence };
   }
