@@ -31,15 +31,22 @@ export interface Waited {
   deadlineMs: number;
   met: boolean;
   polls: number;
+  /** Why the probe stopped the wait before its deadline, when it did. */
+  gaveUp?: string;
+}
+
+/** What a probe returns to end its wait unmet before the deadline: the condition can no longer happen. */
+export class GiveUp {
+  constructor(readonly reason: string) {}
 }
 
 const seconds = (ms: number) => `${ms < 10_000 ? (ms / 1000).toFixed(1) : Math.round(ms / 1000)}s`;
 
 /**
- * Calls `probe` until it returns a value (not undefined) or the deadline passes. The probe runs
- * at least once, and once more at the deadline; the pause never carries past it.
+ * Calls `probe` until it returns a value (not undefined), a GiveUp, or the deadline passes. The
+ * probe runs at least once, and once more at the deadline; the pause never carries past it.
  */
-export async function poll<T>(opts: PollOptions, probe: () => Promise<T | undefined>): Promise<{ value?: T; waited: Waited }> {
+export async function poll<T>(opts: PollOptions, probe: () => Promise<T | undefined | GiveUp>): Promise<{ value?: T; waited: Waited }> {
   const t0 = Date.now();
   const { recorder, what, deadlineMs } = opts;
   const heartbeat = opts.heartbeatMs ?? 30_000;
@@ -49,8 +56,15 @@ export async function poll<T>(opts: PollOptions, probe: () => Promise<T | undefi
   let polls = 0;
   for (let pause = opts.pauseMs ?? 250; ; pause = Math.min(pause * 2, opts.maxPauseMs ?? 2000)) {
     polls++;
-    const value = await probe();
+    const got = await probe();
     const waitedMs = Date.now() - t0;
+    if (got instanceof GiveUp) {
+      const waited = { stage: what, waitedMs, deadlineMs, met: false, polls, gaveUp: got.reason };
+      if (recorder && opts.key) recorder.fact(`wait.${opts.key}`, waited, opts.host);
+      say(`${JSON.stringify(what)} cannot happen any more (${got.reason}), after ${seconds(waitedMs)} of ${seconds(deadlineMs)}`);
+      return { waited };
+    }
+    const value = got;
     if (value !== undefined || waitedMs >= deadlineMs) {
       const waited = { stage: what, waitedMs, deadlineMs, met: value !== undefined, polls };
       if (recorder && opts.key) recorder.fact(`wait.${opts.key}`, waited, opts.host);

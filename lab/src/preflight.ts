@@ -1,8 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { UsageError } from './harness';
 
 // What the lab needs from this machine, and how to get it: as root with apt, it installs the
 // missing Debian packages itself; otherwise it says exactly what to install.
+
+/** Where the install lock lives: the lab locks' folder (a reboot clears it). */
+const APT_LOCK_DIR = '/run/cc-ci-acceptance';
 
 export const LAB_PACKAGES: Record<string, string> = {
   '/usr/sbin/sshd': 'openssh-server',
@@ -43,11 +48,16 @@ export function labPreflight(log: (line: string) => void): void {
   }
   log(`lab: installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Two labs starting side by side (the fault matrix) take turns; apt waits for any other apt.
+  mkdirSync(APT_LOCK_DIR, { recursive: true });
+  const apt = (...args: string[]) => ['flock', join(APT_LOCK_DIR, 'apt.lock'), 'apt-get', '-o', 'DPkg::Lock::Timeout=600', ...args];
+  const [cmd, ...argv] = apt('install', '-y', '-q', '--no-install-recommends', ...missing);
+  const install = () => spawnSync(cmd!, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let r = install();
   if (r.status !== 0) {
     log('lab: apt-get install failed; running apt-get update and trying again');
-    execFileSync('apt-get', ['update', '-q'], { env, stdio: 'ignore' });
+    const [u, ...uargv] = apt('update', '-q');
+    execFileSync(u!, uargv, { env, stdio: 'ignore' });
     r = install();
   }
   missing = missingPackages();

@@ -8,7 +8,7 @@ import { claimThat } from '../claim';
 import { buildPage, Drone, DRONE_DONE, type DroneBuild } from '../drivers/drone';
 import { Gitea, type GiteaComment, type GiteaStatus } from '../drivers/forge';
 import { JsonClient } from '../drivers/http';
-import { poll, type Waited } from '../wait';
+import { GiveUp, poll, type Waited } from '../wait';
 import { getThroughGateway, type PublicAnswer } from '../drivers/public';
 import { readSecretRef } from '../profile/load';
 import type { SecretRef } from '../profile/schema';
@@ -55,7 +55,12 @@ function makeDrone(run: RunContext): Drone {
 }
 
 /** An E2E stage: polled through the one wait primitive, said on the console as "e2e: …", recorded as wait.<stage>. */
-export function waitFor<T>(run: RunContext, stage: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<{ value?: T; waited: Waited }> {
+export function waitFor<T>(
+  run: RunContext,
+  stage: string,
+  deadlineMs: number,
+  probe: () => Promise<T | undefined | GiveUp>,
+): Promise<{ value?: T; waited: Waited }> {
   return poll({ what: stage, deadlineMs, pauseMs: 250, maxPauseMs: 2000, recorder: run.recorder, key: stage, prefix: 'e2e' }, probe);
 }
 
@@ -178,12 +183,12 @@ export function deployedUrl(run: RunContext): Promise<string> {
       const b = await d.build(build.number);
       const url = (await d.allLogs(b)).map((l) => pattern.exec(l)?.[0]).find(Boolean);
       if (url) return url;
-      return DRONE_DONE.has(b.status) ? '' : undefined;
+      return DRONE_DONE.has(b.status) ? new GiveUp(`build #${b.number} ended (${b.status})`) : undefined;
     });
     if (!value) {
       stageFailed('deployed', {
         expected: `the build's log names https://<recipe[:4]>-<6 hex>.${run.profile.domain} within ${waited.deadlineMs / 1000}s`,
-        seen: value === '' ? 'the build ended without deploying' : `nothing after ${Math.round(waited.waitedMs / 1000)}s`,
+        seen: waited.gaveUp ? `the build ended without deploying (${waited.gaveUp})` : `nothing after ${Math.round(waited.waitedMs / 1000)}s`,
         host: 'drone',
         evidence: [d.api.lastEvidence],
       });
@@ -219,32 +224,48 @@ function gatewayElsewhere(run: RunContext, a: PublicAnswer): string | undefined 
   return `${a.address} resolved to ${a.resolved}, not to the pinned gateway (${pins.join(', ')})`;
 }
 
-type Reached = PublicAnswer & { evidence: string; services: StackServices };
 type StackServices = Awaited<ReturnType<Docker['stackServices']>>;
+type Reached = PublicAnswer & { evidence: string; services: StackServices; servicesRead: 'with the answer' | 'before the answer' };
 
 /**
  * reachable: the app answers 200 on its subdomain, through the public gateway. Its services are
  * read at the same moment as each answer (the two requests overlap): a pipeline that fails fast
- * undeploys the app soon after it answers, and a later look would find nothing.
+ * undeploys the app soon after it answers, and a later look would find nothing. If that read
+ * came back after the undeploy, the last read that listed the app (while it was deploying) stands.
+ * A build that ends before the app ever answered ends the wait.
  */
 export function reachable(run: RunContext): Promise<Reached> {
   return run.once('e2e reachable', async () => {
     const e = e2eOf(run);
+    const build = await pickedUp(run);
     const url = await deployedUrl(run);
     const app = new URL(url).hostname.split('.')[0]!;
     const live = new Docker(run.pool.role('live'));
+    const d = drone(run);
+    const lists = (s: StackServices) => s.result.ok && s.services.some((x) => x.name.startsWith(`${app}_`));
     let last: (PublicAnswer & { evidence: string }) | undefined;
+    let listed: StackServices | undefined;
+    let ended: DroneBuild | undefined;
     const { value, waited } = await waitFor(run, 'reachable', e.deadlines.deployed, async () => {
-      const [answer, services] = await Promise.all([askGateway(run, url), live.stackServices(app)]);
+      const [answer, services, b] = await Promise.all([askGateway(run, url), live.stackServices(app), d.build(build.number)]);
       last = answer;
-      return answer.status === 200 ? { ...answer, services } : undefined;
+      if (answer.status === 200) {
+        if (lists(services) || !listed) return { ...answer, services, servicesRead: 'with the answer' as const };
+        return { ...answer, services: listed, servicesRead: 'before the answer' as const };
+      }
+      if (lists(services)) listed = services;
+      if (DRONE_DONE.has(b.status)) {
+        ended = b;
+        return new GiveUp(`build #${b.number} ended (${b.status}) before the app answered`);
+      }
+      return undefined;
     });
     if (!value) {
       stageFailed('reachable', {
         expected: `200 from ${url} through the gateway ${e.gateway.address}:${e.gateway.port}, TLS verified, within ${waited.deadlineMs / 1000}s`,
-        seen: last?.status ? `HTTP ${last.status}` : (last?.error ?? 'no answer'),
+        seen: `${last?.status ? `HTTP ${last.status}` : (last?.error ?? 'no answer')}${ended ? `, and build #${ended.number} had ended (${ended.status})` : ''}`,
         host: 'gateway',
-        evidence: last ? [last.evidence] : [],
+        evidence: last ? [last.evidence, ...(ended ? [d.api.lastEvidence] : [])] : [],
       });
     }
     const { services: _services, ...answer } = value;
@@ -316,7 +337,7 @@ export function runsPrHead(run: RunContext): Promise<void> {
           `content: the head's ${e.content} has sha256 ${content.headSha256.slice(0, 16)}…, ${url} answered with ${content.servedSha256?.slice(0, 16) ?? 'nothing'}…`,
         );
     }
-    run.recorder.fact('e2e.deployedHead', { head, compose: e.compose, images: want, running, content });
+    run.recorder.fact('e2e.deployedHead', { head, compose: e.compose, images: want, running, servicesRead: answer.servicesRead, content });
     claimThat(Object.keys(want).length > 0 && differ.length === 0, {
       claim: `the deployed app is the PR head ${head.slice(0, 12)}`,
       expected: `${app}'s services run ${

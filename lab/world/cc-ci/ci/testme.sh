@@ -18,7 +18,9 @@ undeploy() {
   echo "undeployed $domain"
   echo "::exit 0"
 }
-fail() { echo "$*"; echo "::exit 1"; exit 1; }
+hold() { if [ "${QUICK:-false}" = true ]; then sleep 2; else sleep 6; fi; }
+# A failing test holds the deployment too, as a test suite collecting its logs would.
+fail() { echo "$*"; hold; echo "::exit 1"; exit 1; }
 
 echo "::step deploy"
 git clone --quiet "$CI_FORGE/$RECIPE.git" "$work/recipe"
@@ -63,5 +65,5 @@ done
 grep -qF "$expect" <<<"$body" || fail "the app answered, but without \"$expect\""
 echo "the app answers through the gateway: $(printf '%s' "$body" | sha256sum | cut -c1-16)"
 # Hold the deployment a moment, as the full test suite would (--quick: shorter).
-if [ "${QUICK:-false}" = true ]; then sleep 2; else sleep 6; fi
+hold
 echo "::exit 0"
