@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { showValue } from './show';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { writeFileAtomic } from './atomic';
@@ -52,6 +53,8 @@ export interface Fact {
   value: unknown;
   host?: string;
   at: string;
+  /** Set on a fact measured for an earlier scenario and shown again under one that relies on it. */
+  measuredFor?: string;
 }
 
 export class Recorder {
@@ -148,9 +151,39 @@ export class Recorder {
   /** A measured fact (a toplevel path, a commit), attached to the current scenario. */
   fact(key: string, value: unknown, host?: string): void {
     const f: Fact = { scenario: this.scope?.pickleId, key, value: this.redactDeep(value ?? null), host, at: new Date().toISOString() };
+    for (const into of this.collectors.getStore() ?? []) into.push(f);
+    this.add(f);
+  }
+
+  private add(f: Fact): void {
     this.facts.push(f);
     this.append('facts.ndjson', f);
-    this.scope?.showFact?.(key, showValue(f.value));
+    this.scope?.showFact?.(f.key, showValue(f.value));
+  }
+
+  private readonly collectors = new AsyncLocalStorage<Fact[][]>();
+
+  /** Runs `work`, putting every fact it records (through any depth of calls) into `into` as well. */
+  collecting<T>(into: Fact[], work: () => Promise<T>): Promise<T> {
+    return this.collectors.run([...(this.collectors.getStore() ?? []), into], work);
+  }
+
+  private readonly shownAgain = new Map<string, Set<Fact>>();
+
+  /**
+   * Facts measured once for an earlier scenario, attached to the current one that relies on them
+   * (each once per scenario): the evidence of a scenario holds every fact it asserts.
+   */
+  replay(facts: readonly Fact[]): void {
+    const scenario = this.scope?.pickleId;
+    if (!scenario) return;
+    let shown = this.shownAgain.get(scenario);
+    if (!shown) this.shownAgain.set(scenario, (shown = new Set()));
+    for (const f of facts) {
+      if (f.scenario === scenario || shown.has(f)) continue;
+      shown.add(f);
+      this.add({ ...f, scenario, measuredFor: f.scenario });
+    }
   }
 
   factsOf(pickleId: string): Fact[] {

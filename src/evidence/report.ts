@@ -24,7 +24,8 @@ export interface ScenarioEvidence {
   message?: string;
   failedStep?: string;
   durationMs: number;
-  facts: Record<string, { value: unknown; host?: string }>;
+  /** measuredFor: the scenario the fact was measured for, when it was measured once for an earlier one. */
+  facts: Record<string, { value: unknown; host?: string; measuredFor?: string }>;
   commands: string[];
 }
 
@@ -175,7 +176,9 @@ export function writeEvidence(runDir: string, meta: RunMeta, judge?: (e: RunEvid
   const commands = readNdjson<{ scenario?: string; file: string }>(join(runDir, 'evidence', 'commands.ndjson'));
   const scenarios: ScenarioEvidence[] = scenarioResults(join(runDir, 'messages.ndjson'), meta.interrupted).map((s) => ({
     ...s,
-    facts: Object.fromEntries(facts.filter((f) => f.scenario === s.id).map((f) => [f.key, { value: f.value, host: f.host }])),
+    facts: Object.fromEntries(
+      facts.filter((f) => f.scenario === s.id).map((f) => [f.key, { value: f.value, host: f.host, ...(f.measuredFor ? { measuredFor: f.measuredFor } : {}) }]),
+    ),
     commands: commands.filter((c) => c.scenario === s.id).map((c) => c.file),
   }));
   const totals = { passed: 0, failed: 0, broken: 0, skipped: 0, undefined: 0, pending: 0 } as Record<ScenarioStatus, number>;

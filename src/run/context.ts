@@ -5,6 +5,7 @@ import { SopsOnHost } from '../drivers/sops';
 import type { Host } from '../drivers/host';
 import { finishThrowaways } from '../tasks/throwaway';
 import { Recorder } from '../evidence/recorder';
+import { Memo } from './memo';
 import { Redactor } from '../evidence/redact';
 import { setMessageRedaction } from '../errors';
 import { loadProfile } from '../profile/load';
@@ -38,7 +39,7 @@ export class RunContext {
   readonly profile: Profile;
   readonly recorder: Recorder;
   readonly pool: HostPool;
-  private readonly memo = new Map<string, Promise<unknown>>();
+  private readonly memo: Memo;
   /** Throwaway VMs this run created and has not yet deleted or kept. */
   readonly throwaways = new Set<string>();
   /** Whether a scenario that used a throwaway went red (the destroy policy keeps it then). */
@@ -49,6 +50,7 @@ export class RunContext {
     this.recorder = new Recorder(params.runDir, params.shownDir, RunContext.sharedRedactor ?? new Redactor());
     setMessageRedaction((t) => this.recorder.redact(t));
     this.pool = new HostPool(this.profile, this.recorder);
+    this.memo = new Memo(this.recorder);
   }
 
   static of(params: RunParameters): RunContext {
@@ -70,14 +72,9 @@ export class RunContext {
     return this.made.get(key) as T;
   }
 
-  /** Computes a value once per run; every scenario asking later gets the same outcome. */
+  /** Computes a value once per run; a later scenario asking gets the same outcome and its facts. */
   once<T>(key: string, compute: () => Promise<T>): Promise<T> {
-    let p = this.memo.get(key) as Promise<T> | undefined;
-    if (!p) {
-      p = compute();
-      this.memo.set(key, p);
-    }
-    return p;
+    return this.memo.once(key, compute);
   }
 
   /** Whether `once(key)` was asked for in this run (its work started). */

@@ -93,6 +93,9 @@ test('the healthy lab is all green, the run writes every report file, and no sec
   const testme = e.scenarios.find((s) => s.tags.includes('@e2e-testme'))!;
   assert.match(String((testme.facts['e2e.build']!.value as { number: number }).number), /^\d+$/);
   assert.match(String(testme.facts['e2e.url']!.value), /^https:\/\/cust-[0-9a-f]{6}\.ci\.lab\.test$/);
+  // A scenario that relies on the !testme's pickup holds that fact too, marked as measured for the !testme.
+  const nonMember = e.scenarios.find((s) => s.tags.includes('@e2e-non-member'))!;
+  assert.deepEqual(nonMember.facts['e2e.build'], { ...testme.facts['e2e.build'], measuredFor: testme.id });
   const answer = testme.facts['e2e.publicAnswer']!.value as { status: number; address: string; fingerprint256: string };
   assert.deepEqual([answer.status, answer.address], [200, '127.0.10.5']);
   assert.match(answer.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
