@@ -71,7 +71,6 @@ export interface InstanceRecord {
   devices: Record<string, Record<string, string>>;
   profiles: string[];
   description: string;
-  ephemeral: boolean;
   createdAt: string;
   lastUsedAt: string;
   startedAt?: string;
@@ -97,12 +96,9 @@ export interface HostInstanceSpec {
 export interface LaunchOptions {
   project: string;
   image: string;
-  name?: string;
+  name: string;
   vm?: boolean;
   config?: Record<string, string>;
-  profiles?: string[];
-  description?: string;
-  ephemeral?: boolean;
   /** launch (true) or init/create (false). */
   start?: boolean;
 }
@@ -315,7 +311,6 @@ export async function registerHostInstance(labDir: string, spec: HostInstanceSpe
     devices: {},
     profiles: ['default'],
     description: spec.description ?? '',
-    ephemeral: false,
     createdAt,
     lastUsedAt: createdAt,
     startedAt: createdAt,
@@ -334,48 +329,6 @@ export function bootMemoryOf(labDir: string, rec: InstanceRecord): string | unde
   const m = /(?:^|\s)-m\s+(?:size=)?(\d+)([MG]?)\b/.exec(config['raw.qemu'] ?? '');
   if (m) return `${m[1]}${m[2] === 'G' ? 'GiB' : 'MiB'}`;
   return config['limits.memory'];
-}
-
-const ADJECTIVES = [
-  'brave',
-  'calm',
-  'eager',
-  'fancy',
-  'gentle',
-  'happy',
-  'jolly',
-  'keen',
-  'lucky',
-  'merry',
-  'noble',
-  'proud',
-  'quick',
-  'sunny',
-  'tidy',
-  'witty',
-];
-const ANIMALS = [
-  'badger',
-  'beetle',
-  'crane',
-  'dingo',
-  'egret',
-  'ferret',
-  'gecko',
-  'heron',
-  'ibis',
-  'koala',
-  'lemur',
-  'marmot',
-  'newt',
-  'otter',
-  'panda',
-  'quail',
-];
-
-function petname(): string {
-  const pick = (l: string[]) => l[randomBytes(1)[0]! % l.length]!;
-  return `${pick(ADJECTIVES)}-${pick(ANIMALS)}`;
 }
 
 /** instance.ValidName (internal/instance): a hostname. */
@@ -430,13 +383,9 @@ function allocateAddress(labDir: string): string {
 /** incus launch / init: the checks in incusd's instancesPost order, then the instance itself. */
 export async function launchInstance(labDir: string, opts: LaunchOptions): Promise<InstanceRecord> {
   checkProject(opts.project, 'Failed loading project: ');
-  for (const p of opts.profiles ?? ['default']) if (p !== 'default') throw new IncusError(`Requested profile ${JSON.stringify(p)} doesn't exist`);
   const type: InstanceType = opts.vm ? 'virtual-machine' : 'container';
   return withLock(labDir, async () => {
-    let name = opts.name;
-    if (!name)
-      do name = petname();
-      while (findInstance(labDir, opts.project, name));
+    const name = opts.name;
     validName(name);
     const image = imageConfig(opts.image, type);
     if (!image) {
@@ -473,9 +422,8 @@ export async function launchInstance(labDir: string, opts: LaunchOptions): Promi
       architecture: architecture(),
       config,
       devices: {},
-      profiles: opts.profiles ?? ['default'],
-      description: opts.description ?? '',
-      ephemeral: !!opts.ephemeral,
+      profiles: ['default'],
+      description: '',
       createdAt,
       lastUsedAt: NEVER_USED,
     };
@@ -573,17 +521,6 @@ export async function stopIncusInstance(labDir: string, project: string, name: s
     const rec = getInstance(labDir, project, name);
     if (!isRunning(labDir, rec)) throw new IncusError('The instance is already stopped');
     await halt(labDir, rec);
-    if (rec.ephemeral) await destroy(labDir, rec);
-  });
-}
-
-export async function restartIncusInstance(labDir: string, project: string, name: string): Promise<void> {
-  await withLock(labDir, async () => {
-    const rec = getInstance(labDir, project, name);
-    if (!isRunning(labDir, rec)) throw new IncusError('The instance is already stopped');
-    assertBootable(rec);
-    await halt(labDir, rec);
-    await boot(labDir, rec);
   });
 }
 
@@ -604,7 +541,6 @@ export async function deleteIncusInstance(labDir: string, project: string, name:
     if (isRunning(labDir, rec)) {
       if (!force) throw new IncusError('The instance is currently running, stop it first or pass --force');
       await halt(labDir, rec);
-      if (rec.ephemeral) return destroy(labDir, rec);
     }
     await destroy(labDir, rec);
   });
@@ -701,7 +637,7 @@ export async function renderInstance(labDir: string, rec: InstanceRecord): Promi
     architecture: rec.architecture,
     config: sorted(rec.config),
     devices: sorted(rec.devices),
-    ephemeral: rec.ephemeral,
+    ephemeral: false, // the lab makes no ephemeral instances
     profiles: rec.profiles,
     stateful: false,
     description: rec.description,
@@ -801,8 +737,6 @@ async function renderState(labDir: string, rec: InstanceRecord, running: boolean
   };
 }
 
-export { parseIncusBytes as parseByteSize } from './harness';
-
 /** The CPUs the instance may use: limits.cpu as a count, else a VM's default of 1 or the host's. */
 function cpuCount(rec: InstanceRecord): number {
   const limit = rec.config['limits.cpu'];
@@ -832,8 +766,6 @@ export interface ExecRequest {
   argv: string[];
   env?: Record<string, string>;
   cwd?: string;
-  user?: number;
-  group?: number;
 }
 
 /**
@@ -844,10 +776,8 @@ export function execEnvironment(rec: InstanceRecord, req: ExecRequest, labDir?: 
   const env: Record<string, string> = { ...(req.env ?? {}) };
   for (const [k, v] of Object.entries(expandedConfig(rec, labDir))) if (k.startsWith('environment.') && !(k.slice(12) in env)) env[k.slice(12)] = v;
   env.PATH ??= NIXOS_PATH;
-  if (!req.user) {
-    env.HOME ??= '/root';
-    env.USER ??= 'root';
-  }
+  env.HOME ??= '/root';
+  env.USER ??= 'root';
   env.LANG ??= 'C.UTF-8';
   env.CC_CI_HARNESS_ROOT ??= PROJECT_ROOT;
   return env;
@@ -870,8 +800,7 @@ export async function prepareExec(labDir: string, project: string, name: string,
   if (!isRunning(labDir, rec)) throw new IncusError('Instance is not running');
   const env = execEnvironment(rec, req, labDir);
   const cwd = req.cwd || env.HOME || '/';
-  const ids = req.user || req.group ? ['--setuid', String(req.user ?? 0), '--setgid', String(req.group ?? 0)] : [];
-  const enter = ['nsenter', '--target', String(hostPid(labDir, rec)), '--mount', '--root', '--uts', '--net', ...ids, '--'];
+  const enter = ['nsenter', '--target', String(hostPid(labDir, rec)), '--mount', '--root', '--uts', '--net', '--'];
   const envArgs = ['env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
   const cmd = req.argv[0]!;
   const check = await execa(
@@ -908,7 +837,6 @@ export interface PushRequest {
   uid?: number;
   gid?: number;
   createDirs?: boolean;
-  recursive?: boolean;
 }
 
 const PUSH_SCRIPT = `
@@ -950,15 +878,6 @@ export async function pushFile(labDir: string, project: string, name: string, re
   try {
     const st = fstatSync(fd);
     const pid = String(hostPid(labDir, rec));
-    if (req.recursive) {
-      if (!st.isDirectory()) throw new IncusError(`(lab stand-in) recursive push of a file is not mirrored`);
-      const dest = req.createDirs ? req.target : '';
-      const base = posix.basename(req.source.replace(/\/+$/, '')) || '.';
-      const dir = posix.dirname(req.source.replace(/\/+$/, '')) || '.';
-      const inner = `${dest ? `mkdir -p -- "$1" && ` : ''}[ -d "$1" ] || { echo "$1: file does not exist" >&2; exit 4; }; exec tar -C "$1" --same-owner -xpf -`;
-      await pipe(['tar', '-C', dir, '-cf', '-', base], ['nsenter', '--target', pid, '--mount', '--root', '--', 'sh', '-c', inner, 'sh', req.target]);
-      return;
-    }
     if (st.isDirectory()) throw new IncusError(`read ${req.source === '-' ? '/dev/stdin' : req.source}: is a directory`);
     const fname = req.source === '-' ? '/dev/stdin' : req.source;
     const path = req.targetIsDir ? posix.join(req.target, posix.basename(fname)) : req.target;
@@ -1004,16 +923,4 @@ export async function pushFile(labDir: string, project: string, name: string, re
   } finally {
     if (fd !== 0) closeSync(fd);
   }
-}
-
-function pipe(from: string[], to: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const a = spawn(from[0]!, from.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    const b = spawn(to[0]!, to.slice(1), { stdio: [a.stdout, 'ignore', 'pipe'] });
-    let err = '';
-    a.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    b.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    b.on('error', reject);
-    b.on('close', (c) => (c === 0 ? resolve() : reject(new IncusError(err.trim() || 'file push failed'))));
-  });
 }
