@@ -1,4 +1,6 @@
-// Lab stand-in for the `sops` command (see lab/standins/sops for the subset it mirrors).
+// Lab stand-in for the `sops` command (lab/standins/sops): -d/decrypt [--extract] [--ignore-mac],
+// -e/encrypt --age [-i], filestatus, --version, with --input-type/--output-type; the yaml and json
+// stores only; age keys from SOPS_AGE_KEY, SOPS_AGE_KEY_FILE or the user's keys.txt.
 // Flags are parsed like urfave/cli v1 (Go's flag package): they stop at the first positional
 // argument. Messages and exit codes follow cmd/sops.
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,24 +23,9 @@ import {
   type SopsFormat,
 } from './harness';
 
-type StoreKind = 'yaml' | 'json' | 'binary' | 'dotenv' | 'ini';
-
-const BOOL_FLAGS = new Set(['decrypt', 'encrypt', 'ignore-mac', 'in-place', 'verbose', 'mac-only-encrypted', 'enable-local-keyservice', 'help', 'version']);
-const STRING_FLAGS = new Set([
-  'extract',
-  'input-type',
-  'output-type',
-  'output',
-  'age',
-  'config',
-  'keyservice',
-  'unencrypted-suffix',
-  'encrypted-suffix',
-  'unencrypted-regex',
-  'encrypted-regex',
-  'indent',
-]);
-const ALIASES: Record<string, string> = { d: 'decrypt', e: 'encrypt', i: 'in-place', a: 'age', h: 'help', v: 'version' };
+const BOOL_FLAGS = new Set(['decrypt', 'encrypt', 'ignore-mac', 'in-place', 'version']);
+const STRING_FLAGS = new Set(['extract', 'input-type', 'output-type', 'age']);
+const ALIASES: Record<string, string> = { d: 'decrypt', e: 'encrypt', i: 'in-place', a: 'age', v: 'version' };
 
 class Usage extends Error {}
 
@@ -73,45 +60,23 @@ function parseFlags(args: string[], allowed: Set<string>): Parsed {
   return { flags, rest: args.slice(i) };
 }
 
-/** formats.FormatForPathOrString. */
-function storeFor(path: string, explicit: string | undefined): StoreKind {
-  if (explicit) {
-    if (['yaml', 'json', 'binary', 'dotenv', 'ini'].includes(explicit)) return explicit as StoreKind;
-    throw new SopsError(`Invalid format "${explicit}"`);
-  }
-  if (/\.ya?ml$/.test(path)) return 'yaml';
-  if (path.endsWith('.json')) return 'json';
-  if (path.endsWith('.env')) return 'dotenv';
-  if (path.endsWith('.ini')) return 'ini';
-  return 'binary';
+/** formats.FormatForPathOrString, for the yaml and json stores (the only ones the stand-in has). */
+function storeFor(path: string, explicit: string | undefined): SopsFormat {
+  const kind = explicit || (/\.ya?ml$/.test(path) ? 'yaml' : path.endsWith('.json') ? 'json' : undefined);
+  if (kind === 'yaml' || kind === 'json') return kind;
+  if (kind === undefined)
+    throw new SopsError(`${path} is not .yaml, .yml or .json: this lab stand-in has only the yaml and json stores (pass --input-type/--output-type)`);
+  if (['binary', 'dotenv', 'ini'].includes(kind)) throw new SopsError(`the ${kind} format is not supported by this lab stand-in`);
+  throw new SopsError(`Invalid format "${kind}"`);
 }
 
-/** The binary store keeps its envelope in JSON. */
-function parseFormat(kind: StoreKind): SopsFormat {
-  if (kind === 'dotenv' || kind === 'ini') throw new SopsError(`the ${kind} format is not supported by this lab stand-in`);
-  return kind === 'yaml' ? 'yaml' : 'json';
+function emitPlain(format: SopsFormat, branches: Node[]): Buffer {
+  if (format === 'yaml') return Buffer.from(emitYaml(branches));
+  return Buffer.from(emitJson(branches[0] ?? { t: 'map', items: [] }) + '\n');
 }
 
-function emitPlain(kind: StoreKind, branches: Node[]): Buffer {
-  if (kind === 'yaml') return Buffer.from(emitYaml(branches));
-  const first = branches[0];
-  if (kind === 'binary') {
-    const data = first?.t === 'map' ? first.items.find(([k]) => k === 'data')?.[1] : undefined;
-    if (!data) throw new SopsError('Error dumping file: error emitting binary store: no binary data found in tree', SopsExit.errorDumpingTree);
-    if (data.t !== 'str')
-      throw new SopsError("Error dumping file: error emitting binary store: 'data' key in tree does not have a string value", SopsExit.errorDumpingTree);
-    return Buffer.from(data.v);
-  }
-  parseFormat(kind);
-  return Buffer.from(emitJson(first ?? { t: 'map', items: [] }) + '\n');
-}
-
-function emitValue(kind: StoreKind, n: Node): Buffer {
-  if (kind === 'yaml') return Buffer.from(emitYamlValue(n));
-  if (kind === 'binary')
-    throw new SopsError('Error dumping tree: Binary files are not structured and extracting a single value is not possible', SopsExit.errorDumpingTree);
-  parseFormat(kind);
-  return Buffer.from(emitJson(n));
+function emitValue(format: SopsFormat, n: Node): Buffer {
+  return Buffer.from(format === 'yaml' ? emitYamlValue(n) : emitJson(n));
 }
 
 interface Identities {
@@ -120,7 +85,7 @@ interface Identities {
   cleanup: () => void;
 }
 
-/** age.MasterKey.loadIdentities: SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_SSH_PRIVATE_KEY_FILE, the user config file. */
+/** age.MasterKey.loadIdentities: SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, the user config file. */
 function ageIdentities(env: NodeJS.ProcessEnv): Identities {
   const files: string[] = [];
   const errors: string[] = [];
@@ -133,8 +98,6 @@ function ageIdentities(env: NodeJS.ProcessEnv): Identities {
       errors.push(`failed to open ${what ? `${what} file` : 'file'}: ${goFsError(e, 'open', f)}`);
     }
   };
-  const ssh = env['SOPS_AGE_SSH_PRIVATE_KEY_FILE'];
-  if (ssh) readable(ssh, 'SOPS_AGE_SSH_PRIVATE_KEY_FILE');
   const key = env['SOPS_AGE_KEY'];
   if (key !== undefined) {
     // The key travels to age in a private file, never on the command line.
@@ -184,11 +147,7 @@ async function decryptCmd(file: string, flags: Map<string, string | true>, env: 
   const text = readInput(path);
   const ids = ageIdentities(env);
   try {
-    const r = await decryptSopsFileDetailed(text, parseFormat(inKind), ids.files, {
-      ignoreMac: flags.has('ignore-mac'),
-      gnupgHome: env['GNUPGHOME'] || undefined,
-      identityErrors: ids.errors,
-    });
+    const r = await decryptSopsFileDetailed(text, inKind, ids.files, { ignoreMac: flags.has('ignore-mac'), identityErrors: ids.errors });
     if (selector.length === 0) return emitPlain(outKind, r.branches);
     let v: Node;
     try {
@@ -216,24 +175,16 @@ async function encryptCmd(file: string, flags: Map<string, string | true>, env: 
     throw new SopsError('config file not found, or has no creation rules, and no keys provided through command line options');
   }
   const text = readInput(path);
-  const docs: Node[] = inKind === 'binary' ? [{ t: 'map', items: [['data', { t: 'str', v: text }]] }] : loadPlainFile(text, parseFormat(inKind));
-  if (docs.length !== 1 || docs[0]!.t !== 'map') throw new SopsError('this lab stand-in encrypts single-document files only');
-  const opt = (k: string) => (typeof flags.get(k) === 'string' ? (flags.get(k) as string) : undefined);
-  const out = await encryptSopsFile(docs[0]!, recipients, outKind === 'binary' ? 'json' : parseFormat(outKind), {
-    unencryptedSuffix: opt('unencrypted-suffix'),
-    encryptedSuffix: opt('encrypted-suffix'),
-    unencryptedRegex: opt('unencrypted-regex'),
-    encryptedRegex: opt('encrypted-regex'),
-    macOnlyEncrypted: flags.has('mac-only-encrypted'),
-  });
-  return Buffer.from(out);
+  const docs = loadPlainFile(text, inKind);
+  if (docs.length !== 1) throw new SopsError('this lab stand-in encrypts single-document files only');
+  return Buffer.from(await encryptSopsFile(docs[0]!, recipients, outKind));
 }
 
 /** filestatus.cfs: encrypted when sops metadata with a version and a MAC is present. */
 function fileStatus(file: string, inputType: string | undefined): boolean {
   const path = resolve(file);
   try {
-    const p = parseSopsFile(readInput(path), parseFormat(storeFor(path, inputType)));
+    const p = parseSopsFile(readInput(path), storeFor(path, inputType));
     return !!p.metadata.version && !!p.metadata.mac;
   } catch (e) {
     if ((e as Error).message === 'sops metadata not found') return false;
@@ -261,7 +212,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     args = c.rest;
   }
   if (args.length < 1) throw new SopsError('Error: no file specified', SopsExit.noFileSpecified);
-  if (flags.has('in-place') && flags.has('output')) throw new SopsError('Error: cannot operate on both --output and --in-place', 8);
   const file = args[0]!;
   const decrypt = flags.has('decrypt');
   const encrypt = flags.has('encrypt');
@@ -270,10 +220,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   if (!existsSync(resolve(file))) throw new SopsError('Error: cannot operate on non-existent file', SopsExit.noFileSpecified);
   const out = decrypt ? await decryptCmd(file, flags, env) : await encryptCmd(file, flags, env);
-  const target = flags.get('in-place') ? file : (flags.get('output') as string | undefined);
-  if (target) {
+  if (flags.has('in-place')) {
     try {
-      writeFileSync(target, out);
+      writeFileSync(file, out);
     } catch (e) {
       throw new SopsError(`Could not open output file for writing: ${(e as Error).message}`, 3);
     }

@@ -1,6 +1,6 @@
-// Lab stand-in for sops-nix's `sops-install-secrets [-check-mode=off|manifest|sopsfile] [-ignore-passwd] MANIFEST`
+// Lab stand-in for sops-nix's `sops-install-secrets [-check-mode=off|manifest|sopsfile] MANIFEST`
 // (see lab/standins/sops-install-secrets). Flags parse like Go's flag package; errors print as
-// `<argv0>: <error>` with exit status 1, as main.go does.
+// `<argv0>: <error>` with exit status 1, as main.go does. Not kept: -ignore-passwd, -help.
 import { basename } from 'node:path';
 import { InstallError, installSecrets, readManifest, type CheckMode } from './sops-install';
 
@@ -8,25 +8,18 @@ export interface CliIo {
   argv0: string;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
-  env?: NodeJS.ProcessEnv;
 }
 
 const USAGE_DEFAULTS =
-  '  -check-mode string\n' +
-  '    \tValidate configuration without installing it (possible values: "manifest","sopsfile","off") (default "off")\n' +
-  '  -ignore-passwd\n' +
-  "    \tDon't look up anything in /etc/passwd. Causes everything to be owned by root:root or the user executing the tool in user mode\n";
+  '  -check-mode string\n' + '    \tValidate configuration without installing it (possible values: "manifest","sopsfile","off") (default "off")\n';
 
 class FlagError extends Error {}
-class Help extends Error {}
 
-function parseFlags(args: string[], io: CliIo): { checkMode: string; ignorePasswd: boolean; rest: string[] } {
+function parseFlags(args: string[], io: CliIo): { checkMode: string; rest: string[] } {
   let checkMode = 'off';
-  let ignorePasswd = false;
-  const usage = () => io.stderr(`Usage: ${io.argv0} [OPTION] manifest.json\n${USAGE_DEFAULTS}`);
   const failf = (msg: string): never => {
     io.stderr(msg + '\n');
-    usage();
+    io.stderr(`Usage: ${io.argv0} [OPTION] manifest.json\n${USAGE_DEFAULTS}`);
     throw new FlagError(msg);
   };
   let i = 0;
@@ -42,21 +35,12 @@ function parseFlags(args: string[], io: CliIo): { checkMode: string; ignorePassw
     const eq = body.indexOf('=');
     const name = eq < 0 ? body : body.slice(0, eq);
     const value = eq < 0 ? undefined : body.slice(eq + 1);
-    if (name === 'check-mode') {
-      if (value !== undefined) checkMode = value;
-      else if (i + 1 < args.length) checkMode = args[++i]!;
-      else failf(`flag needs an argument: -${name}`);
-    } else if (name === 'ignore-passwd') {
-      if (value === undefined) ignorePasswd = true;
-      else if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value)) ignorePasswd = true;
-      else if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(value)) ignorePasswd = false;
-      else failf(`invalid boolean value ${JSON.stringify(value)} for -${name}: parse error`);
-    } else if (name === 'help' || name === 'h') {
-      usage();
-      throw new Help();
-    } else failf(`flag provided but not defined: -${name}`);
+    if (name !== 'check-mode') failf(`flag provided but not defined: -${name}`);
+    if (value !== undefined) checkMode = value;
+    else if (i + 1 < args.length) checkMode = args[++i]!;
+    else failf(`flag needs an argument: -${name}`);
   }
-  return { checkMode, ignorePasswd, rest: args.slice(i) };
+  return { checkMode, rest: args.slice(i) };
 }
 
 /** Runs like main.go's main(); returns the exit status. */
@@ -71,14 +55,10 @@ export async function main(args: string[], io: CliIo): Promise<number> {
     const manifest = readManifest(f.rest[0]!);
     await installSecrets(manifest, {
       checkMode: f.checkMode as CheckMode,
-      ignorePasswd: f.ignorePasswd,
-      env: io.env ?? process.env,
-      programName: basename(io.argv0),
       write: (stream, line) => (stream === 'stdout' ? io.stdout : io.stderr)(line + '\n'),
     });
     return 0;
   } catch (e) {
-    if (e instanceof Help) return 0;
     if (e instanceof InstallError || e instanceof FlagError) {
       io.stderr(`${io.argv0}: ${e.message}\n`);
       return 1;

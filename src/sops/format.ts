@@ -1,8 +1,9 @@
 // The sops file format (getsops/sops, the subset sops-nix relies on): YAML and JSON stores, the
 // AES256_GCM value cipher, the SHA-512 MAC, age-wrapped data keys (via the real `age` binary)
 // and sops' own YAML/JSON emitters (yaml.v3 with indent 4; encoding/json with tabs).
-// Not covered: Shamir key groups, KMS/Vault keys, YAML comments (sops encrypts them; we drop
-// them, which the MAC allows since comments are not hashed), dotenv/ini stores.
+// Not covered: PGP data keys (their metadata is read, never decrypted), Shamir key groups,
+// KMS/Vault keys, YAML comments (sops encrypts them; we drop them, which the MAC allows since
+// comments are not hashed), dotenv/ini stores.
 import { spawn } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { Alias, isMap, isScalar, isSeq, parseAllDocuments, type Document } from 'yaml';
@@ -595,7 +596,7 @@ function encryptBranches(branches: MapNode[], rules: Rules, dataKey: Buffer): { 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Data key: age (and optionally gpg) binaries, secrets only on stdin/stdout.
+// Data key: the age binary, secrets only on stdin/stdout.
 
 interface RunResult {
   code: number;
@@ -639,11 +640,9 @@ export interface DataKeyOptions {
   identityFiles: string[];
   /** Errors met while gathering identities, reported like sops does. */
   identityErrors?: string[];
-  /** Try the file's PGP keys with `gpg --homedir`; off by default (gpg would start an agent). */
-  gnupgHome?: string;
 }
 
-/** Metadata.GetDataKey for one key group: age keys first, then PGP, the first success wins. */
+/** Metadata.GetDataKey for one key group: age keys, the first success wins; PGP keys are not tried. */
 export async function decryptDataKey(meta: SopsMetadata, opts: DataKeyOptions): Promise<{ dataKey: Buffer; by: string }> {
   const attempts: KeyAttempt[] = [];
   for (const k of meta.age) {
@@ -657,18 +656,8 @@ export async function decryptDataKey(meta: SopsMetadata, opts: DataKeyOptions): 
     if (r.code === 0 && r.stdout.length > 0) return { dataKey: r.stdout, by: k.recipient };
     attempts.push({ key: k.recipient, error: `failed to create reader for decrypting sops data key with age: ${ageError(r.stderr)}` });
   }
-  for (const k of meta.pgp) {
-    if (!opts.gnupgHome) {
-      attempts.push({ key: k.fp, error: 'could not decrypt data key with PGP key: not attempted (no GNUPGHOME given)' });
-      continue;
-    }
-    const r = await run('gpg', ['--homedir', opts.gnupgHome, '--batch', '--no-tty', '--quiet', '--decrypt'], k.enc);
-    if (r.code === 0 && r.stdout.length > 0) return { dataKey: r.stdout, by: k.fp };
-    attempts.push({
-      key: k.fp,
-      error: `could not decrypt data key with PGP key: GPG binary error: ${r.stderr.trim().split('\n').pop() ?? `exit status ${r.code}`}`,
-    });
-  }
+  for (const k of meta.pgp)
+    attempts.push({ key: k.fp, error: 'could not decrypt data key with PGP key: not attempted (this implementation decrypts with age only)' });
   for (const kind of ['kms', 'gcp_kms', 'azure_kv', 'hc_vault']) {
     const list = meta.other[kind];
     if (Array.isArray(list)) for (const _ of list) attempts.push({ key: kind, error: `${kind} keys are not supported by this implementation` });
@@ -730,7 +719,6 @@ function dataKeyUserError(attempts: KeyAttempt[]): string {
 export interface DecryptOptions {
   /** Like `sops --ignore-mac`: report `macOk: false` instead of throwing. */
   ignoreMac?: boolean;
-  gnupgHome?: string;
   identityErrors?: string[];
 }
 
@@ -739,7 +727,7 @@ export interface DecryptedSops {
   macOk: boolean;
   parsed: ParsedSops;
   branches: MapNode[];
-  /** The recipient (or PGP fingerprint) whose entry gave the data key. */
+  /** The recipient whose entry gave the data key. */
   decryptedBy: string;
 }
 
@@ -752,7 +740,7 @@ export async function decryptSopsFileDetailed(
   const parsed = parseSopsFile(text, format);
   checkLoadable(parsed);
   const files = (Array.isArray(identityFile) ? identityFile : [identityFile]).filter((f) => f);
-  const { dataKey, by } = await decryptDataKey(parsed.metadata, { identityFiles: files, gnupgHome: opts.gnupgHome, identityErrors: opts.identityErrors });
+  const { dataKey, by } = await decryptDataKey(parsed.metadata, { identityFiles: files, identityErrors: opts.identityErrors });
   const { branches, mac } = decryptBranches(parsed.branches, parsed.metadata, dataKey);
   const macOk = verifyMac(parsed.metadata, dataKey, mac, opts.ignoreMac === true);
   const tree = toPlain(branches[0] ?? mapNode([])) as SopsTree;
@@ -786,11 +774,8 @@ export async function decryptSopsFile(
 export interface EncryptOptions {
   now?: Date;
   version?: string;
-  unencryptedSuffix?: string;
-  encryptedSuffix?: string;
   unencryptedRegex?: string;
   encryptedRegex?: string;
-  macOnlyEncrypted?: boolean;
 }
 
 export const DEFAULT_SOPS_VERSION = '3.7.3';
@@ -800,14 +785,7 @@ export async function encryptSopsFile(tree: SopsTree | MapNode, recipients: stri
   if (recipients.length === 0) throw new SopsError('no age recipients given');
   const root = isMapNode(tree) ? tree : (fromPlain(tree) as MapNode);
   if (root.items.some(([k]) => k === 'sops')) throw new SopsError('File already encrypted', 203);
-  const meta = {
-    unencrypted_suffix: opts.unencryptedSuffix,
-    encrypted_suffix: opts.encryptedSuffix,
-    unencrypted_regex: opts.unencryptedRegex,
-    encrypted_regex: opts.encryptedRegex,
-    mac_only_encrypted: opts.macOnlyEncrypted,
-  };
-  const rules = rulesOf(meta);
+  const rules = rulesOf({ unencrypted_regex: opts.unencryptedRegex, encrypted_regex: opts.encryptedRegex });
   const dataKey = randomBytes(32);
   const { branches, mac } = encryptBranches([root], rules, dataKey);
   const lastmodified = (opts.now ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -835,10 +813,8 @@ export async function encryptSopsFile(tree: SopsTree | MapNode, recipients: stri
     ['mac', str(encMac)],
     ['pgp', empty],
     ['unencrypted_suffix', rules.unencryptedSuffix ? str(rules.unencryptedSuffix) : undefined],
-    ['encrypted_suffix', opts.encryptedSuffix ? str(opts.encryptedSuffix) : undefined],
     ['unencrypted_regex', opts.unencryptedRegex ? str(opts.unencryptedRegex) : undefined],
     ['encrypted_regex', opts.encryptedRegex ? str(opts.encryptedRegex) : undefined],
-    ['mac_only_encrypted', opts.macOnlyEncrypted ? { t: 'bool', v: true } : undefined],
     ['version', str(opts.version ?? DEFAULT_SOPS_VERSION)],
   ];
   const sops = mapNode(metaItems.filter((e): e is [string, Node] => e[1] !== undefined));

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encryptSopsFile, encryptSopsYaml } from '../../src/sops/format';
 import { main } from '../../lab/src/sops-install-cli';
-import { InstallError, installSecrets, sshPrivateKeyToAge, type Manifest, type ManifestSecret } from '../../lab/src/sops-install';
+import { InstallError, installSecrets, type Manifest, type ManifestSecret } from '../../lab/src/sops-install';
 import { tempDir } from '../helpers';
 
 const STANDIN = resolve(__dirname, '..', '..', 'lab/standins/sops-install-secrets');
@@ -241,42 +241,13 @@ describe('sops-install-secrets stand-in', () => {
     assert.equal(ok.generation, undefined, 'check modes install nothing');
   });
 
-  test('ageSshKeyPaths: an ed25519 host key becomes an age identity as ssh-to-age makes it', async () => {
-    const sshKey = join(dir, 'ssh_host_ed25519_key');
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', sshKey]);
-    const conv = sshPrivateKeyToAge(readFileSync(sshKey, 'utf8'));
-    const idFile = join(dir, 'converted.txt');
-    writeFileSync(idFile, conv.identity + '\n', { mode: 0o600 });
-    assert.equal(execFileSync('age-keygen', ['-y', idFile]).toString().trim(), conv.recipient, 'age derives the same recipient');
-    const root = makeRoot(keys.stranger.file, await encryptSopsYaml({ test_secret: 'from-ssh' }, [conv.recipient]));
-    mkdirSync(join(root, '/etc/ssh'), { recursive: true });
-    copyFileSync(sshKey, join(root, '/etc/ssh/ssh_host_ed25519_key'));
-    const res = await installSecrets(
-      labManifest({ secrets: [secret('test_secret')], ageKeyFile: null, ageSshKeyPaths: ['/etc/ssh/missing_key', '/etc/ssh/ssh_host_ed25519_key'] }),
-      { root },
-    );
-    assert.equal(readFileSync(join(root, '/run/secrets/test_secret'), 'utf8'), 'from-ssh');
-    assert.deepEqual(res.stderr, [
-      "Cannot read ssh key '/etc/ssh/missing_key': open /etc/ssh/missing_key: no such file or directory",
-      `sops-install-secrets: Imported /etc/ssh/ssh_host_ed25519_key as age key with fingerprint ${conv.recipient}`,
-    ]);
-    const quiet = await installSecrets(
-      labManifest({
-        secrets: [secret('test_secret')],
-        ageKeyFile: null,
-        ageSshKeyPaths: ['/etc/ssh/ssh_host_ed25519_key'],
-        logging: { keyImport: false, secretChanges: true },
-      }),
-      { root },
-    );
-    assert.deepEqual(quiet.stderr, []);
-    assert.throws(() => sshPrivateKeyToAge('nothing'), { message: 'failed to parse ssh private key: ssh: no key found' });
-  });
-
   test('refuses what the stand-in does not implement', async () => {
     const root = makeRoot();
     await assert.rejects(installSecrets(labManifest({ sshKeyPaths: ['/etc/ssh/ssh_host_rsa_key'] }), { root }), /does not convert SSH keys to GPG keys/);
     await assert.rejects(installSecrets(labManifest({ templates: [{ name: 't' }] }), { root }), /templates are not supported by this lab stand-in/);
+    await assert.rejects(installSecrets(labManifest({ ageSshKeyPaths: ['/etc/ssh/ssh_host_ed25519_key'] }), { root }), /does not convert SSH keys to age keys/);
+    await assert.rejects(installSecrets(labManifest({ useTmpfs: true }), { root }), /mounts ramfs only/);
+    await assert.rejects(installSecrets(labManifest({ userMode: true }), { root }), /installs system secrets only/);
     await assert.rejects(
       installSecrets(labManifest({ secrets: [secret('e', { format: 'dotenv' })] }), { root }),
       /dotenv format is not supported by this lab stand-in/,

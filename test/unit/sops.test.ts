@@ -102,13 +102,6 @@ describe('real sops files (fixtures)', () => {
     );
   });
 
-  // The JSON fixture's data key is wrapped for sops-nix's PGP test key only (not in the fixtures);
-  // point SOPS_TEST_GNUPGHOME at a GnuPG home holding it to check that file end to end.
-  test('JSON fixture with its PGP test key', { skip: !process.env['SOPS_TEST_GNUPGHOME'] }, async () => {
-    const { tree, macOk } = await decryptSopsFile(fixtureJson, 'json', [], { gnupgHome: process.env['SOPS_TEST_GNUPGHOME'] });
-    assert.deepEqual([tree, macOk], [{ test_key: 'test_value' }, true]);
-  });
-
   test('the real ciphertexts and MAC read through the JSON store too', async () => {
     // Same tree, same ENC values and metadata, in sops' JSON layout: ADs and MAC are format-free.
     const asJson = JSON.stringify(parseYaml(fixtureYaml), null, '\t');
