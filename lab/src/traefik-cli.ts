@@ -5,8 +5,6 @@ const USAGE = `traefik (lab stand-in) - the subset of Traefik's static flags it 
   --entrypoints.<name>.address=[HOST]:PORT
   --entrypoints.<name>.http.redirections.entrypoint.to=<entrypoint>|:PORT
   --entrypoints.<name>.http.redirections.entrypoint.scheme=https
-  --entrypoints.<name>.http.redirections.entrypoint.permanent=true|false
-  --entrypoints.<name>.http.redirections.entrypoint.priority=N
   --providers.file.filename=FILE   --providers.file.watch=true|false
   --log.level=DEBUG|INFO|WARN|ERROR
 `;
