@@ -47,6 +47,18 @@ export function labProfileOn(block: number): string {
   return file;
 }
 
+/**
+ * How many labs the fault matrix runs side by side (CC_CI_TEST_LABS, 1 to 8; default 4): a fault's
+ * lab mostly waits (on its E2E stages, its settle windows), so four share two cores well.
+ */
+export function labsAtATime(): number {
+  const v = process.env.CC_CI_TEST_LABS;
+  if (v === undefined || v === '') return 4;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`CC_CI_TEST_LABS must be a whole number from 1 to 8, not ${JSON.stringify(v)}`);
+  return n;
+}
+
 /** Hands out the labs' profiles, one per test at a time: `lab` and its copies on other addresses. */
 export class LabSlots {
   private readonly free: string[];

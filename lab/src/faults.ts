@@ -1144,7 +1144,7 @@ export const FAULTS: Fault[] = [
     criteria: ['C5'],
     red: [],
     broken: ['@c5-d8-says', '@c5-d8-run'],
-    says: /seen: +the connection to builder \(root@127\.0\.1[01]\.4:22 over ssh, connection 1 of this run\) was lost [\d.]+s into the command, before it exited \(no output before that\): its outcome is unknown, and it is not run again\n {2}host: +builder/,
+    says: /seen: +the connection to builder \(root@127\.0\.1\d\.4:22 over ssh, connection 1 of this run\) was lost [\d.]+s into the command, before it exited \(no output before that\): its outcome is unknown, and it is not run again\n {2}host: +builder/,
     async apply(lab) {
       await hostileCommand(lab, lab.profile.roles.build, 'cat', whenArgMatches('*/docs/D8.md', `${KILL_SESSION}\nkill_session`));
     },
@@ -1156,7 +1156,7 @@ export const FAULTS: Fault[] = [
     criteria: ['C7'],
     red: [],
     broken: ['@c7-install', '@c7-secrets', '@c7-architecture', '@c7-no-retired-steps'],
-    says: /cannot connect to root@127\.0\.1[01]\.4:22 over ssh: HOST KEY CHANGED during this run for 127\.0\.1[01]\.4: the run's first connection \(\S+\) was verified with (SHA256:[A-Za-z0-9+/]{43}); the reconnect is offered ssh-ed25519 (?!\1)SHA256:[A-Za-z0-9+/]{43} \(HOST KEY CHANGED for 127\.0\.1[01]\.4 \(key ssh-ed25519 SHA256:[A-Za-z0-9+/]{43}\): \S+known_hosts expects line \d+: ssh-ed25519 \1\. Refusing to connect/,
+    says: /cannot connect to root@127\.0\.1\d\.4:22 over ssh: HOST KEY CHANGED during this run for 127\.0\.1\d\.4: the run's first connection \(\S+\) was verified with (SHA256:[A-Za-z0-9+/]{43}); the reconnect is offered ssh-ed25519 (?!\1)SHA256:[A-Za-z0-9+/]{43} \(HOST KEY CHANGED for 127\.0\.1\d\.4 \(key ssh-ed25519 SHA256:[A-Za-z0-9+/]{43}\): \S+known_hosts expects line \d+: ssh-ed25519 \1\. Refusing to connect/,
     async apply(lab) {
       await hostileCommand(
         lab,

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { FAULTS } from '../../lab/src/faults';
 import { PROJECT_ROOT } from '../../src/paths';
 import { LAB_ROOT } from '../../lab/src/paths';
-import { acceptance, LabSlots, statusByTag, tempDir, testReportsDir } from '../helpers';
+import { acceptance, LabSlots, labsAtATime, statusByTag, tempDir, testReportsDir } from '../helpers';
 
 const SCRIPTS = join(PROJECT_ROOT, 'test', 'fixtures', 'fault-scripts');
 
@@ -132,9 +132,10 @@ function listFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? listFiles(join(dir, d.name)) : [join(dir, d.name)]));
 }
 
-// Each fault on a lab of its own, started fresh; two labs at a time, on 127.0.10.N and 127.0.11.N.
-const slots = new LabSlots(2);
-describe('the fault matrix, two labs at a time', { concurrency: 2 }, () => {
+// Each fault on a lab of its own, started fresh; LABS labs at a time, on 127.0.10.N, 127.0.11.N, ….
+const LABS = labsAtATime();
+const slots = new LabSlots(LABS);
+describe(`the fault matrix, ${LABS} labs at a time`, { concurrency: LABS }, () => {
   for (const fault of FAULTS) {
     const broken = fault.broken ?? [];
     test(`fault ${fault.name} turns ${[...fault.red, ...broken.map((b) => `${b} (broken)`)].join(' ')} red, and only those`, async () => {
