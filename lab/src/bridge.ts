@@ -59,20 +59,43 @@ const RUNNING = ['pending', 'running', 'waiting_on_dependencies', 'blocked'];
 const FINAL: Record<string, 'success' | 'failure' | 'error'> = { success: 'success', failure: 'failure', killed: 'failure', error: 'error' };
 
 export function startBridge(opts: BridgeOptions): RunningBridge {
-  const log = opts.log ?? ((l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`));
-  const trigger = new RegExp((opts.trigger ?? DEFAULT_TRIGGER).source, (opts.trigger ?? DEFAULT_TRIGGER).flags.replace(/[gy]/g, ''));
-  const requireMembership = opts.requireMembership ?? true;
-  const report = opts.report ?? true;
-  const startSec = Math.floor(Date.now() / 1000);
-  const since = new Date(startSec * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
-  const ac = new AbortController();
-  const seen = new Set<number>();
-  const tasks = new Set<Promise<void>>();
-  /** The bodies of its own result comments (each names its build), so a loose trigger cannot loop. */
-  const ours = new Set<string>();
+  return new Bridge(opts);
+}
 
-  const call = async <T>(api: 'gitea' | 'drone', method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; data: T }> => {
-    const { url, token } = opts[api];
+type Api = 'gitea' | 'drone';
+const repoPath = (o: string, r: string) => `/api/v1/repos/${encodeURIComponent(o)}/${encodeURIComponent(r)}`;
+
+class Bridge implements RunningBridge {
+  private readonly log: (line: string) => void;
+  private readonly trigger: RegExp;
+  private readonly requireMembership: boolean;
+  private readonly report: boolean;
+  private readonly startSec = Math.floor(Date.now() / 1000);
+  private readonly since = new Date(this.startSec * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  private readonly ac = new AbortController();
+  private readonly seen = new Set<number>();
+  private readonly tasks = new Set<Promise<void>>();
+  /** The bodies of its own result comments (each names its build), so a loose trigger cannot loop. */
+  private readonly ours = new Set<string>();
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly opts: BridgeOptions) {
+    this.log = opts.log ?? ((l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`));
+    const t = opts.trigger ?? DEFAULT_TRIGGER;
+    this.trigger = new RegExp(t.source, t.flags.replace(/[gy]/g, ''));
+    this.requireMembership = opts.requireMembership ?? true;
+    this.report = opts.report ?? true;
+    this.loop = this.watch();
+  }
+
+  async close(): Promise<void> {
+    this.ac.abort();
+    await this.loop;
+    await Promise.allSettled([...this.tasks]);
+  }
+
+  private async call<T>(api: Api, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; data: T }> {
+    const { url, token } = this.opts[api];
     const res = await request(`${url.replace(/\/+$/, '')}${path}`, {
       method,
       headers: {
@@ -83,130 +106,141 @@ export function startBridge(opts: BridgeOptions): RunningBridge {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       headersTimeout: 15_000,
       bodyTimeout: 15_000,
-      signal: ac.signal,
+      signal: this.ac.signal,
     });
     const text = await res.body.text();
     if (res.statusCode >= 300 && res.statusCode !== 404) throw new HttpError(res.statusCode, `${api} ${method} ${path}`, text);
     return { status: res.statusCode, data: (text ? JSON.parse(text) : undefined) as T };
-  };
-  const ok = async <T>(api: 'gitea' | 'drone', method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
-    const r = await call<T>(api, method, path, body);
+  }
+
+  private async ok<T>(api: Api, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const r = await this.call<T>(api, method, path, body);
     if (r.status === 404) throw new HttpError(404, `${api} ${method} ${path}`, JSON.stringify(r.data ?? ''));
     return r.data;
-  };
-  const repoPath = (o: string, r: string) => `/api/v1/repos/${encodeURIComponent(o)}/${encodeURIComponent(r)}`;
+  }
 
-  const isMember = async (login: string): Promise<boolean> => {
-    const r = await call('gitea', 'GET', `/api/v1/orgs/${encodeURIComponent(opts.org)}/members/${encodeURIComponent(login)}`);
+  private async isMember(login: string): Promise<boolean> {
+    const r = await this.call('gitea', 'GET', `/api/v1/orgs/${encodeURIComponent(this.opts.org)}/members/${encodeURIComponent(login)}`);
     return r.status === 204;
-  };
+  }
 
-  const testme = async (o: string, r: string, pr: number, login: string, quick: boolean): Promise<void> => {
+  private buildsPath(number?: number): string {
+    const [owner, name] = this.opts.drone.repo.split('/') as [string, string];
+    return `/api/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/builds${number === undefined ? '' : `/${number}`}`;
+  }
+
+  /** The build page: {DRONE_SERVER_PROTO}://{DRONE_SERVER_HOST}/{owner}/{repo}/{number}. Drone's own `link` is the commit. */
+  private linkOf(build: DroneBuild): string {
+    const d = this.opts.drone;
+    return this.opts.linkTo === 'commit' ? build.link : `${(d.serverUrl ?? d.url).replace(/\/+$/, '')}/${d.repo}/${build.number}`;
+  }
+
+  /** One !testme: start the build, report it pending, follow it, report its result. */
+  private async testme(o: string, r: string, pr: number, login: string, quick: boolean): Promise<void> {
     const where = `${o}/${r}#${pr}`;
-    const sha = (await ok<GiteaPull>('gitea', 'GET', `${repoPath(o, r)}/pulls/${pr}`)).head.sha;
+    const sha = (await this.ok<GiteaPull>('gitea', 'GET', `${repoPath(o, r)}/pulls/${pr}`)).head.sha;
     const status = async (state: string, target_url: string, description: string) => {
-      if (report) await ok('gitea', 'POST', `${repoPath(o, r)}/statuses/${sha}`, { state, target_url, description, context: STATUS_CONTEXT });
+      if (this.report) await this.ok('gitea', 'POST', `${repoPath(o, r)}/statuses/${sha}`, { state, target_url, description, context: STATUS_CONTEXT });
     };
-    const [dOwner, dName] = opts.drone.repo.split('/') as [string, string];
     const q = new URLSearchParams({ branch: 'main', PR: String(pr), RECIPE: r, REF: sha, QUICK: String(quick) });
     let build: DroneBuild;
     try {
-      build = await ok<DroneBuild>('drone', 'POST', `/api/repos/${encodeURIComponent(dOwner)}/${encodeURIComponent(dName)}/builds?${q}`);
+      build = await this.ok<DroneBuild>('drone', 'POST', `${this.buildsPath()}?${q}`);
     } catch (e) {
-      if (ac.signal.aborted) throw e;
-      log(`${where}: cannot start the Drone build: ${(e as Error).message}`);
+      if (this.ac.signal.aborted) throw e;
+      this.log(`${where}: cannot start the Drone build: ${(e as Error).message}`);
       await status('error', '', 'cc-ci could not start the Drone build');
       return;
     }
-    // The build page: {DRONE_SERVER_PROTO}://{DRONE_SERVER_HOST}/{owner}/{repo}/{number}. Drone's own `link` is the commit.
-    const link = opts.linkTo === 'commit' ? build.link : `${(opts.drone.serverUrl ?? opts.drone.url).replace(/\/+$/, '')}/${opts.drone.repo}/${build.number}`;
-    log(`${where}: started Drone build #${build.number} for ${login} (REF=${sha} QUICK=${quick}): ${link}`);
+    const link = this.linkOf(build);
+    this.log(`${where}: started Drone build #${build.number} for ${login} (REF=${sha} QUICK=${quick}): ${link}`);
     await status('pending', link, `Drone build #${build.number} is running`);
-    while (RUNNING.includes(build.status)) {
-      await delay(opts.pollMs, undefined, { signal: ac.signal });
-      try {
-        build = await ok<DroneBuild>('drone', 'GET', `/api/repos/${encodeURIComponent(dOwner)}/${encodeURIComponent(dName)}/builds/${build.number}`);
-      } catch (e) {
-        if (ac.signal.aborted) throw e;
-        log(`${where}: cannot read Drone build #${build.number} (will retry): ${(e as Error).message}`);
-      }
-    }
+    build = await this.follow(where, build);
     const final = FINAL[build.status] ?? 'error';
-    log(`${where}: Drone build #${build.number} ended ${build.status}${report ? '' : ' (not reported)'}`);
+    this.log(`${where}: Drone build #${build.number} ended ${build.status}${this.report ? '' : ' (not reported)'}`);
     await status(final, link, `Drone build #${build.number}: ${build.status}`);
-    if (!report) return;
+    if (!this.report) return;
     const cmd = `\`!testme${quick ? ' --quick' : ''}\``;
     const body = final === 'success' ? `✅ ${cmd} passed: ${link}` : `❌ ${cmd} failed${final === 'error' ? ` (Drone: ${build.status})` : ''}: ${link}`;
-    ours.add(body);
-    await ok('gitea', 'POST', `${repoPath(o, r)}/issues/${pr}/comments`, { body });
-  };
+    this.ours.add(body);
+    await this.ok('gitea', 'POST', `${repoPath(o, r)}/issues/${pr}/comments`, { body });
+  }
 
-  const consider = async (o: string, r: string, pr: number, c: GiteaComment): Promise<void> => {
+  /** Polls a build until it is no longer running. */
+  private async follow(where: string, started: DroneBuild): Promise<DroneBuild> {
+    let build = started;
+    while (RUNNING.includes(build.status)) {
+      await delay(this.opts.pollMs, undefined, { signal: this.ac.signal });
+      try {
+        build = await this.ok<DroneBuild>('drone', 'GET', this.buildsPath(build.number));
+      } catch (e) {
+        if (this.ac.signal.aborted) throw e;
+        this.log(`${where}: cannot read Drone build #${build.number} (will retry): ${(e as Error).message}`);
+      }
+    }
+    return build;
+  }
+
+  /** A new comment: a member's command starts a !testme; anything else is ignored, said when it looks like one. */
+  private async consider(o: string, r: string, pr: number, c: GiteaComment): Promise<void> {
     const where = `${o}/${r}#${pr}`;
     const body = c.body.trim();
     const login = c.user.login;
-    if (ours.has(c.body)) return;
-    if (!trigger.test(body)) {
-      if (body.includes('!testme')) log(`${where}: comment ${c.id} by ${login} ignored: not a command (${JSON.stringify(body.slice(0, 60))})`);
+    if (this.ours.has(c.body)) return;
+    if (!this.trigger.test(body)) {
+      if (body.includes('!testme')) this.log(`${where}: comment ${c.id} by ${login} ignored: not a command (${JSON.stringify(body.slice(0, 60))})`);
       return;
     }
-    if (requireMembership) {
-      const member = await isMember(login).catch((e: unknown) => {
-        log(`${where}: comment ${c.id} by ${login} ignored: cannot check membership: ${(e as Error).message}`);
+    if (this.requireMembership) {
+      const member = await this.isMember(login).catch((e: unknown) => {
+        this.log(`${where}: comment ${c.id} by ${login} ignored: cannot check membership: ${(e as Error).message}`);
         return undefined;
       });
-      if (member === false) log(`${where}: comment ${c.id} by ${login} ignored: not a member of ${opts.org}`);
+      if (member === false) this.log(`${where}: comment ${c.id} by ${login} ignored: not a member of ${this.opts.org}`);
       if (!member) return;
     }
-    const task = testme(o, r, pr, login, /--quick/.test(body)).catch((e: unknown) => {
-      if (!ac.signal.aborted) log(`${where}: !testme for comment ${c.id} failed: ${(e as Error).message}`);
+    const task = this.testme(o, r, pr, login, /--quick/.test(body)).catch((e: unknown) => {
+      if (!this.ac.signal.aborted) this.log(`${where}: !testme for comment ${c.id} failed: ${(e as Error).message}`);
     });
-    tasks.add(task);
-    void task.finally(() => tasks.delete(task));
-  };
+    this.tasks.add(task);
+    void task.finally(() => this.tasks.delete(task));
+  }
 
-  const pollRepo = async (o: string, r: string, pulls?: number[]): Promise<void> => {
-    let numbers = pulls;
-    if (!numbers) {
-      numbers = [];
-      for (let page = 1; ; page++) {
-        const list = await ok<GiteaPull[]>('gitea', 'GET', `${repoPath(o, r)}/pulls?state=open&page=${page}&limit=50`);
-        numbers.push(...list.map((p) => p.number));
-        if (list.length < 50) break;
-      }
+  private async openPulls(o: string, r: string): Promise<number[]> {
+    const numbers: number[] = [];
+    for (let page = 1; ; page++) {
+      const list = await this.ok<GiteaPull[]>('gitea', 'GET', `${repoPath(o, r)}/pulls?state=open&page=${page}&limit=50`);
+      numbers.push(...list.map((p) => p.number));
+      if (list.length < 50) return numbers;
     }
-    for (const pr of numbers) {
-      const comments = await ok<GiteaComment[]>('gitea', 'GET', `${repoPath(o, r)}/issues/${pr}/comments?since=${encodeURIComponent(since)}`);
+  }
+
+  private async pollRepo(o: string, r: string, pulls?: number[]): Promise<void> {
+    for (const pr of pulls ?? (await this.openPulls(o, r))) {
+      const comments = await this.ok<GiteaComment[]>('gitea', 'GET', `${repoPath(o, r)}/issues/${pr}/comments?since=${encodeURIComponent(this.since)}`);
       for (const c of [...comments].sort((a, b) => a.id - b.id)) {
-        if (seen.has(c.id)) continue;
-        seen.add(c.id);
-        if (Date.parse(c.created_at) < startSec * 1000) continue; // from before the bridge started
-        await consider(o, r, pr, c);
+        if (this.seen.has(c.id)) continue;
+        this.seen.add(c.id);
+        if (Date.parse(c.created_at) < this.startSec * 1000) continue; // from before the bridge started
+        await this.consider(o, r, pr, c);
       }
     }
-  };
+  }
 
-  const loop = (async () => {
-    log(
-      `watching ${opts.repos.map((x) => `${x.owner}/${x.name}`).join(', ')} (trigger ${trigger}, membership ${requireMembership ? `of ${opts.org} required` : 'not checked'}, report ${report ? 'on' : 'off'})`,
+  private async watch(): Promise<void> {
+    const { repos, pollMs } = this.opts;
+    this.log(
+      `watching ${repos.map((x) => `${x.owner}/${x.name}`).join(', ')} (trigger ${this.trigger}, membership ${this.requireMembership ? `of ${this.opts.org} required` : 'not checked'}, report ${this.report ? 'on' : 'off'})`,
     );
-    while (!ac.signal.aborted) {
-      for (const { owner, name, pulls } of opts.repos) {
+    while (!this.ac.signal.aborted) {
+      for (const { owner, name, pulls } of repos) {
         try {
-          await pollRepo(owner, name, pulls);
+          await this.pollRepo(owner, name, pulls);
         } catch (e) {
-          if (!ac.signal.aborted) log(`${owner}/${name}: poll failed: ${(e as Error).message}`);
+          if (!this.ac.signal.aborted) this.log(`${owner}/${name}: poll failed: ${(e as Error).message}`);
         }
       }
-      await delay(opts.pollMs, undefined, { signal: ac.signal }).catch(() => {});
+      await delay(pollMs, undefined, { signal: this.ac.signal }).catch(() => {});
     }
-  })();
-
-  return {
-    async close(): Promise<void> {
-      ac.abort();
-      await loop;
-      await Promise.allSettled([...tasks]);
-    },
-  };
+  }
 }
