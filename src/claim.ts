@@ -1,21 +1,9 @@
-import { expect } from 'chai';
 import { ClaimAssertionError, type RedDetail } from './errors';
-
-type Where = Omit<RedDetail, 'expected' | 'seen'>;
 
 export function show(value: unknown): string {
   if (typeof value === 'string') return value === '' ? '(empty)' : value;
   if (value === undefined) return '(nothing)';
   return JSON.stringify(value);
-}
-
-/** The claim holds when `seen` deep-equals `expected`; otherwise it fails, naming both. */
-export function claimEqual<T>(seen: T, expected: T, where: Where): void {
-  try {
-    expect(seen).to.deep.equal(expected);
-  } catch {
-    throw new ClaimAssertionError({ ...where, expected: show(expected), seen: show(seen) });
-  }
 }
 
 /** The claim holds when `holds` is true; the caller words what was expected and seen. */
