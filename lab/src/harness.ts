@@ -22,25 +22,29 @@ export { Incus, LABEL, parseIncusBytes } from '../../src/drivers/incus';
 // The C4 scenarios, which the lab's attached evidence (for C5's D8 check) lists as passed.
 export { c4ScenarioTags } from '../../src/checks/c5';
 
-// The sops file format, shared with the harness's checks: the lab's world and faults encrypt
-// with it, and the sops and sops-install-secrets stand-ins are built on it.
+// The sops file format as the harness reads it (its tree, metadata, rules and parser): the lab's
+// sops (lab/src/sops/: cipher, data keys, emitters) is built on it, and the stand-ins parse with it.
 export {
-  DEFAULT_SOPS_VERSION,
+  ENC_RE,
   SopsError,
-  SopsExit,
-  decryptSopsFileDetailed,
-  emitJson,
-  emitYaml,
-  emitYamlValue,
-  encryptSopsFile,
-  encryptSopsYaml,
-  loadPlainFile,
+  TIMESTAMP,
+  loadJson,
+  loadYaml,
+  mapNode,
   parseSopsFile,
-  parseTreePath,
-  truncate,
-  type DecryptedSops,
-  type EncryptOptions,
+  resolvePlain,
+  rulesOf,
+  shouldBeEncrypted,
+  str,
+  toPlain,
+  walk,
+  type MapNode,
   type Node,
+  type ParsedSops,
+  type Rules,
+  type Scalar,
   type SopsFormat,
+  type SopsMetadata,
+  type SopsTree,
   type SopsValue,
 } from '../../src/sops/format';

@@ -6,22 +6,11 @@
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  DEFAULT_SOPS_VERSION,
-  SopsError,
-  SopsExit,
-  decryptSopsFileDetailed,
-  emitJson,
-  emitYaml,
-  emitYamlValue,
-  encryptSopsFile,
-  loadPlainFile,
-  parseSopsFile,
-  parseTreePath,
-  truncate,
-  type Node,
-  type SopsFormat,
-} from './harness';
+import { SopsError, parseSopsFile, type Node, type SopsFormat } from './harness';
+import { emitJson, emitYaml, emitYamlValue } from './sops/emit';
+import { SopsExit } from './sops/exit-codes';
+import { DEFAULT_SOPS_VERSION, decryptSopsFileDetailed, encryptSopsFile } from './sops/files';
+import { loadPlainFile, parseTreePath, truncate } from './sops/tree';
 
 const BOOL_FLAGS = new Set(['decrypt', 'encrypt', 'ignore-mac', 'in-place', 'version']);
 const STRING_FLAGS = new Set(['extract', 'input-type', 'output-type', 'age']);

@@ -3,7 +3,8 @@ import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { c4ScenarioTags, encryptSopsYaml } from './harness';
+import { c4ScenarioTags } from './harness';
+import { encryptSopsYaml } from './sops/files';
 import { LAB_ASSETS } from './paths';
 import type { Lab } from './lab';
 import { seedGitea } from './gitea';

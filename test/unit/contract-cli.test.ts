@@ -13,7 +13,7 @@ import { Recorder } from '../../src/evidence/recorder';
 import { Redactor } from '../../src/evidence/redact';
 import { validateConfig } from '../../lab/src/incus';
 import { PROJECT_ROOT } from '../../src/paths';
-import { SopsExit } from '../../src/sops/format';
+import { SopsExit } from '../../lab/src/sops/exit-codes';
 import { failedUnitsOf } from '../../src/drivers/systemd';
 import { settle } from '../../src/tasks/throwaway';
 import { tempDir } from '../helpers';

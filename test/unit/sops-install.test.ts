@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { encryptSopsFile, encryptSopsYaml } from '../../src/sops/format';
+import { encryptSopsFile, encryptSopsYaml } from '../../lab/src/sops/files';
 import { main } from '../../lab/src/sops-install-cli';
 import { InstallError, installSecrets, type Manifest, type ManifestSecret } from '../../lab/src/sops-install';
 import { tempDir } from '../helpers';

@@ -4,7 +4,9 @@ import { chmodSync, copyFileSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { ENC_RE, SopsError, decryptSopsFile, encryptSopsFile, encryptSopsYaml, extract, parseSopsFile, type SopsTree } from '../../src/sops/format';
+import { decryptSopsFile, encryptSopsFile, encryptSopsYaml } from '../../lab/src/sops/files';
+import { extract } from '../../lab/src/sops/tree';
+import { ENC_RE, SopsError, parseSopsFile, type SopsTree } from '../../src/sops/format';
 import { tempDir } from '../helpers';
 
 const ROOT = resolve(__dirname, '..', '..');

@@ -1,6 +1,9 @@
 // main.go's decryptSecrets: every secret's value, in memory, before anything is written.
 import { readFileSync } from 'node:fs';
-import { SopsError, SopsExit, decryptSopsFileDetailed, emitJson, emitYaml, type DecryptedSops, type SopsValue } from '../harness';
+import { SopsError, type SopsValue } from '../harness';
+import { emitJson, emitYaml } from '../sops/emit';
+import { SopsExit } from '../sops/exit-codes';
+import { decryptSopsFileDetailed, type DecryptedSops } from '../sops/files';
 import type { InstallContext } from './context';
 import { errno, fail, goQuote, msgOf, wrap } from './errors';
 import { recurseSecretKey } from './secret-key';
