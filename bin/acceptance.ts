@@ -172,6 +172,7 @@ async function main(argv: string[]): Promise<number> {
   /** A child the CLI waits on (a fault script, Allure): ended on an interrupt. */
   let child: ResultPromise | undefined;
   let interrupted: Interruption | undefined;
+  const CLEANUP_MS = 60_000;
   const exitCodeOf = (signal: NodeJS.Signals) => (signal === 'SIGINT' ? 130 : 143);
   /** What is still to clean, by name, for a second signal to print. */
   const pending = () => [
@@ -194,8 +195,11 @@ async function main(argv: string[]): Promise<number> {
     child?.kill('SIGTERM');
     const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<void>((r) => setTimeout(r, ms).unref())]);
     try {
-      // The throwaway (deleted unless --destroy never or --keep) and the build host's work dir.
-      await within(RunContext.current?.interrupt() ?? Promise.resolve(), 6000).catch((e: Error) => say(`could not finish the run's cleanup: ${e.message}`));
+      // The throwaway (deleted unless --destroy never or --keep) and the build host's work dir:
+      // deleting a VM mid-switch can take a while; a second signal is the way out of a hang.
+      await within(RunContext.current?.interrupt() ?? Promise.resolve(), CLEANUP_MS).catch((e: Error) =>
+        say(`could not finish the run's cleanup: ${e.message}`),
+      );
       if (lab) await lab.stop();
       else if (labStarting) {
         const left = await Lab.abortStart(labDir);
