@@ -245,7 +245,6 @@ export function reachable(run: RunContext): Promise<Reached> {
     const lists = (s: StackServices) => s.result.ok && s.services.some((x) => x.name.startsWith(`${app}_`));
     let last: (PublicAnswer & { evidence: string }) | undefined;
     let listed: StackServices | undefined;
-    let ended: DroneBuild | undefined;
     const { value, waited } = await waitFor(run, 'reachable', e.deadlines.deployed, async () => {
       const [answer, services, b] = await Promise.all([askGateway(run, url), live.stackServices(app), d.build(build.number)]);
       last = answer;
@@ -254,18 +253,14 @@ export function reachable(run: RunContext): Promise<Reached> {
         return { ...answer, services: listed, servicesRead: 'before the answer' as const };
       }
       if (lists(services)) listed = services;
-      if (DRONE_DONE.has(b.status)) {
-        ended = b;
-        return new GiveUp(`build #${b.number} ended (${b.status}) before the app answered`);
-      }
-      return undefined;
+      return DRONE_DONE.has(b.status) ? new GiveUp(`build #${b.number} ended (${b.status}) before the app answered`) : undefined;
     });
     if (!value) {
       stageFailed('reachable', {
         expected: `200 from ${url} through the gateway ${e.gateway.address}:${e.gateway.port}, TLS verified, within ${waited.deadlineMs / 1000}s`,
-        seen: `${last?.status ? `HTTP ${last.status}` : (last?.error ?? 'no answer')}${ended ? `, and build #${ended.number} had ended (${ended.status})` : ''}`,
+        seen: `${last?.status ? `HTTP ${last.status}` : (last?.error ?? 'no answer')}${waited.gaveUp ? `: ${waited.gaveUp}` : ''}`,
         host: 'gateway',
-        evidence: last ? [last.evidence, ...(ended ? [d.api.lastEvidence] : [])] : [],
+        evidence: last ? [last.evidence, ...(waited.gaveUp ? [d.api.lastEvidence] : [])] : [],
       });
     }
     const { services: _services, ...answer } = value;
