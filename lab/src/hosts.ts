@@ -10,7 +10,7 @@ import { plugHost } from './net';
 // stand-in (instances made on demand). A host's namespaces live as long as its processes.
 
 /** Per-host directories, bind-mounted over the same paths inside the host (see host-init). */
-const HOST_DIRS = ['root', 'nix', 'var-lib', 'etc-ssh', 'etc-nix', 'tmp', 'home', 'opt'];
+const HOST_DIRS = ['root', 'nix', 'var-lib', 'var-log', 'etc-ssh', 'etc-nix', 'tmp', 'home', 'opt'];
 
 export const NIX_CONF = `# lab host nix: no binary caches, no sandbox, flakes on
 experimental-features = nix-command flakes
@@ -42,7 +42,7 @@ export function etcHosts(index: Pick<LabIndex, 'hosts'>): string {
   return `127.0.0.1\tlocalhost\n${index.hosts.map((h) => `${h.labAddress}\t${h.name}`).join('\n')}\n`;
 }
 
-/** An empty host: its own /root, /nix, /var/lib, /etc/ssh, /etc/nix, /tmp, /home, /opt and /etc/hosts. */
+/** An empty host: its own /root, /nix, /var/lib, /var/log, /etc/ssh, /etc/nix, /tmp, /home, /opt and /etc/hosts. */
 export function makeHostDirs(dir: string, files: { etcHosts: string }): void {
   for (const d of HOST_DIRS) mkdirSync(join(dir, d), { recursive: true });
   chmodSync(join(dir, 'root'), 0o700);

@@ -17,7 +17,21 @@ import { acceptance } from '../helpers';
 
 const BARE_ROOT = join(PROJECT_ROOT, 'test', 'fixtures', 'bare-root.sh');
 /** Every path host-init mounts onto. */
-const HOST_INIT_MOUNTS = ['/run', '/srv', '/usr/local/sbin', '/nix', '/var/lib', '/etc/ssh', '/etc/nix', '/home', '/opt', '/root', '/tmp', '/etc/hosts'];
+const HOST_INIT_MOUNTS = [
+  '/run',
+  '/srv',
+  '/usr/local/sbin',
+  '/nix',
+  '/var/lib',
+  '/var/log',
+  '/etc/ssh',
+  '/etc/nix',
+  '/home',
+  '/opt',
+  '/root',
+  '/tmp',
+  '/etc/hosts',
+];
 /** What a fresh machine of this kind may lack, beyond the Debian packages the lab installs. */
 const FRESH_MACHINE_LACKS = ['/etc/nix', '/nix', '/srv', '/opt', '/home'];
 const work = join(LAB_ROOT, `test-fresh-${process.pid}`);

@@ -77,7 +77,10 @@ async function leftovers(runId: string): Promise<string[]> {
     if (cmd.includes(runId) || cmd.includes(join(LAB_ROOT, runId)) || inLabNamespace(pid, runId)) left.push(`process ${pid}: ${cmd.slice(0, 120)}`);
   }
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.includes(runId)) left.push(`mount: ${line}`);
-  for (const a of LAB_ADDRESSES) for (const p of [22, 80, 443]) if (await listening(a, p)) left.push(`listener ${a}:${p}`);
+  for (const a of LAB_ADDRESSES) for (const p of [22, 80, 443, 3000, 8080]) if (await listening(a, p)) left.push(`listener ${a}:${p}`);
+  // Each lab host logs to its own /var/log: nothing of the lab's is written to this machine's.
+  for (const f of ['/var/log/units', '/var/log/gitea.log', '/var/log/gateway-443.log', '/var/log/gateway-80.log'])
+    if (existsSync(f)) left.push(`this machine's ${f}`);
   const labs = existsSync(LAB_ROOT) ? readdirSync(LAB_ROOT) : [];
   left.push(...labs.map((l) => `.lab/${l}`));
   for (const lock of labLocks()) left.push(`the lab lock ${lock}: ${readFileSync(lock, 'utf8').trim()}`);
