@@ -195,6 +195,31 @@ export const FAULTS: Fault[] = [
     },
   },
   {
+    name: 'store-tampered-where-built',
+    summary:
+      "the live system was changed on disk after it was built, and the build host's store already holds the same changed copy (as when the build host is the live host): the files agree on both disks, neither matches its database",
+    criteria: ['C1'],
+    red: ['@c1-toplevel-identical'],
+    says: /the clean clone's toplevel is byte-identical[\s\S]*expected: +(\/nix\/store\/\S+) \((sha256:\w+) on disk; the database says (?!\2)sha256:\w+\)[\s\S]*seen: +\1 \(\2 on disk; the database says (?!\2)sha256:\w+\)/,
+    async apply(lab) {
+      const tamper = ['chmod u+w "$top"', 'echo "hotfix" > "$top/patched"', 'chmod u-w "$top"'];
+      const { url, branch } = lab.profile.repos.base;
+      const flake = `git+file://$d/c?submodules=1#${lab.profile.flake.configuration}`;
+      await lab.sh(
+        'builder',
+        [
+          'd=$(mktemp -d)',
+          `git clone -q --recurse-submodules --branch ${shellQuote([branch])} -- ${shellQuote([url])} "$d/c"`,
+          `(cd "$d" && nixos-rebuild build --flake "${flake}" >/dev/null 2>&1)`,
+          'top=$(readlink -f "$d/result")',
+          ...tamper,
+          'rm -rf "$d"',
+        ].join('\n'),
+      );
+      await lab.sh('cc-ci', ['top=$(readlink -f /run/current-system)', ...tamper].join('\n'));
+    },
+  },
+  {
     name: 'submodule-missing',
     summary: 'the base repo loses its gitlink: secrets/ and its .gitmodules entry are removed',
     criteria: ['C1'],
@@ -833,6 +858,21 @@ export const FAULTS: Fault[] = [
         rmSync(join(work, 'evidence'), { recursive: true, force: true });
         writeD8(work, e);
         await git(work, 'add', '-A');
+      });
+    },
+  },
+  {
+    name: 'd8-forged-run',
+    summary:
+      'the run D8 points at looks whole (live, no faults, every C4 scenario passed, recent) but names a harness commit this harness never had, and its evidence.json was edited after its manifest was written',
+    criteria: ['C5'],
+    red: ['@c5-d8-run'],
+    says: /^(?=[\s\S]*harness commit 5cf6a54a1b2c is not a commit of this harness)(?=[\s\S]*evidence\.json was changed after the run ended)/,
+    async apply(lab) {
+      const e = d8Evidence(lab.world.d8.runId, lab.world.d8.startedAt);
+      const forged = { commit: '5cf6a54a1b2c3d4e5f60718293a4b5c6d7e8f901', dirty: false };
+      await commitToForge(lab, 'cc-ci', 'D8: attach the run', async (work) => {
+        writeD8(work, { ...e, harness: forged }, { editAfter: (t) => t.replace('"passed"', '"passed" ') });
       });
     },
   },

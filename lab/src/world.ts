@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { c4ScenarioTags } from './harness';
+import { c4ScenarioTags, PROJECT_ROOT } from './harness';
 import { encryptSopsYaml } from './sops/files';
 import { LAB_ASSETS } from './paths';
 import type { Lab } from './lab';
@@ -304,19 +305,27 @@ export function d8Evidence(runId: string, started: Date): D8Evidence {
     target: 'live',
     startedAt: started.toISOString(),
     faults: [],
-    harness: { commit: '5cf6a54a1b2c3d4e5f60718293a4b5c6d7e8f901', dirty: false },
+    harness: { commit: harnessHead(), dirty: false },
     scenarios: c4ScenarioTags().map((tag) => ({ name: tag, tags: ['@C4', '@mutating', tag], criteria: ['C4'], status: 'passed' })),
   };
 }
 
-/** The D8 doc and the attached evidence of the run it points at. */
-export function writeD8(work: string, evidence: D8Evidence): void {
+/** The harness's own commit: the run D8 points at was made by this harness, as a real one is. */
+function harnessHead(): string {
+  return execFileSync('git', ['-C', PROJECT_ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+}
+
+/**
+ * The D8 doc and the attached evidence of the run it points at, with the run's manifest as
+ * `attach` copies it; `editAfter` changes evidence.json after its hash was taken.
+ */
+export function writeD8(work: string, evidence: D8Evidence, opts: { editAfter?: (text: string) => string } = {}): void {
   mkdirSync(join(work, 'docs'), { recursive: true });
   writeFileSync(join(work, 'docs', 'D8.md'), d8Text(evidence.runId));
   const dir = join(work, 'evidence', evidence.runId);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'evidence.json'),
-    JSON.stringify({ ...evidence, note: 'lab: an attached report of an earlier run, as the Builder attaches them' }, null, 2) + '\n',
-  );
+  const text = JSON.stringify({ ...evidence, note: 'lab: an attached report of an earlier run, as the Builder attaches them' }, null, 2) + '\n';
+  const sha = createHash('sha256').update(text).digest('hex');
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ files: { 'evidence.json': sha } }, null, 2) + '\n');
+  writeFileSync(join(dir, 'evidence.json'), opts.editAfter ? opts.editAfter(text) : text);
 }

@@ -131,10 +131,14 @@ export async function claimToplevelIdentical(run: RunContext, buildCommand: stri
       ? `built on ${builder}, a host other than the live host ${liveHost}`
       : `built on the live host itself: the build shares its store with what it is compared to; name another build host (roles.build) for an independent rebuild`,
   });
-  claimThat(build.toplevel === live.toplevel && build.narHashOnDisk === live.narHashOnDisk, {
+  // Files equal on both disks are not enough: one store, or two changed alike, agree with itself.
+  // Each side's files must also be what its database recorded when the path was built.
+  const liveIntact = live.narHashOnDisk === live.narHash;
+  const buildIntact = build.narHashOnDisk === build.narHash;
+  claimThat(build.toplevel === live.toplevel && build.narHashOnDisk === live.narHashOnDisk && liveIntact && buildIntact, {
     claim: `the clean clone's toplevel is byte-identical to the system the live host runs`,
-    expected: `${live.toplevel} (${live.narHashOnDisk} on disk; the database says ${live.narHash}), readlink -f /run/current-system on ${liveHost}`,
-    seen: `${build.toplevel} (${build.narHashOnDisk} on disk), built on ${builder}${independent ? '' : ' (the live host itself)'} from base ${short(build.baseCommit)} + secrets ${short(build.secretsCommit)}`,
+    expected: `${live.toplevel} (${live.narHashOnDisk} on disk; the database says ${live.narHash}), readlink -f /run/current-system on ${liveHost}; on each host the files on disk hash to what its store database recorded`,
+    seen: `${build.toplevel} (${build.narHashOnDisk} on disk${buildIntact ? '' : `; the database says ${build.narHash}`}), built on ${builder}${independent ? '' : ' (the live host itself)'} from base ${short(build.baseCommit)} + secrets ${short(build.secretsCommit)}${liveIntact ? '' : `; on ${liveHost} the files differ from what the database recorded`}`,
     host: `${builder} and ${liveHost}`,
     evidence: [build.evidence, build.hashEvidence, live.evidence, live.hashEvidence],
   });

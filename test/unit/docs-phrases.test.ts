@@ -62,8 +62,18 @@ test('the run D8 points at must be a live, fault-free, recent run with every C4 
     startedAt: '2026-11-30T10:00:00Z',
     scenarios: c4Tags.map((t) => ({ name: t, tags: ['@C4', t], criteria: ['C4'], status: 'passed' as const, facts: {} })),
   };
-  const opts = { c4Tags, now, maxAgeMs: 30 * 86_400_000 };
+  const provenance = { manifestSha: 'f'.repeat(64), evidenceSha: 'f'.repeat(64), commitKnown: true };
+  const opts = { c4Tags, now, maxAgeMs: 30 * 86_400_000, provenance };
   assert.deepEqual(d8RunProblems(good as never, good.runId, opts), []);
+  const provenanceCases: [string, object, RegExp][] = [
+    ['a commit this harness never had', { commitKnown: false }, /harness commit a{12} is not a commit of this harness/],
+    ['no manifest beside it', { manifestSha: null }, /no manifest\.json beside it/],
+    ['evidence.json edited after the run', { evidenceSha: 'e'.repeat(64) }, /evidence\.json was changed after the run ended/],
+  ];
+  for (const [what, change, says] of provenanceCases) {
+    const problems = d8RunProblems(good as never, good.runId, { ...opts, provenance: { ...provenance, ...change } });
+    assert.match(problems.join('; '), says, what);
+  }
   const cases: [string, object, RegExp][] = [
     ['a lab run', { target: 'lab' }, /target lab, not live/],
     ['a run with a fault', { faults: [{ name: 'toplevel-drift', kind: 'fault' }] }, /1 fault\(s\) applied: toplevel-drift/],
