@@ -105,9 +105,12 @@ function acceptanceArgs(args: string[]): string[] {
   ];
 }
 
-/** Runs `npm run acceptance -- ARGS` the way a user does (minus the npm wrapper). */
-export async function acceptance(args: string[], env: Record<string, string> = {}, opts: { bareRoot?: BareRoot } = {}): Promise<AcceptanceRun> {
-  let argv = [process.execPath, ...acceptanceArgs(args)];
+/**
+ * Runs `npm run acceptance -- ARGS` the way a user does: without the npm wrapper (and its
+ * dependency check), or with `npm`, through it exactly as the README says.
+ */
+export async function acceptance(args: string[], env: Record<string, string> = {}, opts: { bareRoot?: BareRoot; npm?: boolean } = {}): Promise<AcceptanceRun> {
+  let argv = opts.npm ? ['npm', 'run', '--silent', 'acceptance', '--', ...acceptanceArgs(args).slice(4)] : [process.execPath, ...acceptanceArgs(args)];
   if (opts.bareRoot) {
     const { root, hide, files } = opts.bareRoot;
     mkdirSync(root, { recursive: true });
