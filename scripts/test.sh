@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 trap 'echo "== npm test: $(( $(date +%s) - started )) s wall time"' EXIT
+# The suite writes its runs to temporary folders: reports/ holds only the user's own runs.
+reports_before=$(ls -A reports 2> /dev/null || true)
 node_ts=(node --disable-warning=ExperimentalWarning -r ./scripts/register.cjs)
 
 echo "== lab prerequisites"
@@ -27,3 +29,7 @@ if ! [ -x /usr/bin/chromium ]; then
 fi
 echo "== lab tests: lab, ssh driver, acceptance runs and the fault matrix"
 "${node_ts[@]}" --test --test-concurrency=1 --test-reporter=spec test/lab/*.test.ts
+if [ "$(ls -A reports 2> /dev/null || true)" != "$reports_before" ]; then
+  echo "npm test changed reports/ (it holds only your own runs): $(ls -A reports | tr '\n' ' ')" >&2
+  exit 1
+fi
