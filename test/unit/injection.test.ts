@@ -6,7 +6,7 @@ import { after, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { shellQuote } from '../../src/drivers/host';
 import { UsageError } from '../../src/errors';
-import { PROFILES_DIR } from '../../src/paths';
+import { PROFILES_DIR, PROJECT_ROOT } from '../../src/paths';
 import { loadProfile } from '../../src/profile/load';
 import { substitute } from '../../src/tasks/throwaway';
 import { tempDir } from '../helpers';
@@ -37,12 +37,12 @@ const FIELDS: [string, (p: any, v: string) => void][] = [
   ['repos.base.branch', (p, v) => (p.repos.base.branch = v)],
   ['repos.secrets.url', (p, v) => (p.repos.secrets.url = v)],
   ['flake.workDir', (p, v) => (p.flake.workDir = `/root/${v}`)],
-  ['flake.checkout', (p, v) => (p.flake.checkout = `/root/${v}`)],
+  ['repos.base.checkout', (p, v) => (p.repos.base.checkout = `/root/${v}`)],
   ['flake.configuration', (p, v) => (p.flake.configuration = v)],
   ['secrets.keyFile', (p, v) => (p.secrets.keyFile = `/var/lib/${v}`)],
   ['secrets.file', (p, v) => (p.secrets.file = v)],
   ['tls.fullchain', (p, v) => (p.tls.fullchain = `/var/lib/${v}`)],
-  ['docs.install', (p, v) => (p.docs.install = v)],
+  ['docs.install', (p, v) => ((p.docs ??= {}).install = v)],
   ['incus.project', (p, v) => (p.incus.project = v)],
   ['throwaway.namePrefix', (p, v) => (p.throwaway.namePrefix = v)],
   ['throwaway.placeholders', (p, v) => (p.throwaway.placeholders = { '<base-repo-url>': v })],
@@ -66,16 +66,24 @@ test('every profile field that reaches a command refuses each payload, naming th
       }
       const file = join(dir, `p${tried++}.yaml`);
       writeFileSync(file, stringify(p));
-      const top = field.split('.').slice(0, 2).join('.');
+      // Refused for what the value is, at that very field: not as an unknown key beside it.
       assert.throws(
         () => loadProfile(file, { LAB_DIR: '/lab' }),
-        (e: unknown) => e instanceof UsageError && e.message.includes(top),
+        (e: unknown) =>
+          e instanceof UsageError &&
+          new RegExp(`^ {2}- ${field.replace(/\./g, '\\.')}\\b`, 'm').test(e.message) &&
+          !/unknown key|unrecognized/i.test(e.message),
         `${field} = ${JSON.stringify(payload)}`,
       );
     }
   }
   assert.ok(tried >= 110, `${tried} tried`);
   assert.ok(!existsSync(marker));
+  const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  assert.ok(
+    readme.includes(`${PAYLOADS.length} payloads × ${FIELDS.length} profile fields that reach a command (${tried} combinations`),
+    `the README's figures: ${PAYLOADS.length} payloads, ${FIELDS.length} fields, ${tried} combinations`,
+  );
 });
 
 test('a value quoted for the ssh command line is data to the shell, whatever it holds', () => {
