@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,9 @@ export const IMAGE_FILES = [
   '/etc/ssh/ssh_config',
   '/etc/ssh/moduli',
 ];
+
+/** Directories the image's boot writes into: systemd-random-seed.service saves its seed at every boot. */
+export const IMAGE_UNDER = ['/var/lib/systemd'];
 
 /** What appears on such a VM later without anyone provisioning it: sshd makes its keys at the first connection. */
 export const IMAGE_LATER = ['/etc/ssh/ssh_host_ed25519_key', '/etc/ssh/ssh_host_ed25519_key.pub', '/etc/ssh/ssh_host_rsa_key', '/etc/ssh/ssh_host_rsa_key.pub'];
@@ -46,7 +50,7 @@ export function layImage(hostDir: string): void {
   } finally {
     rmSync(src, { recursive: true, force: true });
   }
-  const file = (path: string, text: string, mode = 0o644) => {
+  const file = (path: string, text: string | Buffer, mode = 0o644) => {
     mkdirSync(join(hostDir, ...dirOf(path)), { recursive: true });
     writeFileSync(join(hostDir, ...inside(path)), text, { mode });
   };
@@ -63,6 +67,7 @@ export function layImage(hostDir: string): void {
   );
   file('/etc/ssh/ssh_config', '# ssh client defaults\n');
   file('/etc/ssh/moduli', '# moduli\n');
+  file('/var/lib/systemd/random-seed', randomBytes(512), 0o600);
 }
 
 function isLink(path: string): boolean {

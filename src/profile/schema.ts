@@ -438,6 +438,8 @@ export const Profile = z
         imageBaseline: z.array(RemotePath).default([]),
         /** Files the image makes later by itself (sshd's host keys at the first connection): not provisioning when they appear. */
         imageLater: z.array(RemotePath).default([]),
+        /** Directories the image's own boot writes into (systemd's state: its random seed, timer stamps): what lies under them is the image's. */
+        imageBaselineUnder: z.array(RemotePath).default([]),
         /** Placeholders in docs/install.md and their values: words the install steps' shell takes as data. */
         placeholders: z
           .record(

@@ -127,7 +127,8 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
     // Whatever lies in the writable directories now came with the image or from elsewhere.
     const files = new Files(host);
     const scan = await files.tree(WRITABLE_DIRS);
-    const preexisting = scan.paths.filter((p) => !t.imageBaseline.includes(p));
+    const underBaseline = (p: string) => t.imageBaselineUnder.some((d) => p.startsWith(`${d.replace(/\/+$/, '')}/`));
+    const preexisting = scan.paths.filter((p) => !t.imageBaseline.includes(p) && !underBaseline(p));
 
     const ledger: LedgerEntry[] = [];
     const push = async (what: string, kind: LedgerEntry['kind'], file: string, path: string, mode: string, field: string) => {
@@ -152,7 +153,7 @@ export function throwawayVm(run: RunContext): Promise<ThrowawayVm> {
     // What the VM holds now, read from it: beyond the baseline, only what the ledger says was pushed.
     const after = await files.tree(WRITABLE_DIRS);
     const before = new Set(scan.paths);
-    const appeared = after.paths.filter((p) => !before.has(p) && !t.imageLater.includes(p));
+    const appeared = after.paths.filter((p) => !before.has(p) && !t.imageLater.includes(p) && !underBaseline(p));
     const listed = await incus.get(name);
     return {
       name,
