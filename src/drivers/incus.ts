@@ -79,16 +79,29 @@ export function labelsOf(i: Instance): Labels | undefined {
   };
 }
 
+/** QEMU arguments that hand a VM data or a device: firmware config blobs, SMBIOS strings, drives, shares, a kernel command line. */
+const QEMU_CHANNELS = /(^|\s)-(fw_cfg|smbios|drive|blockdev|device|chardev|virtfs|fsdev|netdev|kernel|initrd|append|object)\b/;
+const QEMU_CONF_CHANNELS = /^\s*\[\s*(device|drive|fw_cfg|chardev|fsdev|netdev|object)\b/m;
+
+/** Whether a config key hands the instance something: data, a variable, a channel into the VM. */
+function provisions(key: string, value: string): boolean {
+  if (/^cloud-init\./.test(key) || /^environment\./.test(key)) return true;
+  // Every user.* key is readable from inside the instance (the agent's /dev/incus API); the harness's own labels are its record.
+  if (/^user\./.test(key)) return !key.startsWith(`${LABEL}.`);
+  if (key === 'raw.qemu') return QEMU_CHANNELS.test(value);
+  if (key === 'raw.qemu.conf') return QEMU_CONF_CHANNELS.test(value);
+  return key === 'raw.qemu.scriptlet' && value.trim() !== '';
+}
+
 /**
- * What Incus itself would hand an instance, from its expanded config and devices: cloud-init and
- * the legacy user.* data keys, environment.* variables, and every device but the network and the
- * root disk (a shared directory, a proxy, a passed-through file).
+ * What Incus itself would hand an instance, from its expanded config and devices: cloud-init,
+ * user.* keys (the guest can read them), environment.* variables, raw QEMU arguments that pass
+ * data or devices, and every device but the network and the root disk (a shared directory, a
+ * proxy, a passed-through file).
  */
 export function provisioningOf(i: Instance): string[] {
   const config = i.expanded_config ?? i.config;
-  const keys = Object.keys(config).filter(
-    (k) => /^cloud-init\./.test(k) || /^user\.(user-data|vendor-data|meta-data|network-config)$/.test(k) || /^environment\./.test(k),
-  );
+  const keys = Object.keys(config).filter((k) => provisions(k, String(config[k] ?? '')));
   const devices = Object.entries(i.expanded_devices ?? i.devices ?? {}).filter(([, d]) => d.type !== 'nic' && !(d.type === 'disk' && d.path === '/'));
   return [
     ...keys.map((k) => `config ${k}`),

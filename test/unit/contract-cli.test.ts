@@ -558,7 +558,8 @@ describe('incus: list --format json, config show, info, limits.memory', () => {
     assert.deepEqual(i!.profiles, ['default']);
     assert.equal(labelsOf(i!), undefined, 'no harness label');
     assert.deepEqual(labelsOf({ ...i!, config: { ...i!.config, [`${LABEL}.creator`]: CREATOR, [`${LABEL}.run`]: 'r1' } })?.run, 'r1');
-    assert.deepEqual(provisioningOf(i!), [], 'the nic and the root disk are not provisioning');
+    // Its nic and root disk are not provisioning; its user.role label is: the guest reads user.* keys through the agent's /dev/incus.
+    assert.deepEqual(provisioningOf(i!), ['config user.role'], 'only the user.* key the guest can read');
   });
 
   test('limits.memory: the driver and the stand-in both read sizes as Incus does', () => {
