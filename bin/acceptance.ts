@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { runCucumber } from '@cucumber/cucumber/api';
-import { cucumberConfiguration, plannedScenarios } from '../src/cli/plan';
+import { stringifyEnvInfo } from 'allure-js-commons/sdk/reporter';
+import { cucumberConfiguration, gateSelection, plannedScenarios } from '../src/cli/plan';
 import { execa, type ResultPromise } from 'execa';
 import { parseArgs, USAGE } from '../src/cli/args';
 import { doctorTable, preflightReason, runDoctor } from '../src/cli/doctor';
@@ -14,7 +15,7 @@ import { writeFileAtomic } from '../src/evidence/atomic';
 import { writeEvidence, type AppliedFault, type Interruption, type RunMeta } from '../src/evidence/report';
 import { writeManifest } from '../src/evidence/manifest';
 import { describeLeak, scanForLeaks } from '../src/evidence/leak-scan';
-import { claimMarkdown } from '../src/gate/claim';
+import { claimMarkdown, commitsSeen } from '../src/gate/claim';
 import { coldness, harnessState } from '../src/gate/coldness';
 import { gateVerdict } from '../src/gate/verdict';
 import { FAULTS, faultNamed } from '../lab/src/faults';
@@ -79,17 +80,24 @@ async function main(argv: string[]): Promise<number> {
   }
 
   let gateCriteria: string[] | undefined;
+  /** With --gate: every scenario of the gate, by criterion; the verdict needs a result for each. */
+  let gateExpected: Record<string, { uri: string; name: string }[]> | undefined;
+  let config: Awaited<ReturnType<typeof cucumberConfiguration>>;
+  let planned: Awaited<ReturnType<typeof plannedScenarios>>;
   if (args.gate) {
     gateCriteria = profile.gates[args.gate];
     if (!gateCriteria) throw new UsageError(`--gate: profile ${profile.name} has no gate ${args.gate} (gates: ${Object.keys(profile.gates).join(', ')})`);
-    // A gate selects its scenarios itself: anything narrowing them would make a partial pass look whole.
-    const narrowing = args.cucumber.filter((a) => /^--(tags|name)(=|$)|^-t$/.test(a));
-    if (narrowing.length)
-      throw new UsageError(`--gate ${args.gate} selects every scenario of ${gateCriteria.join(', ')}; it cannot be combined with ${narrowing.join(' ')}`);
+    // A gate selects its scenarios itself: its selection must be every scenario of its criteria
+    // (compared, by file and name, with the default configuration and only the gate's tags), or a
+    // partial pass would look whole.
+    const selection = await gateSelection(args.gate, gateCriteria, args.cucumber);
+    ({ config, planned } = selection);
+    gateExpected = selection.expected;
+  } else {
+    config = await cucumberConfiguration(args.cucumber);
+    planned = await plannedScenarios(config);
   }
-  const config = await cucumberConfiguration(gateCriteria ? [...args.cucumber, '--tags', gateCriteria.map((c) => `@${c}`).join(' or ')] : args.cucumber);
   if (config.runtime.parallel > 0) throw new UsageError('--parallel: the harness runs scenarios in one process, so that each host has one connection');
-  const planned = await plannedScenarios(config);
   if (planned.length === 0)
     throw new UsageError(
       `no scenario matches the selection (tags: ${config.sources.tagExpression || 'none'}, names: ${config.sources.names.join(', ') || 'none'})`,
@@ -158,9 +166,9 @@ async function main(argv: string[]): Promise<number> {
       ...(why ? { interrupted: why } : {}),
     };
     const evidence = writeEvidence(runDir, meta, (e) => {
-      const cold = coldness(e, state);
+      const cold = coldness(e, state, { liveHost: profile.roles.live });
       const gate = args.gate
-        ? gateVerdict(e, args.gate, gateCriteria!, { role: args.role, notCold: cold.cold ? undefined : cold.reasons.join('; ') })
+        ? gateVerdict(e, args.gate, gateCriteria!, { role: args.role, notCold: cold.cold ? undefined : cold.reasons.join('; '), expected: gateExpected })
         : undefined;
       return { coldness: cold, role: args.role, ...(gate ? { gate } : {}) };
     });
@@ -215,6 +223,8 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   let success = false;
+  /** The Allure report's environment widget; the commits the run saw are added once it has seen them. */
+  let environmentInfo: Record<string, string> = {};
   try {
     if (profile.target === 'lab' && !dryRun) {
       setStage('lab start');
@@ -283,6 +293,18 @@ async function main(argv: string[]): Promise<number> {
     };
     setStage('the scenarios');
     RunContext.sharedRedactor = redactor;
+    environmentInfo = {
+      run: runId,
+      profile: profile.name,
+      target: profile.target,
+      gate: args.gate ?? 'none',
+      role: args.role,
+      faults: args.faults.join(' ') || 'none',
+      harness: `${state.commit}${harness.dirty ? ' (dirty)' : ''}`,
+      'base repo': profile.repos.base.url,
+      'secrets repo': profile.repos.secrets.url,
+      'harness coldness': `${state.freshClone ? 'fresh clone' : 'not a fresh clone'}, ${state.dirty || state.untracked ? 'changed' : 'clean'}, node_modules ${state.nodeModules.fromLockfile ? 'from the lockfile' : 'not from the lockfile'}`,
+    };
     const result = await runCucumber(
       {
         ...config,
@@ -306,17 +328,7 @@ async function main(argv: string[]): Promise<number> {
               { name: 'Claims that do not hold (failed)', matchedStatuses: ['failed'] },
               { name: 'The harness could not look (broken)', matchedStatuses: ['broken'] },
             ],
-            environmentInfo: {
-              run: runId,
-              profile: profile.name,
-              target: profile.target,
-              gate: args.gate ?? 'none',
-              role: args.role,
-              faults: args.faults.join(' ') || 'none',
-              harness: `${state.commit}${harness.dirty ? ' (dirty)' : ''}`,
-              'base repo': profile.repos.base.url,
-              'harness coldness': `${state.freshClone ? 'fresh clone' : 'not a fresh clone'}, ${state.dirty || state.untracked ? 'changed' : 'clean'}, node_modules ${state.nodeModules.fromLockfile ? 'from the lockfile' : 'not from the lockfile'}`,
-            },
+            environmentInfo,
             junit: { suiteName: `cc-ci acceptance ${runId}` },
           },
         },
@@ -340,7 +352,15 @@ async function main(argv: string[]): Promise<number> {
   const evidence = finishEvidence();
   setStage('the Allure report');
   say('allure: generating the HTML report');
-  const reportName = `cc-ci acceptance: ${profile.name}${args.gate ? ` gate ${args.gate}` : ''} run ${runId}${profile.target === 'lab' ? ' (LAB, not evidence)' : ''}`;
+  // The commits seen are facts of the run, known only now: the widget gets them beside the URLs.
+  const seen = commitsSeen(evidence);
+  if (seen.length && existsSync(join(runDir, 'allure-results')))
+    writeFileAtomic(
+      join(runDir, 'allure-results', 'environment.properties'),
+      stringifyEnvInfo({ ...environmentInfo, ...Object.fromEntries(seen.map((c) => [`${c.repo} commit`, c.commit])) }) + '\n',
+    );
+  // Worded as the verdict line words it.
+  const reportName = `cc-ci acceptance: ${profile.name}${args.gate ? ` gate ${args.gate}` : ''} run ${runId}${profile.target === 'lab' ? ' — LAB — not evidence' : ''}`;
   const categories = [
     { name: 'Claims that do not hold (failed)', matchedStatuses: ['failed'] },
     { name: 'The harness could not look (broken)', matchedStatuses: ['broken'] },

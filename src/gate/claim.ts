@@ -37,14 +37,22 @@ export function factOf(e: Pick<RunEvidence, 'scenarios' | 'runFacts'>, key: stri
   return e.runFacts.find((f) => f.key === key)?.value;
 }
 
+/** The base and secrets commits the run saw (the clean build's, else the mirror's and the clone's), where it saw them. */
+export function commitsSeen(e: Pick<RunEvidence, 'scenarios' | 'runFacts'>): { repo: 'base' | 'secrets'; commit: string }[] {
+  const seen: { repo: 'base' | 'secrets'; commit: unknown }[] = [
+    { repo: 'base', commit: factOf(e, 'build.baseCommit') ?? factOf(e, 'base.commit') },
+    { repo: 'secrets', commit: factOf(e, 'build.secretsCommit') ?? (factOf(e, 'clone.submodule') as { checkedOut?: string } | undefined)?.checkedOut },
+  ];
+  return seen
+    .filter((s): s is { repo: 'base' | 'secrets'; commit: string } => s.commit !== undefined && s.commit !== null)
+    .map((s) => ({ ...s, commit: String(s.commit) }));
+}
+
 export function claimMarkdown(e: RunEvidence, c: ClaimContext): string {
   const v = c.verdict;
   const connections = e.connections as { host?: string; hostKeyFingerprint?: string; result?: string }[];
   const fingerprint = (host: string) => connections.find((x) => x.host === host && x.result === 'connected')?.hostKeyFingerprint;
-  const commits = [
-    ['base repo', factOf(e, 'build.baseCommit') ?? factOf(e, 'base.commit')],
-    ['secrets repo', factOf(e, 'build.secretsCommit') ?? (factOf(e, 'clone.submodule') as { checkedOut?: string } | undefined)?.checkedOut],
-  ].filter(([, x]) => x !== undefined);
+  const commits = commitsSeen(e).map((s) => [`${s.repo} repo`, s.commit] as const);
   const facts = KEY_FACTS.map((k) => ({ ...k, value: factOf(e, k.key) })).filter((k) => k.value !== undefined);
   const lines = [
     `# ${v.line}`,
@@ -66,7 +74,8 @@ export function claimMarkdown(e: RunEvidence, c: ClaimContext): string {
     '| --- | --- | --- | --- | --- | --- |',
     ...v.criteria.map((cr) => {
       const n = v.byCriterion[cr]!;
-      const other = (n.skipped ?? 0) + (n.undefined ?? 0) + (n.pending ?? 0);
+      // Other: skipped, undefined, pending, and the gate's scenarios the run holds no result for.
+      const other = (n.skipped ?? 0) + (n.undefined ?? 0) + (n.pending ?? 0) + (n.notRun ?? 0);
       return `| ${cr} | ${n.scenarios} | ${n.passed ?? 0} | ${n.failed ?? 0} | ${n.broken ?? 0} | ${other} |`;
     }),
     '',

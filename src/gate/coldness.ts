@@ -6,7 +6,8 @@ import type { RunEvidence } from '../evidence/report';
 import { PROJECT_ROOT } from '../paths';
 
 // How cold a run was: a fresh clone of the harness with nothing changed or added, node_modules
-// installed from the lockfile in this run, a throwaway made by this run, and a build that built.
+// installed from the lockfile in this run, a throwaway made by this run, and a build that built
+// (on a build host other than the live host: the live host's store holds its own toplevel).
 
 export interface HarnessState {
   commit: string;
@@ -27,7 +28,8 @@ export interface Coldness {
   harness: HarnessState;
   nodeModulesInThisRun: boolean;
   throwaway?: { name: string; createdAt?: string; secondsAfterStart?: number };
-  build?: { derivationsBuilt: number | null };
+  /** What the build host built; `onLiveHost` when it is the live host itself, whose store holds the live toplevel by nature. */
+  build?: { derivationsBuilt: number | null; host?: string; onLiveHost: boolean };
   ledger?: unknown;
 }
 
@@ -64,9 +66,14 @@ export async function harnessState(): Promise<HarnessState> {
 /** How long before the run's start node_modules may have been installed and still count as "this run". */
 const INSTALL_WINDOW_MS = 30 * 60_000;
 
-export function coldness(e: Pick<RunEvidence, 'scenarios' | 'runFacts' | 'startedAt'>, harness: HarnessState): Coldness {
-  const fact = (key: string): unknown =>
-    e.runFacts.find((f) => f.key === key)?.value ?? e.scenarios.map((s) => s.facts[key]?.value).find((v) => v !== undefined);
+export function coldness(
+  e: Pick<RunEvidence, 'scenarios' | 'runFacts' | 'startedAt'>,
+  harness: HarnessState,
+  opts: { /** The profile's live host (roles.live). */ liveHost?: string } = {},
+): Coldness {
+  const entry = (key: string): { value: unknown; host?: string } | undefined =>
+    e.runFacts.find((f) => f.key === key) ?? e.scenarios.map((s) => s.facts[key]).find((f) => f?.value !== undefined);
+  const fact = (key: string): unknown => entry(key)?.value;
   const start = Date.parse(e.startedAt);
   const reasons: string[] = [];
   if (!harness.freshClone) reasons.push(`the harness is not a fresh clone (its reflog: ${harness.reflog.slice(0, 2).join('; ') || 'none'})`);
@@ -84,15 +91,31 @@ export function coldness(e: Pick<RunEvidence, 'scenarios' | 'runFacts' | 'starte
     throwaway = { name: made.name, createdAt: made.createdAt, secondsAfterStart: Number.isNaN(at) ? undefined : Math.round((at - start) / 1000) };
     if (Number.isNaN(at) || at < start) reasons.push(`the throwaway ${made.name} was not made by this run`);
   }
-  const built = fact('build.derivationsBuilt') as number | null | undefined;
-  const build = built === undefined ? undefined : { derivationsBuilt: built };
-  if (built === 0) reasons.push('the build host built nothing: its store already held the toplevel');
+  const builtFact = entry('build.derivationsBuilt');
+  const built = builtFact?.value as number | null | undefined;
+  // C1 says whether it built on a host other than the live one; else the fact's host says it.
+  const independentBuild = (fact('c1.comparison') as { independentBuild?: boolean } | undefined)?.independentBuild;
+  const onLiveHost = independentBuild === false || (!!opts.liveHost && builtFact?.host === opts.liveHost);
+  const build = built === undefined ? undefined : { derivationsBuilt: built, ...(builtFact?.host ? { host: builtFact.host } : {}), onLiveHost };
+  // A build host other than the live host that built nothing had the toplevel from an earlier run;
+  // the live host's store holds the system it runs by nature, which says nothing about this run.
+  if (built === 0 && !onLiveHost) reasons.push('the build host built nothing: its store already held the toplevel');
   const cold = reasons.length === 0;
   const parts = [
     `harness ${harness.commit.slice(0, 12)} ${harness.freshClone ? 'fresh clone' : 'not a fresh clone'}${harness.dirty || harness.untracked ? ', changed' : ', clean'}`,
     `node_modules ${harness.nodeModules.fromLockfile ? (nodeModulesInThisRun ? 'from the lockfile in this run' : 'from the lockfile earlier') : 'not from the lockfile'}`,
     ...(throwaway ? [`throwaway ${throwaway.name} made ${throwaway.secondsAfterStart ?? '?'}s after the start`] : []),
-    ...(build ? [`build host built ${build.derivationsBuilt ?? 'an unknown number of'} derivation(s)`] : []),
+    ...(build
+      ? [
+          `build host ${build.host ? `${build.host} ` : ''}built ${build.derivationsBuilt ?? 'an unknown number of'} derivation(s)${
+            build.onLiveHost
+              ? build.derivationsBuilt === 0
+                ? ' on the live host itself: its store holds the live toplevel by nature, not a cache of an earlier run'
+                : ' on the live host itself'
+              : ''
+          }`,
+        ]
+      : []),
   ];
   return {
     cold,

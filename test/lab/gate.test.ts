@@ -43,7 +43,7 @@ test('a gate fails naming the criterion that did not hold; its report shows the 
   assert.match(r.output, /^GATE W2: FAIL \(C2: 1 failed\) — LAB — not evidence$/m);
   // The Allure report, rendered in headless Chromium as a person would open it.
   const page = await renderedReport(join(testReportsDir(), r.runId!, 'allure-report'), 'Git, disk and port 443 hold one certificate');
-  assert.match(page.landing, /cc-ci acceptance: lab gate W2 run \S+ \(LAB, not evidence\)/);
+  assert.match(page.landing, /cc-ci acceptance: lab gate W2 run \S+ — LAB — not evidence/);
   assert.match(page.landing, /^gate\nW2$/m, 'the environment widget names the gate');
   assert.match(page.landing, /^@C1\n[\s\S]*^@C2\n/m, 'grouped by criterion');
   assert.match(page.overview, /Category: Claims that do not hold \(failed\)/);
