@@ -403,6 +403,16 @@ export function undeployed(run: RunContext): Promise<void> {
   });
 }
 
+/**
+ * Whether a comment links a build page: the page's URL, not followed by more of a path (the page
+ * of build 1 is not in a link to build 12, nor in one to build 1's step page /1/2/3); what may
+ * follow is the end, a space, a closing ) ] > or quote, punctuation, or a ?query or #fragment.
+ */
+export function linksTo(body: string, page: string): boolean {
+  const url = page.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`${url}(?![A-Za-z0-9/_~%-])`).test(body);
+}
+
 /** reported: the final status is success, and a PR comment links the build. */
 export function reported(run: RunContext, context = e2eContext(run)): Promise<{ status: GiteaStatus; comment: GiteaComment }> {
   sameContext(run, context);
@@ -416,7 +426,7 @@ export function reported(run: RunContext, context = e2eContext(run)): Promise<{ 
     let comment: GiteaComment | undefined;
     const { value, waited } = await waitFor(run, 'reported', e.deadlines.reported, async () => {
       latest = (await statuses(run, posted.head))[0];
-      comment = (await forge.comments(e.gitea.pr, posted.comment.created_at)).find((c) => c.id !== posted.comment.id && c.body.includes(page));
+      comment = (await forge.comments(e.gitea.pr, posted.comment.created_at)).find((c) => c.id !== posted.comment.id && linksTo(c.body, page));
       return latest && latest.status !== 'pending' && comment ? true : undefined;
     });
     run.recorder.fact('e2e.reported', { status: latest?.status, target_url: latest?.target_url, comment: comment?.html_url, commentBody: comment?.body });

@@ -80,7 +80,7 @@ test('each missing piece is a FAIL row that says what to do, and exit 1', async 
       'an unreadable credential',
       ['--profile', variant('no-key', (p) => (p.hosts['cc-ci'].auth.privateKey.file = join(tmp, 'missing-key')))],
       /^credentials and references/,
-      /FAIL: .*hosts\.cc-ci\.auth\.privateKey\.file/,
+      /FAIL: hosts\.cc-ci\.auth\.privateKey\.file: cannot read \S+\/missing-key: ENOENT +set the variables and make the files readable that the profile names: hosts\.cc-ci\.auth\.privateKey\.file$/,
     ],
     [
       "a host key that is not the host's",
@@ -95,8 +95,15 @@ test('each missing piece is a FAIL row that says what to do, and exit 1', async 
       /FAIL: .*401.*renew e2e\.gitea\.token/,
     ],
     [
+      'a bad Drone token',
+      ['--profile', variant('drone-token', (p) => (p.e2e.drone.token = { file: writeTo('bad-drone-token', 'not-a-token\n') })), '--tags', '@e2e-non-member'],
+      /^Drone token +drone/,
+      /FAIL: .*401.*renew e2e\.drone\.token/,
+    ],
+    [
       'a name that resolves elsewhere',
-      ['--profile', variant('pin', (p) => (p.e2e.gateway.expect = ['127.0.10.99'])), '--tags', '@e2e-non-member'],
+      // The gateway is reached only by the whole pipeline (@e2e-testme); the doctor changes nothing, @mutating or not.
+      ['--profile', variant('pin', (p) => (p.e2e.gateway.expect = ['127.0.10.99'])), '--tags', '@e2e-testme'],
       /^e2e\.gateway\.address resolves/,
       /FAIL: 127\.0\.10\.5 -> 127\.0\.10\.5 .*should resolve to 127\.0\.10\.99/,
     ],
@@ -118,6 +125,22 @@ test('each missing piece is a FAIL row that says what to do, and exit 1', async 
   } finally {
     await lab.sh('cc-ci', 'umount /usr/local/sbin/sops');
   }
+  // A tool that is not there at all: cc-ci's stand-ins without sops (links to the rest), so the
+  // command is not found (exit 127), then put back.
+  await lab.sh(
+    'cc-ci',
+    `mkdir -p /run/sbin-without-sops && for f in "${PROJECT_ROOT}"/lab/standins/*; do [ "\${f##*/}" = sops ] || ln -sf "$f" /run/sbin-without-sops/; done && mount --bind /run/sbin-without-sops /usr/local/sbin`,
+  );
+  try {
+    assert.notEqual((await lab.sh('cc-ci', 'command -v sops', { check: false })).exitCode, 0, 'sops is gone from cc-ci');
+    const r = await doctor(['--profile', LIVE_SHAPED, '--tags', '@C3']);
+    assert.equal(r.exitCode, 1, r.out);
+    assert.match(row(r.out, /^sops +cc-ci/), /FAIL: exit 127: .*sops.*not found +make sops runnable on cc-ci, or set tools\.sops/);
+    assert.match(row(r.out, /^git +builder/), /ok: git version/, 'the rest is still checked');
+  } finally {
+    await lab.sh('cc-ci', 'umount /usr/local/sbin');
+  }
+  assert.equal((await lab.sh('cc-ci', 'command -v sops')).exitCode, 0, 'sops is back on cc-ci');
 });
 
 test('a live run whose doctor finds something missing runs nothing: every selected scenario is broken with its reason', async () => {
