@@ -563,10 +563,10 @@ export const FAULTS: Fault[] = [
   {
     name: 'stray-key-binary',
     summary:
-      'private keys in binary and other forms lie on the live host: a PKCS#12 bundle of the wildcard key in /tmp, a DER key in /var/lib, an OpenSSH key in /run',
+      'private keys in binary and other forms lie on the live host: PKCS#12 bundles of the wildcard key in /tmp (one whose DER length holds a newline byte, which a line-based match splits), a DER key in /var/lib, an OpenSSH key in /run',
     criteria: ['C3'],
     red: ['@c3-no-stray-keys'],
-    says: /^(?=[\s\S]*\/tmp\/wildcard\.p12 \(der\))(?=[\s\S]*\/var\/lib\/ops\/wildcard\.der \(der\))(?=[\s\S]*\/run\/ops\/id_ed25519 \(text\))/,
+    says: /^(?=[\s\S]*\/tmp\/wildcard\.p12 \(der\))(?=[\s\S]*\/tmp\/wildcard-named\.p12 \(der\))(?=[\s\S]*\/var\/lib\/ops\/wildcard\.der \(der\))(?=[\s\S]*\/run\/ops\/id_ed25519 \(text\))/,
     async apply(lab) {
       await lab.sh(
         'cc-ci',
@@ -576,6 +576,12 @@ export const FAULTS: Fault[] = [
           'mkdir -p /var/lib/ops /run/ops',
           'openssl pkcs8 -topk8 -nocrypt -in $live/privkey.pem -outform DER -out /var/lib/ops/wildcard.der',
           "ssh-keygen -q -t ed25519 -N '' -C ops -f /run/ops/id_ed25519",
+          // A longer friendly name until the bundle's length bytes hold 0x0a: 30 82 0a .. or 30 82 .. 0a.
+          'for n in $(seq 1 1200); do',
+          '  openssl pkcs12 -export -inkey $live/privkey.pem -in $live/fullchain.pem -passout pass:export -name "$(head -c $n /dev/zero | tr "\\0" x)" -out /tmp/wildcard-named.p12',
+          '  case $(od -An -tx1 -N4 /tmp/wildcard-named.p12 | tr -d " \\n") in 3082*0a | 30820a*) exit 0 ;; esac',
+          'done',
+          'echo "no bundle length with a 0x0a byte" >&2; exit 1',
         ].join('\n'),
       );
     },

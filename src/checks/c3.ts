@@ -71,47 +71,104 @@ export async function claimMac(run: RunContext): Promise<void> {
   });
 }
 
-/** Who can decrypt a sops file: every key of every kind, in the flat lists and in key_groups. */
+/** The kinds of recipient sops knows (reference/sops.md §1), each with the field(s) naming its key. */
+const RECIPIENT_IDS: Record<string, (k: Record<string, unknown>) => string> = {
+  age: (k) => String(k['recipient'] ?? ''),
+  pgp: (k) => String(k['fp'] ?? ''),
+  kms: (k) => String(k['arn'] ?? ''),
+  gcp_kms: (k) => String(k['resource_id'] ?? ''),
+  azure_kv: (k) => `${k['vault_url'] ?? ''}/keys/${k['name'] ?? ''}/${k['version'] ?? ''}`,
+  hc_vault: (k) => `${k['vault_address'] ?? ''}/v1/${k['engine_path'] ?? ''}/keys/${k['key_name'] ?? ''}`,
+};
+
+/** What else sops keeps under `sops:` (sops 3.9's Metadata, reference/sops.md §1): none of it a recipient. */
+const NOT_RECIPIENTS = new Set([
+  'key_groups',
+  'shamir_threshold',
+  'lastmodified',
+  'mac',
+  'version',
+  'unencrypted_suffix',
+  'encrypted_suffix',
+  'unencrypted_regex',
+  'encrypted_regex',
+  'unencrypted_comment_regex',
+  'encrypted_comment_regex',
+  'mac_only_encrypted',
+]);
+
+/** Whether a key under `sops:` names a kind of recipient this harness knows. */
+export const isKnownRecipientKind = (type: string): boolean => type in RECIPIENT_IDS;
+
+/** A key of a kind this harness does not know, named by its fields but the data key and its date. */
+function unknownKeyId(k: unknown): string {
+  if (!k || typeof k !== 'object') return String(k).slice(0, 200);
+  const fields = Object.entries(k as Record<string, unknown>)
+    .filter(([f]) => f !== 'enc' && f !== 'created_at')
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify(Object.fromEntries(fields)).slice(0, 200);
+}
+
+/**
+ * Who can decrypt a sops file: every key of every kind, in the flat lists and in key_groups. A
+ * non-empty list under `sops:` (or in a key group) that is none of sops's other fields is taken
+ * for keys of a kind this harness does not know, each its own party: read as a recipient, never
+ * passed over.
+ */
 export function partiesOf(meta: SopsMetadata): { type: string; id: string }[] {
-  const ids: Record<string, (k: Record<string, unknown>) => string> = {
-    age: (k) => String(k['recipient'] ?? ''),
-    pgp: (k) => String(k['fp'] ?? ''),
-    kms: (k) => String(k['arn'] ?? ''),
-    gcp_kms: (k) => String(k['resource_id'] ?? ''),
-    azure_kv: (k) => `${k['vault_url'] ?? ''}/keys/${k['name'] ?? ''}/${k['version'] ?? ''}`,
-    hc_vault: (k) => `${k['vault_address'] ?? ''}/v1/${k['engine_path'] ?? ''}/keys/${k['key_name'] ?? ''}`,
-  };
-  const group = (g: Record<string, unknown>) =>
-    Object.entries(ids).flatMap(([type, id]) =>
-      (Array.isArray(g[type]) ? (g[type] as Record<string, unknown>[]) : []).filter((k) => k && typeof k === 'object').map((k) => ({ type, id: id(k).trim() })),
-    );
+  const isKey = (k: unknown): k is Record<string, unknown> => !!k && typeof k === 'object';
+  const group = (g: Record<string, unknown>) => [
+    ...Object.entries(RECIPIENT_IDS).flatMap(([type, id]) =>
+      (Array.isArray(g[type]) ? (g[type] as unknown[]) : []).filter(isKey).map((k) => ({ type, id: id(k).trim() })),
+    ),
+    ...Object.entries(g)
+      .filter(([type, keys]) => !isKnownRecipientKind(type) && !NOT_RECIPIENTS.has(type) && Array.isArray(keys))
+      .flatMap(([type, keys]) => (keys as unknown[]).map((k) => ({ type, id: unknownKeyId(k) }))),
+  ];
   const flat: Record<string, unknown> = { ...meta.other, age: meta.age.map((a) => ({ recipient: a.recipient })), pgp: meta.pgp.map((p) => ({ fp: p.fp })) };
-  const groups = Array.isArray(meta.other['key_groups']) ? (meta.other['key_groups'] as Record<string, unknown>[]) : [];
-  return [...group(flat), ...groups.flatMap((g) => (g && typeof g === 'object' ? group(g) : []))];
+  const groups = Array.isArray(meta.other['key_groups']) ? (meta.other['key_groups'] as unknown[]) : [];
+  return [...group(flat), ...groups.flatMap((g) => (isKey(g) ? group(g) : []))];
+}
+
+export interface ExpectedRecipient {
+  type: string;
+  id: string;
+  name: string;
+}
+
+/** The parties of a sops file against the expected ones: who is missing, and who is not expected (of any kind). */
+export function recipientsAgainst(
+  meta: SopsMetadata,
+  expected: ExpectedRecipient[],
+): { found: ExpectedRecipient[]; missing: ExpectedRecipient[]; unexpected: { type: string; id: string }[] } {
+  const same = (a: { type: string; id: string }, b: { type: string; id: string }) => a.type === b.type && a.id.toUpperCase() === b.id.toUpperCase();
+  const found = partiesOf(meta);
+  return {
+    found: found.map((f) => ({ ...f, name: expected.find((e) => same(f, e))?.name ?? 'UNEXPECTED' })),
+    missing: expected.filter((e) => !found.some((f) => same(f, e))),
+    unexpected: found.filter((f) => !expected.some((e) => same(f, e))),
+  };
 }
 
 export async function claimRecipients(run: RunContext): Promise<void> {
   const file = await gitSecretsFile(run);
-  const expected = [
+  const expected: ExpectedRecipient[] = [
     ...resolveRecipients(run.profile.secrets.recipients).map((e) => ({ type: 'age', id: e.age, name: e.name })),
     ...run.profile.secrets.otherRecipients.map((o) => ({ type: o.type, id: o.id, name: o.name })),
   ];
-  const same = (a: { type: string; id: string }, b: { type: string; id: string }) => a.type === b.type && a.id.toUpperCase() === b.id.toUpperCase();
-  const found = partiesOf(file.parsed.metadata);
-  const missing = expected.filter((e) => !found.some((f) => same(f, e)));
-  const unexpected = found.filter((f) => !expected.some((e) => same(f, e)));
-  run.recorder.fact(
-    'git.recipients',
-    { found: found.map((f) => ({ ...f, name: expected.find((e) => same(f, e))?.name ?? 'UNEXPECTED' })), expected },
-    run.profile.roles.build,
-  );
+  const { found, missing, unexpected } = recipientsAgainst(file.parsed.metadata, expected);
+  run.recorder.fact('git.recipients', { found, expected }, run.profile.roles.build);
   claimThat(missing.length === 0 && unexpected.length === 0, {
-    claim: 'the secrets file is encrypted to exactly the expected recipients, and to no one else (age, PGP, KMS, GCP KMS, Azure Key Vault, Vault)',
+    claim:
+      'the secrets file is encrypted to exactly the expected recipients, and to no one else (age, PGP, KMS, GCP KMS, Azure Key Vault, Vault, or a kind this harness does not know)',
     expected: expected.map((e) => `${e.name} ${e.type === 'age' ? '' : `${e.type} `}${e.id}`).join(', '),
     seen: [
       `${found.length} recipient(s)`,
       ...missing.map((m) => `missing ${m.name} ${m.type === 'age' ? '' : `${m.type} `}${m.id}`),
-      ...unexpected.map((u) => `unexpected ${u.type === 'age' ? '' : `${u.type} `}${u.id}`),
+      ...unexpected.map(
+        (u) =>
+          `unexpected ${u.type === 'age' ? '' : `${u.type} `}${u.id}${isKnownRecipientKind(u.type) ? '' : ` (sops.${u.type}: a kind of recipient this harness does not know)`}`,
+      ),
     ].join(', '),
     host: run.profile.roles.build,
     evidence: [file.evidence],

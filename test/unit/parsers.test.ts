@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { partiesOf } from '../../src/checks/c3';
+import { isKnownRecipientKind, partiesOf, recipientsAgainst } from '../../src/checks/c3';
 import { converged, parseReplicas } from '../../src/drivers/docker';
 import { parseIncusBytes, provisioningOf, showSize, type Instance } from '../../src/drivers/incus';
 import { PROJECT_ROOT } from '../../src/paths';
@@ -120,6 +120,149 @@ test("every party that can decrypt a sops file: sops-nix's real file has age and
     { type: 'age', id: 'age1aaa' },
     { type: 'hc_vault', id: 'https://v/v1/sops/keys/k' },
     { type: 'kms', id: 'arn:aws:kms:x' },
+  ]);
+});
+
+// A sops file's metadata with one key of every kind sops knows (reference/sops.md §1: the
+// field names of sops 3.9's stores.Metadata), and whatever else the test adds under `sops:`.
+const sopsFileWith = (extra: string) => `db_password: ENC[AES256_GCM,data:qN0=,iv:aXY=,tag:dGFn,type:str]
+sops:
+    kms:
+        - arn: arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
+          role: arn:aws:iam::111122223333:role/sops
+          created_at: "2025-01-01T00:00:00Z"
+          enc: AQICAHh=
+          aws_profile: ""
+    gcp_kms:
+        - resource_id: projects/cc/locations/global/keyRings/sops/cryptoKeys/sops-key
+          created_at: "2025-01-01T00:00:00Z"
+          enc: CiQA=
+    azure_kv:
+        - vault_url: https://cc-ci.vault.azure.net
+          name: sops-key
+          version: 0123456789abcdef0123456789abcdef
+          created_at: "2025-01-01T00:00:00Z"
+          enc: ZW5j
+    hc_vault:
+        - vault_address: https://vault.example.net:8200
+          engine_path: sops
+          key_name: cc-ci
+          created_at: "2025-01-01T00:00:00Z"
+          enc: vault:v1:ZW5j
+    age:
+        - recipient: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw
+          enc: |
+            -----BEGIN AGE ENCRYPTED FILE-----
+            YWdl
+            -----END AGE ENCRYPTED FILE-----
+    pgp:
+        - created_at: "2025-01-01T00:00:00Z"
+          enc: |
+            -----BEGIN PGP MESSAGE-----
+            cGdw
+            -----END PGP MESSAGE-----
+          fp: 7FB89715AADA920D65D25E63F9BA9DEBD03F57C0
+    lastmodified: "2025-01-01T00:00:00Z"
+    mac: ENC[AES256_GCM,data:bWFj,iv:aXY=,tag:dGFn,type:str]
+    unencrypted_suffix: _unencrypted
+    mac_only_encrypted: true
+    version: 3.9.4
+${extra}`;
+
+const EVERY_KIND = [
+  { type: 'kms', id: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab', name: 'aws' },
+  { type: 'gcp_kms', id: 'projects/cc/locations/global/keyRings/sops/cryptoKeys/sops-key', name: 'gcp' },
+  { type: 'azure_kv', id: 'https://cc-ci.vault.azure.net/keys/sops-key/0123456789abcdef0123456789abcdef', name: 'azure' },
+  { type: 'hc_vault', id: 'https://vault.example.net:8200/v1/sops/keys/cc-ci', name: 'vault' },
+  { type: 'age', id: 'age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw', name: 'host' },
+  { type: 'pgp', id: '7FB89715AADA920D65D25E63F9BA9DEBD03F57C0', name: 'ops' },
+];
+
+test('recipients of every kind sops knows (pgp, kms, gcp_kms, azure_kv, hc_vault, age) are each read, and each one not expected fails', () => {
+  const meta = parseSopsFile(sopsFileWith(''), 'yaml').metadata;
+  assert.deepEqual(
+    partiesOf(meta).sort((a, b) => a.type.localeCompare(b.type)),
+    EVERY_KIND.map(({ type, id }) => ({ type, id })).sort((a, b) => a.type.localeCompare(b.type)),
+  );
+  const all = recipientsAgainst(meta, EVERY_KIND);
+  assert.deepEqual([all.missing, all.unexpected], [[], []]);
+  for (const kind of EVERY_KIND) {
+    const r = recipientsAgainst(
+      meta,
+      EVERY_KIND.filter((e) => e !== kind),
+    );
+    assert.deepEqual(r.unexpected, [{ type: kind.type, id: kind.id }], `${kind.type} not expected`);
+    assert.deepEqual(r.missing, []);
+    assert.equal(r.found.find((f) => f.type === kind.type)?.name, 'UNEXPECTED');
+  }
+  // Expected, and not there: missing. The key's id compares without case (PGP fingerprints).
+  const lower = recipientsAgainst(
+    meta,
+    EVERY_KIND.map((e) => ({ ...e, id: e.id.toLowerCase() })),
+  );
+  assert.deepEqual([lower.missing, lower.unexpected], [[], []]);
+  const extra = { type: 'kms', id: 'arn:aws:kms:us-east-1:111122223333:key/other', name: 'other' };
+  assert.deepEqual(recipientsAgainst(meta, [...EVERY_KIND, extra]).missing, [extra]);
+});
+
+test("a non-empty list under sops: of a kind the harness does not know is an unexpected recipient; sops's other fields are not", () => {
+  // sops's non-recipient fields, all set, with empty lists of the known kinds (as yaml.v3 writes
+  // them): no party.
+  const quiet = parseSopsFile(
+    `a: ENC[AES256_GCM,data:qN0=,iv:aXY=,tag:dGFn,type:str]
+sops:
+    kms: []
+    gcp_kms: []
+    azure_kv: []
+    hc_vault: []
+    age: []
+    pgp: []
+    shamir_threshold: 2
+    lastmodified: "2025-01-01T00:00:00Z"
+    mac: ENC[AES256_GCM,data:bWFj,iv:aXY=,tag:dGFn,type:str]
+    encrypted_regex: ^(data|stringData)$
+    unencrypted_comment_regex: plain
+    encrypted_comment_regex: secret
+    mac_only_encrypted: true
+    version: 3.9.4
+    some_future_flag: true
+    some_future_list: []
+`,
+    'yaml',
+  ).metadata;
+  assert.deepEqual(partiesOf(quiet), []);
+
+  // A key sops may one day know (or one a hand-edited file carries): a list of one key.
+  const meta = parseSopsFile(
+    sopsFileWith(`    tpm:
+        - handle: "0x81000001"
+          created_at: "2025-01-01T00:00:00Z"
+          enc: dHBt
+`),
+    'yaml',
+  ).metadata;
+  const tpm = { type: 'tpm', id: '{"handle":"0x81000001"}' };
+  const r = recipientsAgainst(meta, EVERY_KIND);
+  assert.deepEqual(r.unexpected, [tpm]);
+  assert.equal(isKnownRecipientKind('tpm'), false);
+  assert.ok(EVERY_KIND.every((k) => isKnownRecipientKind(k.type)));
+  // Matched by kind and id like any other key: expected, it is not unexpected. (The profile's
+  // otherRecipients, src/profile/schema.ts, names only the five kinds above, so no profile can
+  // expect one yet: it always fails.)
+  assert.deepEqual(recipientsAgainst(meta, [...EVERY_KIND, { ...tpm, name: 'tpm' }]).unexpected, []);
+  // A list of plain strings, and an unknown kind inside a Shamir key group, count too.
+  const grouped = partiesOf({
+    age: [],
+    pgp: [],
+    other: {
+      yubikey: ['age1yubikey1qqqq'],
+      key_groups: [{ age: [{ recipient: 'age1aaa' }], tpm: [{ handle: '0x81000002', enc: 'x' }] }, { future: [] }],
+    },
+  } as never);
+  assert.deepEqual(grouped, [
+    { type: 'yubikey', id: 'age1yubikey1qqqq' },
+    { type: 'age', id: 'age1aaa' },
+    { type: 'tpm', id: '{"handle":"0x81000002"}' },
   ]);
 });
 
