@@ -217,10 +217,14 @@ export async function askGateway(run: RunContext, url: string): Promise<PublicAn
   return { ...a, evidence };
 }
 
-/** The gateway's name resolved where the profile pins it: otherwise the answer came from elsewhere. */
-function gatewayElsewhere(run: RunContext, a: PublicAnswer): string | undefined {
-  const pins = e2eOf(run).gateway.expect;
-  if (!pins?.length || !a.resolved || pins.includes(a.resolved)) return undefined;
+/**
+ * The gateway's name resolved where the profile pins it: otherwise the answer came from elsewhere.
+ * A pinned gateway whose resolved address was not seen is not taken on trust.
+ */
+export function gatewayElsewhere(pins: string[] | undefined, a: Pick<PublicAnswer, 'address' | 'resolved'>): string | undefined {
+  if (!pins?.length) return undefined;
+  if (!a.resolved) return `the address ${a.address} resolved to was not seen, so the pin (${pins.join(', ')}) cannot be checked`;
+  if (pins.includes(a.resolved)) return undefined;
   return `${a.address} resolved to ${a.resolved}, not to the pinned gateway (${pins.join(', ')})`;
 }
 
@@ -265,7 +269,7 @@ export function reachable(run: RunContext): Promise<Reached> {
     }
     const { services: _services, ...answer } = value;
     run.recorder.fact('e2e.publicAnswer', answer);
-    const elsewhere = gatewayElsewhere(run, value);
+    const elsewhere = gatewayElsewhere(e.gateway.expect, value);
     if (elsewhere)
       stageFailed('reachable', {
         expected: `${url} answered by the gateway at ${e.gateway.expect!.join(' or ')}`,
