@@ -39,9 +39,13 @@ export function factOf(e: Pick<RunEvidence, 'scenarios' | 'runFacts'>, key: stri
 
 /** The base and secrets commits the run saw (the clean build's, else the mirror's and the clone's), where it saw them. */
 export function commitsSeen(e: Pick<RunEvidence, 'scenarios' | 'runFacts'>): { repo: 'base' | 'secrets'; commit: string }[] {
+  const clone = factOf(e, 'clone.commits') as { base?: string; secrets?: string | null } | undefined;
   const seen: { repo: 'base' | 'secrets'; commit: unknown }[] = [
-    { repo: 'base', commit: factOf(e, 'build.baseCommit') ?? factOf(e, 'base.commit') },
-    { repo: 'secrets', commit: factOf(e, 'build.secretsCommit') ?? (factOf(e, 'clone.submodule') as { checkedOut?: string } | undefined)?.checkedOut },
+    { repo: 'base', commit: factOf(e, 'build.baseCommit') ?? factOf(e, 'base.commit') ?? clone?.base },
+    {
+      repo: 'secrets',
+      commit: factOf(e, 'build.secretsCommit') ?? clone?.secrets ?? (factOf(e, 'clone.submodule') as { checkedOut?: string } | undefined)?.checkedOut,
+    },
   ];
   return seen
     .filter((s): s is { repo: 'base' | 'secrets'; commit: string } => s.commit !== undefined && s.commit !== null)

@@ -49,6 +49,11 @@ export function recursiveClone(run: RunContext): Promise<RecursiveClone> {
     const dir = `${await workDir(run)}/cc-ci`;
     const { url, branch } = run.profile.repos.base;
     const result = await git.clone(url, dir, { recursive: true, branch });
+    if (result.ok) {
+      // What every check that reads the clone saw: the claim file names these commits.
+      const [base, secrets] = await Promise.all([git.revParse(dir, 'HEAD'), git.revParse(`${dir}/secrets`, 'HEAD').catch(() => null)]);
+      run.recorder.fact('clone.commits', { base, secrets }, git.host.name);
+    }
     return { dir, result };
   });
 }

@@ -25,3 +25,11 @@ test('only what the run saw: none, or one of them', () => {
   assert.deepEqual(commitsSeen(run({})), []);
   assert.deepEqual(commitsSeen(run({}, [{ key: 'base.commit', value: 'b2', at: '' }])), [{ repo: 'base', commit: 'b2' }]);
 });
+
+test("a gate that builds nothing (W4, W6) names the clean clone's commits", () => {
+  assert.deepEqual(commitsSeen(run({ 'clone.commits': { value: { base: 'b3', secrets: 's3' } } })), [
+    { repo: 'base', commit: 'b3' },
+    { repo: 'secrets', commit: 's3' },
+  ]);
+  assert.deepEqual(commitsSeen(run({ 'clone.commits': { value: { base: 'b3', secrets: null } } })), [{ repo: 'base', commit: 'b3' }]);
+});
