@@ -205,6 +205,10 @@ export async function claimSecretsInMemory(run: RunContext, host: Host = run.poo
   });
 }
 
+/** What nix says when it could not run, as opposed to an error in what it evaluated. */
+export const NIX_CANNOT_RUN =
+  /cannot connect to socket|cannot connect to daemon|experimental Nix feature '[^']+' is disabled|No space left on device|Permission denied.*\/nix\/(store|var)|error: creating directory '\/nix/;
+
 export async function claimKeyFile(run: RunContext): Promise<void> {
   const clone = await recursiveClone(run);
   const build = run.pool.role('build');
@@ -213,6 +217,16 @@ export async function claimKeyFile(run: RunContext): Promise<void> {
   const evald = await build.run(['nix', '--extra-experimental-features', 'nix-command flakes', 'eval', '--raw', attr], {
     timeoutMs: run.profile.timeouts.build,
   });
+  // Nix that could not evaluate at all (no daemon, flakes off, no room) has said nothing about the config.
+  if (!evald.ok && NIX_CANNOT_RUN.test(evald.stderr)) {
+    throw new HostBrokenError({
+      claim: `could not evaluate sops.age.keyFile with nix on ${build.name}`,
+      expected: 'nix eval to run',
+      seen: `exit ${evald.exitCode}: ${evald.stderr.trim().split('\n').slice(-1)[0]}`,
+      host: build.name,
+      evidence: [evald.evidence],
+    });
+  }
   const live = run.pool.role('live');
   // The mode and owner are read as text: an answer that is not text is broken, not a wrong mode.
   const st = await new Files(live).stat(keyFile);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isKnownRecipientKind, partiesOf, recipientsAgainst } from '../../src/checks/c3';
+import { isKnownRecipientKind, NIX_CANNOT_RUN, partiesOf, recipientsAgainst } from '../../src/checks/c3';
 import { converged, parseReplicas } from '../../src/drivers/docker';
 import { parseIncusBytes, provisioningOf, showSize, type Instance } from '../../src/drivers/incus';
 import { PROJECT_ROOT } from '../../src/paths';
@@ -275,4 +275,18 @@ test('images as docker prints them, and as a compose file names them', () => {
     app: 'nginx:1.27',
     db: 'postgres:16',
   });
+});
+
+test('nix that could not run is told apart from an error in what it evaluated', () => {
+  for (const cannot of [
+    "error: cannot connect to socket at '/nix/var/nix/daemon-socket/socket': Connection refused",
+    "error: experimental Nix feature 'flakes' is disabled; add '--extra-experimental-features flakes' to enable it",
+    'error: writing to file: No space left on device',
+  ])
+    assert.match(cannot, NIX_CANNOT_RUN);
+  for (const evaluated of [
+    "error: attribute 'keyFile' missing",
+    "error: flake 'git+file:///root/acceptance/cc-ci' does not provide attribute 'nixosConfigurations.cc-ci.config.sops.age.keyFile'",
+  ])
+    assert.doesNotMatch(evaluated, NIX_CANNOT_RUN);
 });
