@@ -62,14 +62,17 @@ function main(argv: string[]): number {
   const decisions = join(checkout, 'DECISIONS.md');
   const rel = relative(checkout, dest);
   const line = e.gate?.line ?? `run ${e.runId}`;
-  appendFileSync(
-    decisions,
-    `${existsSync(decisions) ? '\n' : '# Decisions\n\n'}- ${e.startedAt}: ${line}, as the ${e.role ?? 'builder'}; counts until ${e.gate?.validUntil ?? '?'}. Evidence: [${rel}/](${rel}/claim.md)\n`,
-  );
+  // Attaching a run again refreshes its folder; DECISIONS keeps one entry per run.
+  const already = existsSync(decisions) && readFileSync(decisions, 'utf8').includes(`(${rel}/claim.md)`);
+  if (!already)
+    appendFileSync(
+      decisions,
+      `${existsSync(decisions) ? '\n' : '# Decisions\n\n'}- ${e.startedAt}: ${line}, as the ${e.role ?? 'builder'}; counts until ${e.gate?.validUntil ?? '?'}. Evidence: [${rel}/](${rel}/claim.md)\n`,
+    );
   process.stdout.write(
     [
       `attached run ${e.runId} to ${dest}`,
-      `and added to ${decisions}: ${line}`,
+      already ? `${decisions} already has its entry: ${line}` : `and added to ${decisions}: ${line}`,
       '',
       'to record it (nothing was committed):',
       `  git -C ${checkout} add ${rel} DECISIONS.md`,

@@ -166,6 +166,10 @@ after(async () => {
       new RegExp(`GATE W2: PASS, as the builder; counts until \\S+\\. Evidence: \\[evidence/${claim.runId}/\\]`),
     );
     assert.match(r.out, /git -C \S+ commit -m "evidence: GATE W2: PASS"/);
+    const again = await bin('attach', [claim.runId, '--to', checkout, '--reports', testReportsDir()]);
+    assert.equal(again.exitCode, 0, again.out);
+    assert.match(again.out, /already has its entry/);
+    assert.equal(readFileSync(join(checkout, 'DECISIONS.md'), 'utf8').split(`(evidence/${claim.runId}/claim.md)`).length, 2, 'one entry per run');
     assert.equal(
       String((await execa('git', ['-C', checkout, 'log', '--oneline'])).stdout).split('\n').length,
       String((await execa('git', ['-C', join(dir, 'forge', 'cc-ci.git'), 'log', '--oneline'])).stdout).split('\n').length,
