@@ -366,10 +366,17 @@ export function claimNoPlaintext(run: RunContext, scan: PlaintextScan): void {
       searched: report.searched,
       skipped: report.skipped,
       hits: report.hits,
+      undecodable: report.undecodable,
       limits: SCAN_LIMITS,
     },
     scan.host,
   );
+  // A compressed file that does not decompress was searched as raw bytes only: said, not hidden.
+  if (report.undecodable.length)
+    run.recorder.fact(
+      'warning',
+      `${report.undecodable.length} compressed file(s) in ${scan.what} could not be opened and were searched as raw bytes only: ${report.undecodable.map((u) => u.path).join(', ')}`,
+    );
   claimThat(report.hits.length === 0, {
     claim: `no plaintext secret value in ${scan.what}`,
     expected: `none of ${report.searched.map((s) => s.name).join(', ')}${secrets.notInProfile.length ? ` (in the file, not in the profile: ${secrets.notInProfile.join(', ')})` : ''} (skipped, shorter than ${MIN_SCANNABLE}: ${report.skipped.map((s) => s.name).join(', ') || 'none'})`,

@@ -24,6 +24,8 @@ export interface ScanReport {
   undecryptable?: { name: string; reason: string };
   coverage: { kind: string; dir: string; [count: string]: string | number }[];
   missing: { kind: string; dir: string }[];
+  /** Compressed files whose content could not be opened (the first 20): searched as raw bytes only. */
+  undecodable: { kind: string; path: string }[];
   hits: { name: string; kind: string; path: string }[];
   /** A target the scan could not search: the scan is broken. */
   error?: { kind: string; dir: string; message: string };
@@ -158,7 +160,7 @@ const SCAN_CLEANUP = [
 ].join('\n');
 
 export function parseScan(out: string, names: readonly string[]): ScanReport {
-  const r: ScanReport = { searched: [], skipped: [], coverage: [], missing: [], hits: [], done: false };
+  const r: ScanReport = { searched: [], skipped: [], coverage: [], missing: [], undecodable: [], hits: [], done: false };
   const name = (i: string) => names[Number(i) - 1] ?? `#${i}`;
   for (const line of out.split('\n')) {
     const [word, ...rest] = line.split(' ');
@@ -167,6 +169,7 @@ export function parseScan(out: string, names: readonly string[]): ScanReport {
     else if (word === 'skipped') r.skipped.push({ name: name(rest[0]!), bytes: Number(rest[1]) });
     else if (word === 'undecryptable') r.undecryptable = { name: name(rest[0]!), reason: rest.slice(1).join(' ') };
     else if (word === 'missing') r.missing.push({ kind: rest[0]!, dir: rest[1]! });
+    else if (word === 'undecodable') r.undecodable.push({ kind: rest[0]!, path: rest.slice(1).join(' ') });
     else if (word === 'hit') r.hits.push({ name: name(rest[0]!), kind: rest[1]!, path: rest.slice(2).join(' ') });
     else if (word === 'error') r.error = { kind: rest[0]!, dir: rest[1]!, message: rest.slice(2).join(' ') };
     else if (word === 'done' || word === 'nothing-to-search') r.done = true;

@@ -73,6 +73,7 @@ before(async () => {
   writeFileSync(join(store, 'abc-pkg', 'share', 'doc.gz'), gzipSync(`the value ${SECRETS.gz_value} compressed\n`));
   writeFileSync(join(store, 'abc-pkg', 'share', 'x.txt'), `the value ${SECRETS.xz_value} compressed\n`);
   sh('xz share/x.txt', join(store, 'abc-pkg'));
+  writeFileSync(join(store, 'abc-pkg', 'share', 'truncated.gz'), gzipSync('a long enough text, cut short\n'.repeat(20)).subarray(0, 20));
   f('innocent', 'nothing to see here\n');
 
   mkdirSync(repo);
@@ -122,7 +123,10 @@ test('compressed files are opened', () => {
   assert.deepEqual(found('gz_value'), [`store ${store}/abc-pkg/share/doc.gz`]);
   assert.deepEqual(found('xz_value'), [`store ${store}/abc-pkg/share/x.txt.xz`]);
   const c = report.coverage.find((x) => x.kind === 'compressed' && x.dir === store);
-  assert.equal(c?.files, 2);
+  assert.equal(c?.files, 3);
+  // One that does not decompress is named, not counted as searched and clean.
+  assert.equal(c?.undecodable, 1);
+  assert.deepEqual(report.undecodable, [{ kind: 'store', path: `${store}/abc-pkg/share/truncated.gz` }]);
 });
 
 test("a checkout's objects are searched: commit and tag messages, commits only in the reflog, dangling blobs", () => {
