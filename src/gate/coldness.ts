@@ -30,6 +30,8 @@ export interface Coldness {
   throwaway?: { name: string; createdAt?: string; secondsAfterStart?: number };
   /** What the build host built; `onLiveHost` when it is the live host itself, whose store holds the live toplevel by nature. */
   build?: { derivationsBuilt: number | null; host?: string; onLiveHost: boolean };
+  /** The clean clone the checks read: in this run's own work dir, so never one an earlier run left. */
+  clone?: { dir: string; madeByThisRun: boolean };
   ledger?: unknown;
 }
 
@@ -67,7 +69,7 @@ export async function harnessState(): Promise<HarnessState> {
 const INSTALL_WINDOW_MS = 30 * 60_000;
 
 export function coldness(
-  e: Pick<RunEvidence, 'scenarios' | 'runFacts' | 'startedAt'>,
+  e: Pick<RunEvidence, 'scenarios' | 'runFacts' | 'startedAt'> & { runId?: string },
   harness: HarnessState,
   opts: { /** The profile's live host (roles.live). */ liveHost?: string } = {},
 ): Coldness {
@@ -100,8 +102,12 @@ export function coldness(
   // A build host other than the live host that built nothing had the toplevel from an earlier run;
   // the live host's store holds the system it runs by nature, which says nothing about this run.
   if (built === 0 && !onLiveHost) reasons.push('the build host built nothing: its store already held the toplevel');
+  const cloned = fact('clone.commits') as { dir?: string } | undefined;
+  const clone = cloned?.dir ? { dir: cloned.dir, madeByThisRun: !!e.runId && cloned.dir.split('/').includes(e.runId) } : undefined;
+  if (clone && !clone.madeByThisRun) reasons.push(`the clone ${clone.dir} is not in this run's work dir`);
   const cold = reasons.length === 0;
   const parts = [
+    ...(clone?.madeByThisRun ? [`clone made by this run (${clone.dir})`] : []),
     `harness ${harness.commit.slice(0, 12)} ${harness.freshClone ? 'fresh clone' : 'not a fresh clone'}${harness.dirty || harness.untracked ? ', changed' : ', clean'}`,
     `node_modules ${harness.nodeModules.fromLockfile ? (nodeModulesInThisRun ? 'from the lockfile in this run' : 'from the lockfile earlier') : 'not from the lockfile'}`,
     ...(throwaway ? [`throwaway ${throwaway.name} made ${throwaway.secondsAfterStart ?? '?'}s after the start`] : []),
@@ -125,6 +131,7 @@ export function coldness(
     nodeModulesInThisRun,
     throwaway,
     build,
+    clone,
     ledger: fact('c4.provisioningLedger'),
   };
 }

@@ -52,7 +52,7 @@ export function recursiveClone(run: RunContext): Promise<RecursiveClone> {
     if (result.ok) {
       // What every check that reads the clone saw: the claim file names these commits.
       const [base, secrets] = await Promise.all([git.revParse(dir, 'HEAD'), git.revParse(`${dir}/secrets`, 'HEAD').catch(() => null)]);
-      run.recorder.fact('clone.commits', { base, secrets }, git.host.name);
+      run.recorder.fact('clone.commits', { base, secrets, dir }, git.host.name);
     }
     return { dir, result };
   });

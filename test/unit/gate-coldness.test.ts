@@ -82,3 +82,14 @@ test('the rest of coldness is unchanged by where the build ran', () => {
   assert.equal(reused.cold, false);
   assert.deepEqual(reused.reasons, ['the harness has uncommitted changes', 'the throwaway cc-ci-tmp-old was not made by this run']);
 });
+
+test("the clean clone is recorded: made by this run when it lies in the run's own work dir", () => {
+  const runId = '20261207-100000-abcd';
+  const ours = coldness({ ...withFacts({ 'clone.commits': { value: { base: 'b', secrets: 's', dir: `/root/acceptance/${runId}/cc-ci` } } }), runId }, fresh);
+  assert.equal(ours.cold, true, ours.line);
+  assert.deepEqual(ours.clone, { dir: `/root/acceptance/${runId}/cc-ci`, madeByThisRun: true });
+  assert.match(ours.line, /clone made by this run/);
+  const other = coldness({ ...withFacts({ 'clone.commits': { value: { dir: '/root/acceptance/20261206-000000-0000/cc-ci' } } }), runId }, fresh);
+  assert.equal(other.cold, false);
+  assert.match(other.line, /not cold: the clone \S+ is not in this run's work dir/);
+});
