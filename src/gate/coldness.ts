@@ -107,9 +107,9 @@ export function coldness(
   if (clone && !clone.madeByThisRun) reasons.push(`the clone ${clone.dir} is not in this run's work dir`);
   const cold = reasons.length === 0;
   const parts = [
-    ...(clone?.madeByThisRun ? [`clone made by this run (${clone.dir})`] : []),
     `harness ${harness.commit.slice(0, 12)} ${harness.freshClone ? 'fresh clone' : 'not a fresh clone'}${harness.dirty || harness.untracked ? ', changed' : ', clean'}`,
     `node_modules ${harness.nodeModules.fromLockfile ? (nodeModulesInThisRun ? 'from the lockfile in this run' : 'from the lockfile earlier') : 'not from the lockfile'}`,
+    ...(clone?.madeByThisRun ? [`clone made by this run (${clone.dir})`] : []),
     ...(throwaway ? [`throwaway ${throwaway.name} made ${throwaway.secondsAfterStart ?? '?'}s after the start`] : []),
     ...(build
       ? [

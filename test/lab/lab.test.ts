@@ -74,6 +74,30 @@ test('the stand-ins answer like the real commands', async () => {
   assert.notEqual(bad.exitCode, 0);
 });
 
+test('nixos-rebuild as on NixOS: an identical switch adds no generation, nor does test; the profile link is system-N-link', async () => {
+  const link = async () => (await lab.exec('cc-ci', ['readlink', '/nix/var/nix/profiles/system'])).stdout.trim();
+  const before = await link();
+  assert.match(before, /^system-\d+-link$/);
+  const flake = 'git+file:///root/cc-ci?submodules=1#cc-ci';
+  await lab.exec('cc-ci', ['nixos-rebuild', 'switch', '--flake', flake]);
+  assert.equal(await link(), before, 'an identical rebuild adds no generation');
+  await lab.exec('cc-ci', ['nixos-rebuild', 'test', '--flake', flake]);
+  assert.equal(await link(), before, 'nixos-rebuild test touches no profile');
+});
+
+test('a stand-in that does not come up is named with its host, its port and the last lines of its log, at its deadline', async () => {
+  await lab.exec('cc-ci', ['systemctl', 'stop', 'drone-server.service']);
+  await assert.rejects(
+    lab.waitForPort('cc-ci', 8080, { unit: 'drone-server.service' }, 2000),
+    /^LabError: lab: unit drone-server\.service on cc-ci does not listen on 127\.0\.0\.1:8080 after 2s: /,
+  );
+  await lab.exec('forge', ['sh', '-c', 'echo "listen tcp :3999: bind: address already in use" > /tmp/broken-server.log']);
+  await assert.rejects(
+    lab.waitForPort('forge', 3999, { log: '/tmp/broken-server.log' }, 2000),
+    /^LabError: lab: the server logging to \/tmp\/broken-server\.log on forge does not listen on 127\.0\.0\.1:3999 after 2s: listen tcp :3999: bind: address already in use$/,
+  );
+});
+
 test('stopping the lab leaves no process and no mount behind', async () => {
   const namespaces = [...lab.hosts.values()].map((h) => h.mntns);
   assert.ok(processesIn(namespaces).length >= LAB_HOSTS.length);
