@@ -145,6 +145,15 @@ test('an interrupt at any stage stops the run, leaves nothing, and still writes 
   await interruptAt('the Allure report', ['--tags', '@c1-gitlink'], /allure: generating the HTML report/, 'SIGINT', /^the Allure report$/);
 });
 
+/** `npm run janitor` with the lab profile, as a user runs it. */
+function runJanitor() {
+  return execa(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'janitor.ts')],
+    { cwd: PROJECT_ROOT, reject: false, all: true, env: { FORCE_COLOR: '0', LAB_DIR: '' } },
+  );
+}
+
 test('a second interrupt exits at once and names what it could not clean; the janitor then cleans it', async () => {
   // A lab process that ignores SIGTERM keeps the first stop busy for a while (until its SIGKILL).
   const script = join(tmp, 'stubborn.sh');
@@ -159,16 +168,7 @@ test('a second interrupt exits at once and names what it could not clean; the ja
   const { code } = await run.exited;
   assert.equal(code, 130);
   assert.match(run.output(), /SIGINT again: exiting now\. Not cleaned:\n {2}- the lab at \.lab\/\d{8}-\d{6}-[0-9a-f]{4}/);
-  const janitor = await execa(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', '-r', join(PROJECT_ROOT, 'scripts', 'register.cjs'), join(PROJECT_ROOT, 'bin', 'janitor.ts')],
-    {
-      cwd: PROJECT_ROOT,
-      reject: false,
-      all: true,
-      env: { FORCE_COLOR: '0', LAB_DIR: '' },
-    },
-  );
+  const janitor = await runJanitor();
   assert.equal(janitor.exitCode, 0, String(janitor.all));
   assert.match(String(janitor.all), new RegExp(`lab: stopping the lab of run ${runId} at .*: its owner \\(pid \\d+\\) is gone`));
   assert.deepEqual(await leftovers(runId), []);
@@ -225,6 +225,13 @@ test('a second run while a lab runs waits for it, saying whose it is, then runs'
   let stopped = false;
   try {
     assert.equal(labLocks().length, 4, "a lock for each of the lab's 4 addresses");
+    // The janitor never touches a lab whose owner still runs.
+    const janitor = await runJanitor();
+    assert.equal(janitor.exitCode, 0, String(janitor.all));
+    assert.doesNotMatch(String(janitor.all), new RegExp(`stopping the lab of run test-lock-${process.pid}`));
+    assert.ok(existsSync(dir), 'the live lab is still there');
+    assert.equal(labLocks().length, 4, 'and still holds its locks');
+    assert.equal((await lab.exec('cc-ci', ['true'])).exitCode, 0, 'and still runs');
     const second = startAcceptance(['--tags', '@c1-gitlink']);
     await second.waitFor(
       new RegExp(
@@ -250,15 +257,16 @@ test('a second run while a lab runs waits for it, saying whose it is, then runs'
  * signalled, it stops within 10 s, leaves no process or mount of its own, and its evidence says
  * it was interrupted.
  */
-async function stoppedInTime(stage: string, run: LiveRun, runId: string, sig: 'SIGINT' | 'SIGTERM'): Promise<void> {
+async function stoppedInTime(stage: string, run: LiveRun, runId: string, sig: 'SIGINT' | 'SIGTERM', opts: { keeps?: boolean } = {}): Promise<void> {
   const sent = Date.now();
   run.signal(sig, { group: false });
   const { code, at } = await run.exited;
   const stopMs = at - sent;
   assert.equal(code, sig === 'SIGINT' ? 130 : 143, run.output().slice(-2000));
   assert.ok(stopMs < 10_000, `stopped in ${stopMs} ms, not within 10 s`);
-  const left = (await leftovers(runId)).filter((l) => /^(process|mount)/.test(l));
-  figures.push(`${stage} (${sig}): stopped in ${(stopMs / 1000).toFixed(1)} s, ${left.length} left`);
+  // A throwaway the run keeps (--destroy never) runs on, with its processes: what it keeps is checked apart.
+  const left = opts.keeps ? [] : (await leftovers(runId)).filter((l) => /^(process|mount)/.test(l));
+  figures.push(`${stage} (${sig}): stopped in ${(stopMs / 1000).toFixed(1)} s, ${opts.keeps ? 'its throwaway kept, as asked' : `${left.length} left`}`);
   assert.deepEqual(left, [], `nothing of run ${runId} is left`);
   const e = evidenceOf(runId);
   assert.equal(e.interrupted?.signal, sig, 'evidence.json says the run was interrupted');
@@ -286,6 +294,19 @@ test("interrupted against a live profile: the throwaway it created is deleted an
       encoding: 'utf8',
     });
     assert.doesNotMatch(list.stdout, new RegExp(created[1]!), 'the throwaway is gone');
+
+    // Under --destroy never the interrupted run keeps its throwaway, and names it.
+    const kept = startAcceptance(['--profile', LIVE_SHAPED, '--tags', '@c4-running', '--allow-mutations', '--destroy', 'never'], { LAB_DIR: dir });
+    const keptId = await runIdOf(kept);
+    const keptVm = (await kept.waitFor(/creating the throwaway VM (\S+)/, 300_000))[1]!;
+    await kept.waitFor(/\] \$ bash -euo pipefail -c[\s\S]*?nixos-rebuild switch/, 300_000);
+    await stoppedInTime('live-shaped: the switch, --destroy never', kept, keptId, 'SIGINT', { keeps: true });
+    assert.match(kept.output(), new RegExp(`kept the throwaway VM ${keptVm} \\(--destroy never\\); it expires \\S+`));
+    const still = spawnSync(join(PROJECT_ROOT, 'lab', 'standins', 'incus'), ['list', '--project', 'terraform-ci', '--format', 'csv', '-c', 'n'], {
+      env: { ...process.env, LAB_DIR: dir },
+      encoding: 'utf8',
+    });
+    assert.match(still.stdout, new RegExp(keptVm), 'the kept throwaway is still there');
   } finally {
     await lab.stop();
   }
