@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { connect, createServer, type Server } from 'node:net';
+import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
 import { UsageError } from '../../src/errors';
@@ -635,6 +636,46 @@ for (const c of CASES) {
 
 const labEntries = () => (existsSync(LAB_ROOT) ? readdirSync(LAB_ROOT).sort() : []);
 
+/**
+ * Every address and port the lab profile names, listened on while the CLI refuses the hostile
+ * profiles (variants of it): a run that contacted any of its hosts would be counted here.
+ */
+const WATCHED: [string, number][] = [
+  ['127.0.10.2', 22],
+  ['127.0.10.3', 22],
+  ['127.0.10.4', 22],
+  ['127.0.10.5', 22],
+  ['127.0.10.2', 3000],
+  ['127.0.10.3', 8080],
+  ['127.0.10.3', 443],
+  ['127.0.10.5', 443],
+];
+const watchers: Server[] = [];
+let contacts = 0;
+before(async () => {
+  for (const [host, port] of WATCHED) {
+    const server = createServer((socket) => {
+      contacts++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+    watchers.push(server);
+  }
+  // Each watcher counts a connection (proven once here), then the count starts from zero.
+  for (const [host, port] of WATCHED)
+    await new Promise<void>((resolve) =>
+      connect(port, host)
+        .once('close', () => resolve())
+        .once('error', () => resolve()),
+    );
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(contacts, WATCHED.length, 'every watcher counts a connection');
+  contacts = 0;
+});
+after(() => {
+  for (const w of watchers) w.close();
+});
+
 for (const c of CASES.filter((c) => c.cli)) {
   test(`the CLI refuses ${c.name}: exit 2, error: naming the field, no lab, no report`, async (t) => {
     const file = c.make();
@@ -670,6 +711,7 @@ for (const c of CASES.filter((c) => c.cli)) {
       assert.ok(seconds < 10, `${c.name}: refused in ${seconds} s (a hang guard; the time is measured, not judged, here)`);
       assert.deepEqual(labEntries(), labBefore, 'no .lab/ entry was made');
       assert.deepEqual(readdirSync(reports), [], 'no report folder was written');
+      assert.equal(contacts, 0, `no connection reached any of the lab profile's ${WATCHED.length} addresses and ports`);
     } finally {
       rmSync(reports, { recursive: true, force: true });
     }
