@@ -451,10 +451,10 @@ export const FAULTS: Fault[] = [
   {
     name: 'leak-encoded',
     summary:
-      "secrets reach the live host's store encoded: a Docker auth (base64 of user:token, off the 3-byte grid), a hex dump, and a key's base64 wrapped at 76 columns",
+      "secrets reach the live host's store encoded: a Docker auth (base64 of user:token, off the 3-byte grid), a hex dump, and a key's base64 wrapped at 76 columns, and at 64 as PEM wraps it, one byte off the grid",
     criteria: ['C3'],
     red: ['@c3-no-plaintext-in-store'],
-    says: /^(?=[\s\S]*bridge_drone_token in \/nix\/store\/\w{32}-encoded\/docker-config\.json)(?=[\s\S]*drone_rpc_secret in \/nix\/store\/\w{32}-encoded\/rpc\.hex)(?=[\s\S]*wildcard_key in \/nix\/store\/\w{32}-encoded\/key\.b64)/,
+    says: /^(?=[\s\S]*bridge_drone_token in \/nix\/store\/\w{32}-encoded\/docker-config\.json)(?=[\s\S]*drone_rpc_secret in \/nix\/store\/\w{32}-encoded\/rpc\.hex)(?=[\s\S]*wildcard_key in \/nix\/store\/\w{32}-encoded\/key\.b64)(?=[\s\S]*wildcard_key in \/nix\/store\/\w{32}-encoded\/key\.pem64)/,
     async apply(lab) {
       const p = plaintexts(lab);
       const auth = Buffer.from(`cc-ci-bot:${p.bridge_drone_token}`).toString('base64');
@@ -465,16 +465,21 @@ export const FAULTS: Fault[] = [
           Buffer.from(p.wildcard_key!)
             .toString('base64')
             .replace(/(.{76})/g, '$1\n') + '\n',
+        // As PEM wraps base64: 64 columns.
+        'key.pem64': `-----BEGIN LAB BLOB-----\n${Buffer.from(`x${p.wildcard_key}`)
+          .toString('base64')
+          .replace(/(.{64})/g, '$1\n')}\n-----END LAB BLOB-----\n`,
       };
       await addToStore(lab, 'encoded', files);
     },
   },
   {
     name: 'leak-in-messages',
-    summary: 'a commit message and an annotated tag message of the base repo carry secrets (drone_gitea_client_secret, test_secret)',
+    summary:
+      'a commit message, an annotated tag message and a git note of the base repo carry secrets (drone_gitea_client_secret, test_secret, bridge_webhook_hmac)',
     criteria: ['C3'],
     red: ['@c3-no-plaintext-in-repo'],
-    says: /^(?=[\s\S]*drone_gitea_client_secret in commit-message:[0-9a-f]{40})(?=[\s\S]*test_secret in tag-message:v1\.0)/,
+    says: /^(?=[\s\S]*drone_gitea_client_secret in commit-message:[0-9a-f]{40})(?=[\s\S]*test_secret in tag-message:v1\.0)(?=[\s\S]*bridge_webhook_hmac in )/,
     async apply(lab) {
       const p = plaintexts(lab);
       const work = mkdtempSync(join(lab.dir, 'fault-cc-ci-'));
@@ -485,7 +490,8 @@ export const FAULTS: Fault[] = [
           env: COMMIT_ENV,
         });
         await execa('git', ['tag', '-a', 'v1.0', '-m', `v1.0\n\ntested with TEST_SECRET=${p.test_secret}`], { cwd: work, env: COMMIT_ENV });
-        await execa('git', ['push', '-q', 'origin', 'HEAD:main', 'v1.0'], { cwd: work, env: COMMIT_ENV });
+        await execa('git', ['notes', 'add', '-m', `deployed with BRIDGE_WEBHOOK_HMAC=${p.bridge_webhook_hmac}`, 'HEAD'], { cwd: work, env: COMMIT_ENV });
+        await execa('git', ['push', '-q', 'origin', 'HEAD:main', 'v1.0', 'refs/notes/commits'], { cwd: work, env: COMMIT_ENV });
       } finally {
         rmSync(work, { recursive: true, force: true });
       }
@@ -509,12 +515,20 @@ export const FAULTS: Fault[] = [
   },
   {
     name: 'leak-compressed-in-store',
-    summary: "drone_rpc_secret's plaintext sits gzip-compressed in the live host's store (a compressed env file)",
+    summary:
+      "secrets' plaintext sits compressed in the live host's store: gzip, bzip2, xz and zstd env files (what a package's compressed docs or a build log look like)",
     criteria: ['C3'],
     red: ['@c3-no-plaintext-in-store'],
-    says: /drone_rpc_secret in \/nix\/store\/\w{32}-compressed\/share\/drone\.env\.gz/,
+    says: /^(?=[\s\S]*drone_rpc_secret in \/nix\/store\/\w{32}-compressed\/share\/drone\.env\.gz)(?=[\s\S]*bridge_drone_token in \/nix\/store\/\w{32}-compressed\/share\/bridge\.env\.bz2)(?=[\s\S]*test_secret in \/nix\/store\/\w{32}-compressed\/share\/test\.env\.xz)(?=[\s\S]*bridge_webhook_hmac in \/nix\/store\/\w{32}-compressed\/share\/hook\.env\.zst)/,
     async apply(lab) {
-      await addToStore(lab, 'compressed', { 'share/drone.env.gz': gzipSync(`DRONE_RPC_SECRET=${plaintexts(lab).drone_rpc_secret}\n`) });
+      const p = plaintexts(lab);
+      const squeeze = async (tool: string, text: string) => Buffer.from((await execa(tool, ['-c'], { input: text, encoding: 'buffer' })).stdout);
+      await addToStore(lab, 'compressed', {
+        'share/drone.env.gz': gzipSync(`DRONE_RPC_SECRET=${p.drone_rpc_secret}\n`),
+        'share/bridge.env.bz2': await squeeze('bzip2', `BRIDGE_DRONE_TOKEN=${p.bridge_drone_token}\n`),
+        'share/test.env.xz': await squeeze('xz', `TEST_SECRET=${p.test_secret}\n`),
+        'share/hook.env.zst': await squeeze('zstd', `BRIDGE_WEBHOOK_HMAC=${p.bridge_webhook_hmac}\n`),
+      });
     },
   },
   {

@@ -23,6 +23,10 @@ export const LAB_PACKAGES: Record<string, string> = {
   '/usr/bin/curl': 'curl',
   '/usr/sbin/ip': 'iproute2',
   '/usr/bin/socat': 'socat',
+  // What a NixOS host has on its path too: the plaintext scan opens the store's compressed files with them.
+  '/usr/bin/xz': 'xz-utils',
+  '/usr/bin/bzip2': 'bzip2',
+  '/usr/bin/zstd': 'zstd',
 };
 
 function missingPackages(): string[] {
