@@ -334,3 +334,16 @@ test('hostile text from the forge (a commit message, a file name, doc lines that
   assert.deepEqual(injected(), [], 'no payload ran on any host or here');
   assert.ok(!existsSync('/tmp/.injected-subst'));
 });
+
+test("the README's interrupt figures are this file's: as many lab stages and live-shaped points, every one stopped within 10 s with nothing left", (t) => {
+  const live = figures.filter((f) => f.startsWith('live-shaped:'));
+  const lab = figures.filter((f) => !f.startsWith('live-shaped:'));
+  // Only a whole run of this file has every point (a name pattern runs a few).
+  if (lab.length < 7 || live.length < 3) return t.skip(`${figures.length} interrupt point(s) ran: not the whole file`);
+  const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  assert.ok(
+    readme.includes(`| interrupt points (SIGINT or SIGTERM) | ${lab.length} lab stages + ${live.length} live-shaped`),
+    `the README counts ${lab.length} + ${live.length}`,
+  );
+  for (const f of figures) assert.match(f, /stopped in \d\.\d s, (0 left|its throwaway kept, as asked)$/);
+});
