@@ -167,11 +167,11 @@ test('DER keys whose length bytes hold 0x0a or 0x0d are found, from the file sta
   assert.deepEqual(r.files.map((f) => `${f.kind} ${f.path.slice(dir.length + 1)}`).sort(), keys.map((k) => `der der/${k}`).sort());
 });
 
-test('an error of grep fails the scan, naming it, rather than reading as "none found"', () => {
-  // A grep that meets an unreadable file: what an I/O error on the host looks like.
-  const shim = join(dir, 'shim');
+/** The scan with one tool shimmed to fail as an I/O error does: it must exit 4, not done, naming the error. */
+function scanWithFailing(tool: string, message: string, exitCode: number): ReturnType<typeof parseKeyScan> {
+  const shim = join(dir, `shim-${tool}`);
   mkdirSync(shim);
-  writeFileSync(join(shim, 'grep'), '#!/bin/sh\necho "grep: /var/lib/x/blob: Input/output error" >&2\nexit 2\n', { mode: 0o755 });
+  writeFileSync(join(shim, tool), `#!/bin/sh\necho "${message}" >&2\nexit ${exitCode}\n`, { mode: 0o755 });
   let out = '';
   try {
     execFileSync('bash', ['-c', SCRIPT, 'key-scan', '--', join(dir, 'keys')], {
@@ -185,25 +185,14 @@ test('an error of grep fails the scan, naming it, rather than reading as "none f
   }
   const r = parseKeyScan(out);
   assert.equal(r.done, false);
-  assert.match(r.error ?? '', /Input\/output error/);
+  return r;
+}
+
+test('an error of grep fails the scan, naming it, rather than reading as "none found"', () => {
+  // A grep that meets an unreadable file: what an I/O error on the host looks like.
+  assert.match(scanWithFailing('grep', 'grep: /var/lib/x/blob: Input/output error', 2).error ?? '', /Input\/output error/);
 });
 
 test('an error of od, reading the first bytes of a DER file, fails the scan too', () => {
-  const shim = join(dir, 'shim-od');
-  mkdirSync(shim);
-  writeFileSync(join(shim, 'od'), '#!/bin/sh\necho "od: /var/lib/x/key.der: Input/output error" >&2\nexit 1\n', { mode: 0o755 });
-  let out = '';
-  try {
-    execFileSync('bash', ['-c', SCRIPT, 'key-scan', '--', join(dir, 'keys')], {
-      encoding: 'utf8',
-      env: { ...process.env, PATH: `${shim}:${process.env.PATH}` },
-    });
-    assert.fail('the scan exited 0');
-  } catch (e) {
-    out = String((e as { stdout?: string }).stdout ?? '');
-    assert.equal((e as { status?: number }).status, 4);
-  }
-  const r = parseKeyScan(out);
-  assert.equal(r.done, false);
-  assert.match(r.error ?? '', /od: .*Input\/output error/);
+  assert.match(scanWithFailing('od', 'od: /var/lib/x/key.der: Input/output error', 1).error ?? '', /od: .*Input\/output error/);
 });
