@@ -6,7 +6,7 @@ import { HostBrokenError, UsageError } from '../errors';
 import type { Recorder } from '../evidence/recorder';
 import { readSecretRef, referenceProblems } from '../profile/load';
 import type { Profile, SecretRef } from '../profile/schema';
-import type { PlannedScenario } from './plan';
+import { gateTagExpression, type PlannedScenario } from './plan';
 
 // The doctor: read-only, for the first live run and every run after. For the scenarios selected
 // it checks that every host answers with its key verified, every command the checks will run is
@@ -208,7 +208,7 @@ export function hostsNeeded(profile: Profile, planned: PlannedScenario[], tools:
 export function tagsOfGate(profile: Profile, gate: string): string {
   const criteria = profile.gates[gate];
   if (!criteria) throw new UsageError(`--gate: profile ${profile.name} has no gate ${gate} (gates: ${Object.keys(profile.gates).join(', ')})`);
-  return criteria.map((c) => `@${c}`).join(' or ');
+  return gateTagExpression(criteria);
 }
 
 /** Where a name resolves: every address (an address is itself). */
