@@ -673,6 +673,26 @@ export const FAULTS: Fault[] = [
     },
   },
   {
+    name: 'wrong-key-no-reboot',
+    summary:
+      "the live host's key is replaced by one that is not a recipient and the system is switched again, without a reboot: sops-nix fails and keeps the previous secrets, so the host looks whole until it boots",
+    criteria: ['C2', 'C3'],
+    red: ['@c2-one-cert', '@c3-mac'],
+    broken: ['@c3-no-plaintext-in-repo', '@c3-no-plaintext-in-store'],
+    says: /git \(Failed to get the data key required to decrypt the SOPS file/,
+    async apply(lab) {
+      await lab.sh(
+        'cc-ci',
+        [
+          'age-keygen -o /var/lib/sops-nix/key.txt.new 2>/dev/null',
+          'mv /var/lib/sops-nix/key.txt.new /var/lib/sops-nix/key.txt',
+          'chmod 0600 /var/lib/sops-nix/key.txt',
+          '/run/current-system/bin/switch-to-configuration switch || true',
+        ].join('\n'),
+      );
+    },
+  },
+  {
     name: 'wrong-recovery-key',
     summary: 'the recovery key given to the throwaway VM is not a recipient of the secrets file',
     criteria: ['C4'],
