@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -207,7 +207,9 @@ export class Lab {
   private async boot(): Promise<void> {
     const t0 = performance.now();
     mkdirSync(join(this.dir, 'runner'), { recursive: true });
-    writeFileSync(join(this.dir, 'owner'), `${process.pid}\n`);
+    // Written whole, by rename: another lab starting beside this one reads it, and an empty owner would look dead.
+    writeFileSync(join(this.dir, `owner.${process.pid}`), `${process.pid}\n`);
+    renameSync(join(this.dir, `owner.${process.pid}`), join(this.dir, 'owner'));
     mkdirSync(join(this.dir, 'keys'), { recursive: true });
     mkdirSync(this.forgeDir, { recursive: true });
     mkdirSync('/nix', { recursive: true });
@@ -349,8 +351,18 @@ function sshBanner(address: string, port: number): Promise<boolean> {
 
 /** A lab whose owning process still runs is someone else's, not a stale one. */
 function ownerAlive(dir: string): boolean {
-  const owner = Number(existsSync(join(dir, 'owner')) ? readFileSync(join(dir, 'owner'), 'utf8').trim() : 0);
-  if (!owner || owner === process.pid) return false;
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'owner'), 'utf8').trim();
+  } catch (e) {
+    // Gone between the listing and the read: a lab removing itself as it stops, not a stale one.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw e;
+  }
+  // What is not a pid is not an owner seen to be gone: never reaped on a guess.
+  if (!/^[1-9]\d*$/.test(text)) return true;
+  const owner = Number(text);
+  if (owner === process.pid) return false;
   try {
     process.kill(owner, 0);
     return true;

@@ -143,7 +143,8 @@ describe(`the fault matrix, ${LABS} labs at a time`, { concurrency: LABS }, () =
         acceptance(['--profile', profile, '--fault', fault.name, '--tags', fault.criteria.map((c) => `@${c}`).join(' or ')]),
       );
       assert.equal(r.exitCode, 1, r.output);
-      const e = r.evidence!;
+      assert.ok(r.evidence, `the run wrote its evidence\n${r.output}`);
+      const e = r.evidence;
       assert.deepEqual(
         e.faults.map((f) => f.name),
         [fault.name],
