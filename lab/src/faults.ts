@@ -78,6 +78,13 @@ async function addToStore(lab: Lab, name: string, files: Record<string, string |
   }
 }
 
+/** cc-ci's age key replaced by a new one that no secrets file is encrypted to. */
+const SWAP_HOST_KEY = [
+  'age-keygen -o /var/lib/sops-nix/key.txt.new 2>/dev/null',
+  'mv /var/lib/sops-nix/key.txt.new /var/lib/sops-nix/key.txt',
+  'chmod 0600 /var/lib/sops-nix/key.txt',
+];
+
 function plaintexts(lab: Lab): Record<string, string> {
   return JSON.parse(readFileSync(lab.world.keyFiles.plaintexts, 'utf8')) as Record<string, string>;
 }
@@ -660,9 +667,7 @@ export const FAULTS: Fault[] = [
       await lab.sh(
         'cc-ci',
         [
-          'age-keygen -o /var/lib/sops-nix/key.txt.new 2>/dev/null',
-          'mv /var/lib/sops-nix/key.txt.new /var/lib/sops-nix/key.txt',
-          'chmod 0600 /var/lib/sops-nix/key.txt',
+          ...SWAP_HOST_KEY,
           // A reboot: units stop, /run is emptied, the current system activates again.
           'for u in $(cut -f1 /run/current-system/etc/units.tsv); do systemctl stop "$u"; done',
           'umount /run/secrets.d 2>/dev/null || true',
@@ -681,15 +686,7 @@ export const FAULTS: Fault[] = [
     broken: ['@c3-no-plaintext-in-repo', '@c3-no-plaintext-in-store'],
     says: /git \(Failed to get the data key required to decrypt the SOPS file/,
     async apply(lab) {
-      await lab.sh(
-        'cc-ci',
-        [
-          'age-keygen -o /var/lib/sops-nix/key.txt.new 2>/dev/null',
-          'mv /var/lib/sops-nix/key.txt.new /var/lib/sops-nix/key.txt',
-          'chmod 0600 /var/lib/sops-nix/key.txt',
-          '/run/current-system/bin/switch-to-configuration switch || true',
-        ].join('\n'),
-      );
+      await lab.sh('cc-ci', [...SWAP_HOST_KEY, '/run/current-system/bin/switch-to-configuration switch || true'].join('\n'));
     },
   },
   {
