@@ -458,16 +458,18 @@ export const FAULTS: Fault[] = [
   {
     name: 'leak-encoded',
     summary:
-      "secrets reach the live host's store encoded: a Docker auth (base64 of user:token, off the 3-byte grid), a hex dump, and a key's base64 wrapped at 76 columns, and at 64 as PEM wraps it, one byte off the grid",
+      "secrets reach the live host's store encoded: a Docker auth (base64 of user:token, off the 3-byte grid), a hex dump, what `echo value | base64` writes, and a key's base64 wrapped at 76 columns, and at 64 as PEM wraps it, one byte off the grid",
     criteria: ['C3'],
     red: ['@c3-no-plaintext-in-store'],
-    says: /^(?=[\s\S]*bridge_drone_token in \/nix\/store\/\w{32}-encoded\/docker-config\.json)(?=[\s\S]*drone_rpc_secret in \/nix\/store\/\w{32}-encoded\/rpc\.hex)(?=[\s\S]*wildcard_key in \/nix\/store\/\w{32}-encoded\/key\.b64)(?=[\s\S]*wildcard_key in \/nix\/store\/\w{32}-encoded\/key\.pem64)/,
+    says: /^(?=[\s\S]*bridge_drone_token in \/nix\/store\/\w{32}-encoded\/docker-config\.json)(?=[\s\S]*drone_rpc_secret in \/nix\/store\/\w{32}-encoded\/rpc\.hex)(?=[\s\S]*wildcard_key in \/nix\/store\/\w{32}-encoded\/key\.b64)(?=[\s\S]*wildcard_key in \/nix\/store\/\w{32}-encoded\/key\.pem64)(?=[\s\S]*test_secret in \/nix\/store\/\w{32}-encoded\/test-secret\.b64)/,
     async apply(lab) {
       const p = plaintexts(lab);
       const auth = Buffer.from(`cc-ci-bot:${p.bridge_drone_token}`).toString('base64');
       const files = {
         'docker-config.json': JSON.stringify({ auths: { 'registry.lab.test': { auth } } }) + '\n',
         'rpc.hex': Buffer.from(p.drone_rpc_secret!).toString('hex') + '\n',
+        // What `echo "$TEST_SECRET" | base64` writes: the value's newline is encoded with it.
+        'test-secret.b64': Buffer.from(`${p.test_secret}\n`).toString('base64') + '\n',
         'key.b64':
           Buffer.from(p.wildcard_key!)
             .toString('base64')
@@ -478,6 +480,21 @@ export const FAULTS: Fault[] = [
           .replace(/(.{64})/g, '$1\n')}\n-----END LAB BLOB-----\n`,
       };
       await addToStore(lab, 'encoded', files);
+    },
+  },
+  {
+    name: 'leak-url-encoded',
+    summary:
+      'a secret with reserved characters (smtp_password) is in the secrets file, and the base repo once committed it percent-encoded in a connection URL, as a URL must carry it',
+    criteria: ['C3'],
+    red: ['@c3-no-plaintext-in-repo'],
+    says: /smtp_password in [0-9a-f]{40}:mail\.env/,
+    async apply(lab) {
+      const value = `lab/smtp:${randomBytes(18).toString('base64')}@pass`;
+      await pushSecrets(lab, 'add the mail password', { values: { smtp_password: value } });
+      const url = `smtp://cc-ci:${encodeURIComponent(value)}@mail.lab.test:587`;
+      if (url.includes(value)) throw new Error('leak-url-encoded: the encoded value must differ from the value');
+      await committedOnce(lab, 'mail.env', `SMTP_URL=${url}\n`, 'mail: the relay', 'mail: the password comes from sops');
     },
   },
   {
