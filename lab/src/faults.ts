@@ -493,7 +493,6 @@ export const FAULTS: Fault[] = [
       const value = `lab/smtp:${randomBytes(18).toString('base64')}@pass`;
       await pushSecrets(lab, 'add the mail password', { values: { smtp_password: value } });
       const url = `smtp://cc-ci:${encodeURIComponent(value)}@mail.lab.test:587`;
-      if (url.includes(value)) throw new Error('leak-url-encoded: the encoded value must differ from the value');
       await committedOnce(lab, 'mail.env', `SMTP_URL=${url}\n`, 'mail: the relay', 'mail: the password comes from sops');
     },
   },
