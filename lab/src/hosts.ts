@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LabError, PROJECT_ROOT } from './harness';
 import { LAB_ASSETS } from './paths';
 import { layImage } from './image';
@@ -53,7 +53,7 @@ export function makeHostDirs(dir: string, files: { etcHosts: string }): void {
 
 export interface Spawned {
   pid: number;
-  mntns: string;
+  ns: HostNamespaces;
   child: ChildProcess;
 }
 
@@ -78,9 +78,9 @@ export async function spawnNamespace(labDir: string, name: string, argv: string[
     try {
       const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
       if (ns !== mine.mnt && readlinkSync(`/proc/${pid}/ns/net`) !== mine.net) {
-        const id = nsIdentity(pid)!;
-        writeFileSync(join(dir, 'mntns'), `${id}\n`);
-        return { pid, mntns: id, child };
+        const ns: HostNamespaces = { id: nsIdentity(pid)!, dir, init: { pid, start: startTime(pid)! } };
+        writeFileSync(join(dir, 'mntns'), JSON.stringify({ id: ns.id, init: ns.init }) + '\n');
+        return { pid, ns, child };
       }
     } catch {
       /* not yet */
@@ -146,23 +146,51 @@ export function hostLog(labDir: string, name: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').slice(-5).join(' | ') || '(no output)' : '(no output)';
 }
 
-export function namespaceOf(labDir: string, name: string): string | undefined {
-  const f = join(hostDir(labDir, name), 'mntns');
-  return existsSync(f) ? readFileSync(f, 'utf8').trim() || undefined : undefined;
+/**
+ * A host's namespaces, as the lab made them. Their numbers alone do not name them: the kernel
+ * gives a freed namespace's number to the next one made (lowest free first), so a stopped host's
+ * numbers soon belong to another lab's host, and a stop that signalled by number alone has
+ * killed another lab's host as it started. A process is the host's only while the namespaces
+ * are seen to be the host's own: its init still runs (same pid, same start time), or its mount
+ * table holds the host's own directories (host-init binds them in).
+ */
+export interface HostNamespaces {
+  /** Mount and network namespace, as nsIdentity gives them. */
+  id: string;
+  /** The host's directory on this machine. */
+  dir: string;
+  /** The process that made the namespaces, with its start time (clock ticks since boot). */
+  init: { pid: number; start: string };
 }
 
-export function namespacesOf(labDir: string): string[] {
+export function namespaceOf(labDir: string, name: string): HostNamespaces | undefined {
+  const dir = hostDir(labDir, name);
+  try {
+    const rec = JSON.parse(readFileSync(join(dir, 'mntns'), 'utf8')) as Omit<HostNamespaces, 'dir'>;
+    return typeof rec.id === 'string' && typeof rec.init?.pid === 'number' ? { ...rec, dir } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function namespacesOf(labDir: string): HostNamespaces[] {
   const hostsDir = join(labDir, 'hosts');
   if (!existsSync(hostsDir)) return [];
   return readdirSync(hostsDir)
     .map((h) => namespaceOf(labDir, h))
-    .filter((ns): ns is string => !!ns);
+    .filter((ns): ns is HostNamespaces => !!ns);
+}
+
+/** A host's namespaces, as they are now, for a process the lab did not make (a test's host-init). */
+export function namespacesOfProcess(pid: number, dir: string): HostNamespaces | undefined {
+  const id = nsIdentity(pid);
+  const start = startTime(pid);
+  return id && start ? { id, dir, init: { pid, start } } : undefined;
 }
 
 /**
- * A host's identity: its mount and its network namespace together. A namespace's number is
- * reused once it is gone, so one alone could name another run's processes (a scan's private
- * mount namespace has been seen to get a dead instance's number); both together do not.
+ * A host's identity: its mount and its network namespace together. Unique only while they live
+ * (see HostNamespaces).
  */
 export function nsIdentity(pid: number | string): string | undefined {
   try {
@@ -172,24 +200,64 @@ export function nsIdentity(pid: number | string): string | undefined {
   }
 }
 
+/** A process's start time (field 22 of /proc/PID/stat): with its pid, it names one process. */
+export function startTime(pid: number | string): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a process whose namespaces carry a host's numbers is in that host's namespaces. */
+function isHosts(ns: HostNamespaces, pids: number[]): boolean {
+  if (pids.includes(ns.init.pid) && startTime(ns.init.pid) === ns.init.start) return true;
+  // Without its init, the host's mount table says: host-init binds the host's directories
+  // (HOSTDIR/root, …) in, and a mount's root is that path within its filesystem.
+  const own = ns.dir.split('/').slice(-3).join('/');
+  for (const pid of pids) {
+    let mountinfo: string;
+    try {
+      mountinfo = readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+    } catch {
+      continue;
+    }
+    return mountinfo.split('\n').some((line) => {
+      const root = dirname(unescapeMountPath(line.split(' ')[3] ?? ''));
+      return root.endsWith(`/${own}`) && ns.dir.endsWith(root);
+    });
+  }
+  return false;
+}
+
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+}
+
 /**
  * The processes of hosts: those in a host's mount and network namespace, and, while such a host
  * lives, those that left its mount namespace for one of their own but share its network (a
  * plaintext scan in its private mount namespace).
  */
-export function processesIn(namespaces: string[]): number[] {
-  const wanted = new Set(namespaces);
+export function processesIn(hosts: HostNamespaces[]): number[] {
   const all = readdirSync('/proc')
     .filter((e) => /^\d+$/.test(e))
     .map((e) => ({ pid: Number(e), id: nsIdentity(e) }))
     .filter((p): p is { pid: number; id: string } => !!p.id);
-  const members = all.filter((p) => wanted.has(p.id));
-  const liveNets = new Set(members.map((p) => p.id.split(' ')[1]));
-  return all.filter((p) => wanted.has(p.id) || liveNets.has(p.id.split(' ')[1])).map((p) => p.pid);
+  const liveNets = new Set<string>();
+  const members: number[] = [];
+  for (const ns of hosts) {
+    const pids = all.filter((p) => p.id === ns.id).map((p) => p.pid);
+    if (!pids.length || !isHosts(ns, pids)) continue;
+    members.push(...pids);
+    liveNets.add(ns.id.split(' ')[1]!);
+  }
+  return [...new Set([...members, ...all.filter((p) => liveNets.has(p.id.split(' ')[1]!)).map((p) => p.pid)])];
 }
 
 /** Every process in these namespaces is ended; with the last one, their mounts go too. */
-export async function killNamespaces(namespaces: string[]): Promise<void> {
+export async function killNamespaces(namespaces: HostNamespaces[]): Promise<void> {
   if (!namespaces.length) return;
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     for (const pid of processesIn(namespaces)) {

@@ -10,6 +10,7 @@ import {
   exitOf,
   hostDir,
   hostLog,
+  type HostNamespaces,
   HostStartError,
   killNamespaces,
   makeHostDirs,
@@ -42,7 +43,7 @@ export interface LabHost {
   labAddress: string;
   dir: string;
   pid: number;
-  mntns: string;
+  ns: HostNamespaces;
 }
 
 export interface ExecResult {
@@ -274,7 +275,7 @@ export class Lab {
   private async spawnHost(name: string, address: string, port: number, switchPid: number): Promise<LabHost> {
     const dir = hostDir(this.dir, name);
     // The forge serves the bare repos of $LAB_DIR/forge at /srv/git.
-    const { pid, mntns, child } = await spawnHostInit(this.dir, name, { sshd: true, binds: name === 'forge' ? [`${this.forgeDir}:/srv/git`] : [] });
+    const { pid, ns, child } = await spawnHostInit(this.dir, name, { sshd: true, binds: name === 'forge' ? [`${this.forgeDir}:/srv/git`] : [] });
     const inLab = labAddress(address);
     const log = openSync(join(dir, 'host.log'), 'a');
     try {
@@ -292,7 +293,7 @@ export class Lab {
     const { value: answered } = await poll({ what: `${name}'s sshd`, deadlineMs: 10_000, pauseMs: 50, maxPauseMs: 50 }, async () =>
       (await sshBanner(address, port)) ? true : exited(child) ? false : undefined,
     );
-    if (answered) return { name, address, labAddress: inLab, dir, pid, mntns };
+    if (answered) return { name, address, labAddress: inLab, dir, pid, ns };
     if (exited(child)) throw new HostStartError(name, `exited while starting sshd (${exitOf(child)})`, hostLog(this.dir, name));
     throw new HostStartError(name, `did not answer ssh at ${address}:${port} within 10s`, hostLog(this.dir, name));
   }

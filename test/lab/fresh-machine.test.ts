@@ -4,7 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join, sep } from 'node:path';
 import { after, test } from 'node:test';
 import { execa } from 'execa';
-import { exited, hostDir, hostLog, killNamespaces, makeHostDirs, NIX_CONF, nsIdentity, sleep } from '../../lab/src/hosts';
+import { exited, type HostNamespaces, hostDir, hostLog, killNamespaces, makeHostDirs, NIX_CONF, namespacesOfProcess, sleep } from '../../lab/src/hosts';
 import { sshdConfig } from '../../lab/src/lab';
 import { PROJECT_ROOT } from '../../src/paths';
 import { LAB_ASSETS, LAB_ROOT } from '../../lab/src/paths';
@@ -94,7 +94,7 @@ test('a lab host comes up on a machine that lacks every mount point host-init us
   );
   closeSync(log);
   const pid = child.pid!;
-  let mntns = '';
+  let ns: HostNamespaces | undefined;
   try {
     const deadline = Date.now() + 10_000;
     while (!exited(child) && Date.now() < deadline) {
@@ -107,7 +107,7 @@ test('a lab host comes up on a machine that lacks every mount point host-init us
     }
     assert.equal(exited(child), false, `host-init exited: ${hostLog(labDir, 'bare')}`);
     assert.match(readlinkSync(`/proc/${pid}/exe`), /\/usr\/sbin\/sshd$/, `host-init became sshd: ${hostLog(labDir, 'bare')}`);
-    mntns = nsIdentity(pid)!;
+    ns = namespacesOfProcess(pid, dir);
     const mountinfo = readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
       .split('\n')
       .map((l) => l.split(' '));
@@ -123,7 +123,7 @@ test('a lab host comes up on a machine that lacks every mount point host-init us
     const banner = await inHost('for i in $(seq 50); do exec 3<>/dev/tcp/127.0.0.1/22 && break; sleep 0.1; done; head -c 8 <&3');
     assert.equal(banner.stdout, 'SSH-2.0-');
   } finally {
-    if (mntns) await killNamespaces([mntns]);
+    if (ns) await killNamespaces([ns]);
     else child.kill('SIGKILL');
   }
 });

@@ -1,10 +1,23 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import YAML from 'yaml';
-import { hostDir, killNamespaces, namespaceOf, namespacesOf, processesIn, spawnNamespace, startInstance, writeLabIndex } from '../../lab/src/hosts';
+import {
+  hostDir,
+  killNamespaces,
+  namespaceOf,
+  namespacesOf,
+  nsIdentity,
+  processesIn,
+  sleep,
+  spawnNamespace,
+  startInstance,
+  startTime,
+  writeLabIndex,
+} from '../../lab/src/hosts';
 import { registerHostInstance, type InstanceFull } from '../../lab/src/incus';
 import { makeBridge } from '../../lab/src/net';
 import { PROJECT_ROOT } from '../../src/paths';
@@ -347,4 +360,35 @@ test('a registered lab host is an instance: listed without labels, reached with 
   const start = await incus(['start', 'cc-nix-test', ...P]);
   assert.equal(start.exitCode, 1);
   assert.match(start.stderr, /only the lab boots/);
+});
+
+test("a stopped host's namespace numbers name none of another's processes; its orphans are still its own", async () => {
+  // The kernel gives a freed namespace's number to the next one made: a stop that signalled by
+  // number alone killed another lab's host as it started (CI: "host cc-ci exited while starting
+  // (signal SIGKILL)"). Modelled here: a record whose numbers are now another process's.
+  await startInstance(labDir, 'reuse-a', '10.77.0.60');
+  await startInstance(labDir, 'reuse-b', '10.77.0.61');
+  const a = namespaceOf(labDir, 'reuse-a')!;
+  const b = namespaceOf(labDir, 'reuse-b')!;
+  const stranger = spawn('unshare', ['--mount', '--net', '--', 'sleep', '300'], { detached: true, stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && nsIdentity(stranger.pid!) === nsIdentity(process.pid); i++) await sleep(20);
+    // An orphan: host-init's process gone, one of the host's processes still in its namespaces.
+    await execa('nsenter', ['--target', String(a.init.pid), '--mount', '--net', '--', 'setsid', '-f', 'sleep', '300'], { stdio: 'ignore' });
+    process.kill(a.init.pid, 'SIGKILL');
+    for (let i = 0; i < 100 && startTime(a.init.pid) === a.init.start; i++) await sleep(20);
+    assert.equal(processesIn([a]).length, 1, 'the orphan is found by the host mount table');
+    for (const other of [b, { id: nsIdentity(stranger.pid!)!, init: { pid: stranger.pid!, start: startTime(stranger.pid!)! } }]) {
+      const reused = { ...a, id: other.id };
+      assert.deepEqual(processesIn([reused]), [], `numbers of ${other.init.pid} under a's record`);
+      await killNamespaces([reused]);
+      assert.ok(startTime(other.init.pid), `process ${other.init.pid} outlives a stop of a's record`);
+    }
+    await killNamespaces([a, b]);
+    assert.deepEqual(processesIn([a, b]), []);
+  } finally {
+    stranger.kill('SIGKILL');
+    rmSync(hostDir(labDir, 'reuse-a'), { recursive: true, force: true });
+    rmSync(hostDir(labDir, 'reuse-b'), { recursive: true, force: true });
+  }
 });

@@ -99,7 +99,7 @@ test('a stand-in that does not come up is named with its host, its port and the 
 });
 
 test('stopping the lab leaves no process and no mount behind', async () => {
-  const namespaces = [...lab.hosts.values()].map((h) => h.mntns);
+  const namespaces = [...lab.hosts.values()].map((h) => h.ns);
   assert.ok(processesIn(namespaces).length >= LAB_HOSTS.length);
   await lab.stop();
   assert.deepEqual(processesIn(namespaces), []);
