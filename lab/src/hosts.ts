@@ -200,14 +200,19 @@ export function nsIdentity(pid: number | string): string | undefined {
   }
 }
 
-/** A process's start time (field 22 of /proc/PID/stat): with its pid, it names one process. */
-export function startTime(pid: number | string): string | undefined {
+/** /proc/PID/stat from field 3 (state) on, past the command name (which may hold spaces); [] when gone. */
+export function procStat(pid: number | string): string[] {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return undefined;
+    return [];
   }
+}
+
+/** A process's start time (field 22 of /proc/PID/stat): with its pid, it names one process. */
+export function startTime(pid: number | string): string | undefined {
+  return procStat(pid)[19];
 }
 
 /** Whether a process whose namespaces carry a host's numbers is in that host's namespaces. */

@@ -6,7 +6,7 @@ import { join, posix } from 'node:path';
 import { execa } from 'execa';
 import { parse as parseYaml } from 'yaml';
 import { PROJECT_ROOT, parseIncusBytes } from './harness';
-import { hostDir, killNamespaces, namespaceOf, processesIn, readLabIndex, removeHost, sleep, startInstance } from './hosts';
+import { hostDir, killNamespaces, namespaceOf, processesIn, procStat, readLabIndex, removeHost, sleep, startInstance } from './hosts';
 import { LAB_SUBNET } from './net';
 
 // The lab's Incus: a registry of instances under $LAB_DIR/incus/<project>/<name>.json. A blank
@@ -688,7 +688,7 @@ async function renderState(labDir: string, rec: InstanceRecord, running: boolean
   let rss = 0;
   let ticks = 0;
   for (const p of pids) {
-    const stat = readFileSafe(`/proc/${p}/stat`).split(') ').pop()?.split(' ') ?? [];
+    const stat = procStat(p);
     ticks += Number(stat[11] ?? 0) + Number(stat[12] ?? 0);
     rss += Number(readFileSafe(`/proc/${p}/statm`).split(' ')[1] ?? 0) * 4096;
   }
